@@ -1,0 +1,58 @@
+"""A Flax Linen MLP that returns the activations of every layer with its logits."""
+
+from collections.abc import Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from ib_jax import errors
+
+ACTIVATIONS = {
+    "tanh": jnp.tanh,
+    "relu": nn.relu,
+    "sigmoid": nn.sigmoid,
+    "softsign": nn.soft_sign,
+    "softplus": nn.softplus,
+    "linear": lambda x: x,
+}
+INITS = ("default", "truncated_normal")
+
+
+def _truncated_normal_fan_in(key: jax.Array, shape: tuple[int, ...], dtype=jnp.float32) -> jax.Array:
+    """IDNNs' kernels: a normal of std 1/sqrt(fan_in) truncated at two standard deviations."""
+    return nn.initializers.truncated_normal(stddev=1.0 / jnp.sqrt(shape[0]))(key, shape, dtype)
+
+
+def check_names(activation: str, init: str) -> None:
+    if activation not in ACTIVATIONS:
+        raise errors.ConfigError(f"unknown activation {activation!r}; choose from {', '.join(ACTIVATIONS)}")
+    if init not in INITS:
+        raise errors.ConfigError(f"unknown init {init!r}; choose from {', '.join(INITS)}")
+
+
+class MLP(nn.Module):
+    """Dense layers of widths `hidden` with `activation`, then linear logits.
+
+    `__call__` returns `(logits_BxC, acts)` where `acts` is a tuple with one [B, width] array
+    per hidden layer and the logits last: the layers of the information plane.
+    """
+
+    hidden: Sequence[int]
+    num_classes: int
+    activation: str = "tanh"
+    kernel_init: str = "default"
+
+    @nn.compact
+    def __call__(self, x_BxF: jax.Array) -> tuple[jax.Array, tuple[jax.Array, ...]]:
+        check_names(self.activation, self.kernel_init)
+        kwargs = {"kernel_init": _truncated_normal_fan_in} if self.kernel_init == "truncated_normal" else {}
+        act = ACTIVATIONS[self.activation]
+        acts = []
+        h = x_BxF
+        for width in self.hidden:
+            h = act(nn.Dense(width, **kwargs)(h))
+            acts.append(h)
+        logits = nn.Dense(self.num_classes, **kwargs)(h)
+        acts.append(logits)
+        return logits, tuple(acts)
