@@ -1,0 +1,171 @@
+"""Tests of MNIST loading, label randomisation, subsets and the 12-bit task."""
+
+import gzip
+import shutil
+import sys
+import tempfile
+from unittest import mock
+
+import chex
+import numpy as np
+import scipy.io
+from absl.testing import absltest, parameterized
+
+from ib_jax import data, errors, mnist, tishby
+from tests import testing
+
+
+def _entropy_bits(labels):
+    p = np.bincount(labels) / len(labels)
+    p = p[p > 0]
+    return float(-(p * np.log2(p)).sum())
+
+
+class MnistTest(chex.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        testing.require_data()
+        cls.ds = data.load_mnist(testing.DATA_DIR, download=False)
+
+    def test_shapes_dtypes_ranges(self):
+        ds = self.ds
+        chex.assert_shape(ds.x_train, (60000, 784))
+        chex.assert_shape(ds.x_test, (10000, 784))
+        chex.assert_shape(ds.y_train, (60000,))
+        chex.assert_shape(ds.y_test, (10000,))
+        self.assertEqual(ds.x_train.dtype, np.float32)
+        self.assertEqual(ds.y_train.dtype, np.int32)
+        self.assertEqual(ds.x_train.min(), 0.0)
+        self.assertEqual(ds.x_train.max(), 1.0)
+        self.assertEqual(set(np.unique(ds.y_test)), set(range(10)))
+
+    def test_label_entropy_matches_known_values(self):
+        self.assertAlmostEqual(_entropy_bits(self.ds.y_train), 3.319871, places=5)
+        self.assertAlmostEqual(_entropy_bits(self.ds.y_test), 3.319423, places=5)
+
+    def test_every_image_distinct(self):
+        x = np.concatenate([self.ds.x_train, self.ds.x_test])
+        rows = np.ascontiguousarray((x * 255).astype(np.uint8)).view(np.dtype((np.void, 784)))
+        self.assertLen(np.unique(rows), 70000)
+
+    def test_permutation_keeps_counts_and_moves_labels(self):
+        y = self.ds.y_train
+        z = data.permute_labels(y, seed=3)
+        np.testing.assert_array_equal(np.bincount(z), np.bincount(y))
+        self.assertGreater(np.mean(z != y), 0.85)  # a random permutation changes ~90%.
+        np.testing.assert_array_equal(z, data.permute_labels(y, seed=3))
+        self.assertFalse(np.array_equal(z, data.permute_labels(y, seed=4)))
+
+    @parameterized.parameters(0.0, 0.2, 0.5, 1.0)
+    def test_corruption_statistics(self, p):
+        y = self.ds.y_train
+        z = data.corrupt_labels(y, p, 10, seed=0)
+        # A replaced label keeps its value with probability 1/10.
+        self.assertAlmostEqual(np.mean(z != y), p * 0.9, delta=0.01)
+        if p == 1.0:
+            counts = np.bincount(z, minlength=10)
+            self.assertLess(np.abs(counts / len(z) - 0.1).max(), 0.01)
+
+    def test_subset_is_stratified_seeded_and_distinct(self):
+        y = self.ds.y_train
+        idx = data.subset_indices(y, 1000, seed=1, num_classes=10)
+        self.assertLen(np.unique(idx), 1000)
+        expected = 1000 * np.bincount(y) / len(y)
+        self.assertLessEqual(np.abs(np.bincount(y[idx]) - expected).max(), 1.0)
+        np.testing.assert_array_equal(idx, data.subset_indices(y, 1000, seed=1, num_classes=10))
+
+    def test_prepare_leaves_test_labels_alone(self):
+        ds = data.prepare(self.ds, train_size=500, test_size=300, random_labels=True, seed=2)
+        chex.assert_shape(ds.x_train, (500, 784))
+        chex.assert_shape(ds.y_test, (300,))
+        idx = data.subset_indices(self.ds.y_test, 300, seed=3, num_classes=10)
+        np.testing.assert_array_equal(ds.y_test, self.ds.y_test[idx])
+
+    def test_prepare_rejects_both_randomisations(self):
+        with self.assertRaisesRegex(errors.ConfigError, "either"):
+            data.prepare(self.ds, random_labels=True, label_corruption=0.5)
+
+
+class MnistErrorsTest(chex.TestCase):
+    def setUp(self):
+        super().setUp()
+        testing.require_data()
+        self.tmp = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, self.tmp)
+        self.raw = mnist.raw_dir(self.tmp)
+
+    def _copy_files(self):
+        shutil.copytree(mnist.raw_dir(testing.DATA_DIR), self.raw)
+
+    def test_missing_offline_names_files_and_place(self):
+        with self.assertRaises(errors.DataError) as cm:
+            mnist.load(self.tmp, download=False)
+        message = str(cm.exception)
+        self.assertIn("train-images-idx3-ubyte.gz", message)
+        self.assertIn(str(self.raw), message)
+        self.assertNotIn("\n", message)
+
+    def test_missing_without_downloader_is_clear(self):
+        with mock.patch.dict(sys.modules, {"torchvision": None}):  # import torchvision -> ImportError
+            with self.assertRaisesRegex(errors.DataError, "torchvision cannot be imported"):
+                mnist.load(self.tmp, download=True)
+
+    def test_truncated_file_is_named(self):
+        self._copy_files()
+        path = self.raw / mnist.FILES["test_labels"]
+        with gzip.open(path, "rb") as f:
+            body = f.read()
+        path.chmod(0o644)
+        with gzip.open(path, "wb") as f:
+            f.write(body[:-10])
+        with self.assertRaisesRegex(errors.DataError, "t10k-labels-idx1-ubyte.gz is truncated"):
+            mnist.load(self.tmp, download=False)
+
+    def test_corrupt_gzip_is_named(self):
+        self._copy_files()
+        path = self.raw / mnist.FILES["train_labels"]
+        path.chmod(0o644)
+        path.write_bytes(b"not a gzip file")
+        with self.assertRaisesRegex(errors.DataError, "train-labels-idx1-ubyte.gz is not a readable gzip"):
+            mnist.load(self.tmp, download=False)
+
+
+class TishbyTest(chex.TestCase):
+    def test_embedded_data_equals_var_u_mat(self):
+        testing.require_data()
+        mat = scipy.io.loadmat(testing.VAR_U_MAT)
+        patterns, labels = tishby.patterns_and_labels()
+        np.testing.assert_array_equal(patterns, mat["F"])
+        np.testing.assert_array_equal(labels, mat["y"][0])
+
+    def test_known_statistics(self):
+        _, labels = tishby.patterns_and_labels()
+        self.assertEqual(labels.sum(), 2118)
+        self.assertAlmostEqual(_entropy_bits(labels), 0.999157, places=5)
+
+    def test_split_is_shuffled_seeded_and_complete(self):
+        ds = data.load_tishby(test_fraction=0.2, seed=0)
+        chex.assert_shape(ds.x_train, (3277, 12))
+        chex.assert_shape(ds.x_test, (819, 12))
+        both = np.concatenate([ds.x_train, ds.x_test]).astype(int)
+        codes = both @ (1 << np.arange(11, -1, -1))
+        np.testing.assert_array_equal(np.sort(codes), np.arange(4096))
+        # Shuffled: both splits near the overall p(y=1) = 0.517 (unshuffled: 0.437 vs 0.836).
+        self.assertAlmostEqual(ds.y_train.mean(), 0.517, delta=0.03)
+        self.assertAlmostEqual(ds.y_test.mean(), 0.517, delta=0.05)
+        np.testing.assert_array_equal(ds.y_train, data.load_tishby(0.2, seed=0).y_train)
+        self.assertFalse(np.array_equal(ds.y_train, data.load_tishby(0.2, seed=1).y_train))
+
+    def test_no_split_uses_all_patterns_twice(self):
+        ds = data.load_tishby(test_fraction=0.0)
+        chex.assert_shape(ds.x_train, (4096, 12))
+        np.testing.assert_array_equal(ds.y_train, ds.y_test)
+
+    def test_bad_fraction(self):
+        with self.assertRaisesRegex(errors.ConfigError, "test_fraction"):
+            data.load_tishby(test_fraction=1.0)
+
+
+if __name__ == "__main__":
+    absltest.main()

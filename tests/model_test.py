@@ -1,0 +1,63 @@
+"""Tests of the MLP: the activations it returns, its initialisers and its errors."""
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+from absl.testing import absltest, parameterized
+
+from ib_jax import errors, model
+
+
+class MLPTest(chex.TestCase):
+    @chex.variants(with_jit=True, without_jit=True)
+    @parameterized.named_parameters(
+        ("tishby_tanh", (10, 7, 5, 4, 3), 2, "tanh"),
+        ("mnist_relu", (32, 20, 10), 10, "relu"),
+        ("one_layer_sigmoid", (6,), 3, "sigmoid"),
+        ("softsign", (5, 4), 2, "softsign"),
+        ("softplus", (5, 4), 2, "softplus"),
+        ("linear", (5, 4), 2, "linear"),
+    )
+    def test_activation_shapes_and_values(self, hidden, num_classes, activation):
+        net = model.MLP(hidden=hidden, num_classes=num_classes, activation=activation)
+        x = jax.random.normal(jax.random.key(0), (9, 12))
+        params = net.init(jax.random.key(1), x)
+        logits, acts = self.variant(net.apply)(params, x)
+        chex.assert_shape(logits, (9, num_classes))
+        chex.assert_shape(list(acts), [(9, w) for w in (*hidden, num_classes)])
+        chex.assert_trees_all_close(acts[-1], logits)
+        # Recompute layer by layer with numpy from the parameters.
+        fn = {
+            "tanh": np.tanh,
+            "relu": lambda v: np.maximum(v, 0),
+            "sigmoid": lambda v: 1 / (1 + np.exp(-v)),
+            "softsign": lambda v: v / (1 + np.abs(v)),
+            "softplus": lambda v: np.log1p(np.exp(v)),
+            "linear": lambda v: v,
+        }[activation]
+        h = np.asarray(x, np.float64)
+        for i in range(len(hidden)):
+            layer = params["params"][f"Dense_{i}"]
+            h = fn(h @ np.asarray(layer["kernel"]) + np.asarray(layer["bias"]))
+            np.testing.assert_allclose(acts[i], h, atol=1e-5, rtol=1e-5)
+
+    def test_truncated_normal_init(self):
+        net = model.MLP(hidden=(400,), num_classes=2, kernel_init="truncated_normal")
+        params = net.init(jax.random.key(0), jnp.zeros((1, 900)))["params"]
+        kernel = np.asarray(params["Dense_0"]["kernel"])
+        std = 1.0 / 30.0
+        self.assertLessEqual(np.abs(kernel).max(), 2 * std + 1e-6)
+        # A normal truncated at 2 sigma has std 0.8796 sigma.
+        self.assertAlmostEqual(kernel.std() / std, 0.8796, delta=0.01)
+        np.testing.assert_array_equal(np.asarray(params["Dense_0"]["bias"]), 0.0)
+
+    @parameterized.parameters(("swish", "default"), ("tanh", "glorot"))
+    def test_unknown_names(self, activation, kernel_init):
+        net = model.MLP(hidden=(3,), num_classes=2, activation=activation, kernel_init=kernel_init)
+        with self.assertRaises(errors.ConfigError):
+            net.init(jax.random.key(0), jnp.zeros((1, 4)))
+
+
+if __name__ == "__main__":
+    absltest.main()

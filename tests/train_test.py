@@ -1,0 +1,108 @@
+"""Tests of the train step, epochs and evaluation."""
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+from absl.testing import absltest, parameterized
+
+from ib_jax import data, errors, train
+from tests import testing
+
+_TINY = train.TrainConfig(hidden=(8, 6, 4), optimizer="adam", learning_rate=1e-2, loss_reduction="mean")
+
+
+def _tishby_arrays():
+    ds = data.load_tishby(0.2, seed=0)
+    return jnp.asarray(ds.x_train[:256]), jnp.asarray(ds.y_train[:256])
+
+
+class TrainStepTest(chex.TestCase):
+    def setUp(self):
+        super().setUp()
+        self.x, self.y = _tishby_arrays()
+        self.state = train.create_state(jax.random.key(0), _TINY, 12, 2)
+
+    @chex.variants(with_jit=True, without_jit=True)
+    def test_activations_equal_a_separate_forward_pass(self):
+        step = self.variant(train.train_step, static_argnames="reduction")
+        new_state, metrics, acts = step(self.state, (self.x, self.y), reduction="mean")
+        eval_metrics, eval_acts = train.evaluate(self.state.apply_fn, self.state.params, self.x, self.y)
+        chex.assert_trees_all_close(acts, eval_acts, atol=1e-6)
+        chex.assert_trees_all_close(metrics, eval_metrics, atol=1e-6)
+        self.assertEqual(int(new_state.step), 1)
+
+    def test_jit_and_eager_agree(self):
+        eager = train.train_step(self.state, (self.x, self.y))
+        jitted = jax.jit(train.train_step)(self.state, (self.x, self.y))
+        chex.assert_trees_all_close(eager[0].params, jitted[0].params, atol=1e-6)
+        chex.assert_trees_all_close(eager[1:], jitted[1:], atol=1e-6)
+
+    @parameterized.named_parameters(
+        ("adam_full", train.TrainConfig(hidden=(8, 6), learning_rate=1e-2)),
+        (
+            "sgd_momentum_minibatch",
+            train.TrainConfig(
+                hidden=(8, 6), optimizer="sgd", learning_rate=0.1, momentum=0.9, batch_size=32, loss_reduction="mean"
+            ),
+        ),
+    )
+    def test_a_few_epochs_lower_the_loss(self, config):
+        state = train.create_state(jax.random.key(0), config, 12, 2)
+        before, _ = train.evaluate(state.apply_fn, state.params, self.x, self.y)
+        for epoch in range(10):
+            state, metrics, acts = train.jit_train_epoch(state, jax.random.key(epoch), self.x, self.y, config)
+            chex.assert_tree_all_finite(metrics)
+        after, _ = train.evaluate(state.apply_fn, state.params, self.x, self.y)
+        self.assertLess(float(after["loss"]), float(before["loss"]) - 0.01)
+        self.assertEqual(acts is None, config.batch_size > 0)
+
+    def test_same_seed_same_parameters(self):
+        def run(seed):
+            state = train.create_state(jax.random.key(seed), _TINY, 12, 2)
+            for epoch in range(3):
+                state, _, _ = train.jit_train_epoch(state, jax.random.key(epoch), self.x, self.y, _TINY)
+            return state.params
+
+        chex.assert_trees_all_equal(run(1), run(1))
+        self.assertFalse(np.allclose(run(1)["Dense_0"]["kernel"], run(2)["Dense_0"]["kernel"]))
+
+    def test_minibatch_epoch_drops_the_remainder(self):
+        config = train.TrainConfig(hidden=(4,), batch_size=100, learning_rate=1e-2)
+        state = train.create_state(jax.random.key(0), config, 12, 2)
+        state, _, _ = train.jit_train_epoch(state, jax.random.key(0), self.x, self.y, config)
+        self.assertEqual(int(state.step), 2)  # 256 // 100
+
+    @parameterized.parameters(
+        {"hidden": ()},
+        {"hidden": (3, 0)},
+        {"optimizer": "rmsprop"},
+        {"loss_reduction": "max"},
+        {"learning_rate": 0.0},
+        {"momentum": 0.9},
+        {"batch_size": -1},
+        {"activation": "gelu"},
+    )
+    def test_bad_config(self, **kwargs):
+        with self.assertRaises(errors.ConfigError):
+            train.TrainConfig(**kwargs)
+
+
+class MnistFitTest(chex.TestCase):
+    def test_reimplemented_network_fits_1000_images_within_300_epochs(self):
+        """784-784-1024-1024-20-20-20-10-10 tanh, full-batch Adam 1e-3, summed loss."""
+        testing.require_data()
+        ds = data.prepare(data.load_mnist(testing.DATA_DIR, download=False), train_size=1000, seed=0)
+        x, y = jnp.asarray(ds.x_train), jnp.asarray(ds.y_train)
+        config = train.TrainConfig()
+        self.assertEqual(train.layer_widths(config, 10), (784, 1024, 1024, 20, 20, 20, 10, 10))
+        state = train.create_state(jax.random.key(0), config, 784, 10)
+        accuracy, epoch = 0.0, 0
+        while accuracy < 0.99 and epoch < 300:
+            state, metrics, _ = train.jit_train_epoch(state, jax.random.key(epoch), x, y, config)
+            accuracy, epoch = float(metrics["accuracy"]), epoch + 1
+        self.assertGreaterEqual(accuracy, 0.99, f"train accuracy {accuracy} after {epoch} epochs")
+
+
+if __name__ == "__main__":
+    absltest.main()
