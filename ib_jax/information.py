@@ -1,0 +1,356 @@
+"""Binned mutual information between a layer T, the input X and the label Y, in bits.
+
+Every input is distinct and the network deterministic, so I(X;T) = H(T) and
+I(T;Y) = H(T) + H(Y) - H(T,Y), where T is the layer's discretised pattern: one symbol per
+distinct row of bin codes. Both are plug-in estimates, bounded by log2 N.
+
+Binnings (exactly one):
+  * `bin_size=b`: code = floor(a / b), no range limits (the reimplemented project, ibsgd).
+  * `num_bins=n, value_range=(lo, hi)`: n equal-width bins covering [lo, hi],
+    code = clip(floor((a - lo) * (n / (hi - lo))), 0, n - 1), so values outside the range go to
+    the nearest end bin and a == hi falls in the top bin. IDNNs instead builds 30 *edges*
+    (`linspace(-1, 1, 30)`, 29 intervals) and `np.digitize`s, which gives values below -1 a bin of
+    their own; its binning of a tanh layer is ours with `num_bins=29, value_range=(-1, 1)`.
+
+How (all on the device, jitted, no host round trip): each row of codes is hashed to 64 bits by
+an integer matrix product with random odd 32-bit weights (two 32-bit multilinear lanes; int8
+operands when the layer's codes span at most 256 values, else int32; both wrap modulo 2**32),
+mixed by the bijective splitmix64 finaliser. The label goes into the key's low
+`ceil(log2 num_classes)` bits, so a single sort of one uint64 key per row yields both H(T) (runs
+of equal high bits) and H(T,Y) (runs of equal keys). Rows that differ in a single code never
+collide; other distinct rows collide with probability about N**2 / 2**(65 - label_bits) per call
+(1.6e-9 for N = 60,000 and 10 classes). `method="exact"` replaces the hash by an exact
+column-by-column ranking (one sort per unit: slow, for checks).
+
+Activations that are NaN or infinite, or whose codes do not fit in int32 (|a / b| >= 2**31),
+give NaN for that item (never a silent number).
+"""
+
+import dataclasses
+import functools
+import math
+from collections.abc import Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+_CHUNK_ELEMENTS = 1 << 24  # activations hashed at once per layer (bounds the temporaries)
+_INT8_MAX_UNITS = 1 << 17  # int8 products summed in int32 stay exact below this width
+_NARROW_UNITS = 128  # narrower layers hash elementwise, wider ones by a matrix product
+_CONTRACT_UNITS = (((2,), (0,)), ((), ()))  # [C, N, D] x [D, K] -> [C, N, K]
+_SEED = 0x1B_1A_C5
+
+
+@dataclasses.dataclass(frozen=True)
+class Binning:
+    """A discretisation of activations: `Binning(bin_size=0.5)` or
+    `Binning(num_bins=30, value_range=(-1.0, 1.0))`. Hashable, so it can be a static argument."""
+
+    bin_size: float | None = None
+    num_bins: int | None = None
+    value_range: tuple[float, float] | None = None
+
+    def __post_init__(self):
+        if (self.bin_size is None) == (self.num_bins is None):
+            raise ValueError("give exactly one binning: bin_size=b, or num_bins=n with value_range=(lo, hi)")
+        if self.bin_size is not None:
+            if self.value_range is not None:
+                raise ValueError("value_range goes with num_bins, not bin_size")
+            if not (math.isfinite(self.bin_size) and self.bin_size > 0):
+                raise ValueError(f"bin_size must be a positive number, got {self.bin_size}")
+            object.__setattr__(self, "bin_size", float(self.bin_size))
+        else:
+            if int(self.num_bins) != self.num_bins or self.num_bins < 1:
+                raise ValueError(f"num_bins must be an integer >= 1, got {self.num_bins}")
+            if self.value_range is None or len(self.value_range) != 2:
+                raise ValueError("num_bins needs value_range=(lo, hi)")
+            lo, hi = (float(v) for v in self.value_range)
+            if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+                raise ValueError(f"value_range must be finite with lo < hi, got {self.value_range}")
+            object.__setattr__(self, "num_bins", int(self.num_bins))
+            object.__setattr__(self, "value_range", (lo, hi))
+
+    def scaled(self, acts: jax.Array) -> jax.Array:
+        """Activations in units of bins, before flooring (float32)."""
+        acts = acts.astype(jnp.float32)
+        if self.bin_size is not None:
+            return acts / jnp.float32(self.bin_size)
+        lo, hi = self.value_range
+        return jnp.clip((acts - jnp.float32(lo)) * jnp.float32(self.num_bins / (hi - lo)), 0, self.num_bins - 1)
+
+    def codes(self, acts: jax.Array) -> jax.Array:
+        """Integer bin codes (int32); meaningful for finite activations only."""
+        return jnp.floor(self.scaled(acts)).astype(jnp.int32)
+
+
+def _label_bits(num_classes: int) -> int:
+    return max(1, (num_classes - 1).bit_length())
+
+
+@functools.cache
+def _weights(num_units: int) -> tuple[np.ndarray, np.ndarray]:
+    """Random 32-bit weights per unit for the two hash lanes, as int8 bytes [D, 8] (little-endian,
+    lane-major) and as the int32 numbers they spell [D, 2]. Every weight is odd."""
+    rng = np.random.default_rng([_SEED, num_units])
+    bytes_Dx2x4 = rng.integers(-128, 128, size=(num_units, 2, 4), dtype=np.int64)
+    bytes_Dx2x4[..., 0] |= 1  # odd weights: a change in one code always changes the hash
+    words_Dx2 = (bytes_Dx2x4 * (256 ** np.arange(4))).sum(-1) % (1 << 32)
+    return bytes_Dx2x4.reshape(num_units, 8).astype(np.int8), words_Dx2.astype(np.uint32).view(np.int32)
+
+
+def _bad_items(acts_CxNxD: jax.Array, binning: Binning) -> jax.Array:
+    """[C] True where an item has a NaN or infinite activation, or a code beyond int32."""
+    # A sum propagates NaN and inf (XLA's CPU min/max reductions may drop NaN).
+    bad = ~jnp.isfinite(jnp.sum(acts_CxNxD * 0.0, axis=(1, 2)))
+    if binning.bin_size is not None:
+        bad |= jnp.max(jnp.abs(binning.scaled(acts_CxNxD)), axis=(1, 2)) >= 2.0**31
+    return bad
+
+
+def _mix(lanes_CxNx2: jax.Array) -> jax.Array:
+    """Two uint32 lanes -> one uint64, through splitmix64's finaliser (a bijection that spreads
+    every input bit over the whole word)."""
+    x = (lanes_CxNx2[..., 1].astype(jnp.uint64) << 32) | lanes_CxNx2[..., 0].astype(jnp.uint64)
+    x = (x ^ (x >> 30)) * jnp.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> 27)) * jnp.uint64(0x94D049BB133111EB)
+    return x ^ (x >> 31)
+
+
+def _narrow_hash(acts_CxNxD: jax.Array, binning: Binning) -> tuple[jax.Array, jax.Array]:
+    """Both lanes elementwise in one fused loop (narrow layers)."""
+    _, words_Dx2 = _weights(acts_CxNxD.shape[-1])
+    codes_CxNxDx1 = binning.codes(acts_CxNxD).astype(jnp.uint32)[..., None]
+    lanes = jnp.sum(codes_CxNxDx1 * jnp.asarray(words_Dx2.view(np.uint32)), axis=-2, dtype=jnp.uint32)
+    return _mix(lanes), _bad_items(acts_CxNxD, binning)
+
+
+def _int32_hash(acts_CxNxD: jax.Array, binning: Binning) -> tuple[jax.Array, jax.Array]:
+    """Both lanes by an int32 matrix product (wide layers, any codes)."""
+    _, words_Dx2 = _weights(acts_CxNxD.shape[-1])
+    bad = _bad_items(acts_CxNxD, binning)
+    codes = jnp.where(bad[:, None, None], 0, binning.codes(acts_CxNxD))
+    lanes = jax.lax.dot_general(codes, jnp.asarray(words_Dx2), _CONTRACT_UNITS, preferred_element_type=jnp.int32)
+    return _mix(lanes.astype(jnp.uint32)), bad
+
+
+def _int8_hash(acts_CxNxD: jax.Array, binning: Binning) -> tuple[jax.Array, jax.Array]:
+    """Both lanes by an int8 matrix product against the weights' bytes (wide layers), valid
+    where the returned [C] flag is False: every code in [-127, 126], after a constant shift of
+    127 for `num_bins` (a shift keeps equal rows equal). One compare sends NaN and codes below
+    -127 to the marker 127, and the conversion saturates codes above 127 to 127 (XLA's
+    float-to-int conversion clamps); the flag is one max over the int8 codes."""
+    bytes_Dx8, _ = _weights(acts_CxNxD.shape[-1])
+    shifted = jnp.floor(binning.scaled(acts_CxNxD)) - (127.0 if binning.num_bins is not None else 0.0)
+    small = jnp.where(shifted >= -127.0, shifted, 127.0).astype(jnp.int8)
+    part = jax.lax.dot_general(small, jnp.asarray(bytes_Dx8), _CONTRACT_UNITS, preferred_element_type=jnp.int32)
+    part = part.astype(jnp.uint32).reshape(*part.shape[:-1], 2, 4)
+    lanes = jnp.sum(part << (8 * jnp.arange(4, dtype=jnp.uint32)), axis=-1, dtype=jnp.uint32)
+    return _mix(lanes), jnp.max(small, axis=(1, 2)) == 127
+
+
+def _row_rank(codes_CxNxD: jax.Array) -> jax.Array:
+    """Exact uint64 ids [C, N]: equal iff rows are equal (one sort per unit; x64 must be on)."""
+    c, n, _ = codes_CxNxD.shape
+    iota = jnp.broadcast_to(jnp.arange(n, dtype=jnp.int32), (c, n))
+    offset = codes_CxNxD.astype(jnp.int64) - jnp.min(codes_CxNxD, axis=1, keepdims=True)
+
+    def refine(group_CxN, column_CxN):
+        key = (group_CxN << 32) | column_CxN.astype(jnp.uint64)
+        key_sorted, order = jax.lax.sort((key, iota), dimension=1, num_keys=1)
+        new = jnp.concatenate([jnp.zeros((c, 1), bool), key_sorted[:, 1:] != key_sorted[:, :-1]], axis=1)
+        rank_sorted = jnp.cumsum(new, axis=1, dtype=jnp.uint64)
+        return jnp.zeros_like(group_CxN).at[jnp.arange(c)[:, None], order].set(rank_sorted), None
+
+    group, _ = jax.lax.scan(refine, jnp.zeros((c, n), jnp.uint64), jnp.moveaxis(offset, 2, 0))
+    return group
+
+
+def _group_entropy(sorted_CxN: jax.Array) -> jax.Array:
+    """Plug-in entropy in bits (float64) [C] of the runs of equal values in a sorted array.
+
+    H = log2 N - (1/N) sum_g c_g log2 c_g, where the sum telescopes over the elements: the k-th
+    element of a run adds k log2 k - (k-1) log2 (k-1). Only run starts are needed (one cummax).
+    """
+    c, n = sorted_CxN.shape
+    idx = jnp.arange(n, dtype=jnp.int32)
+    first = jnp.concatenate([jnp.ones((c, 1), bool), sorted_CxN[:, 1:] != sorted_CxN[:, :-1]], axis=1)
+    k = (idx - jax.lax.cummax(jnp.where(first, idx, 0), axis=1) + 1).astype(jnp.float64)
+    k_log_k = k * jnp.log2(k)
+    previous = jnp.where(k > 1, (k - 1) * jnp.log2(jnp.maximum(k - 1, 1)), 0.0)
+    return math.log2(n) - jnp.sum(k_log_k - previous, axis=1) / n
+
+
+def _information_from_ids(ids_BxN, bad_B, labels_N, num_classes: int):
+    """I(X;T), I(T;Y) [B] from row ids (equal iff the rows' codes are equal): one sort of
+    (id, label) keys gives H(T) and H(T,Y)."""
+    n = ids_BxN.shape[1]
+    bits = _label_bits(num_classes)
+    keys = jax.lax.sort((ids_BxN << bits) | labels_N.astype(jnp.uint64), dimension=1)
+    h_t = _group_entropy(keys >> bits)
+    h_ty = _group_entropy(keys)
+    p_y = jnp.bincount(labels_N, length=num_classes) / n
+    h_y = -jnp.sum(jnp.where(p_y > 0, p_y * jnp.log2(jnp.where(p_y > 0, p_y, 1.0)), 0.0))
+    i_ty = jnp.maximum(h_t + h_y - h_ty, 0.0)  # >= 0 up to rounding
+    nan = jnp.float32(jnp.nan)
+    return jnp.where(bad_B, nan, h_t).astype(jnp.float32), jnp.where(bad_B, nan, i_ty).astype(jnp.float32)
+
+
+def _in_chunks(ids_fn, acts_BxNxD):
+    """`ids_fn` over chunks of about `_CHUNK_ELEMENTS` activations (whole items, at least one).
+
+    Small chunks in a loop reuse one set of temporaries: besides bounding memory, that is ~3x
+    faster on CPU than one batched pass, whose fresh multi-GB temporaries cost page faults.
+    The last chunk is aligned to the end and overlaps its predecessor (recomputing a few items
+    identically), so no padding copy is made.
+    """
+    b, n, d = acts_BxNxD.shape
+    k = max(1, min(b, _CHUNK_ELEMENTS // (n * d)))
+    if k == b:
+        return ids_fn(acts_BxNxD)
+
+    def body(i, out):
+        start = jnp.minimum(i * k, b - k)
+        results = ids_fn(jax.lax.dynamic_slice_in_dim(acts_BxNxD, start, k, axis=0))
+        return tuple(
+            jax.lax.dynamic_update_slice_in_dim(o, r, start, axis=0) for o, r in zip(out, results, strict=True)
+        )
+
+    return jax.lax.fori_loop(0, -(-b // k), body, (jnp.zeros((b, n), jnp.uint64), jnp.zeros((b,), bool)))
+
+
+def _layer_information(acts_BxNxD, labels_N, binning: Binning, num_classes: int, exact: bool):
+    """I(X;T), I(T;Y) [B] of one layer (x64 on)."""
+    d = acts_BxNxD.shape[-1]
+    if exact:
+
+        def ids_fn(acts):
+            bad = _bad_items(acts, binning)
+            return _row_rank(jnp.where(bad[:, None, None], 0, binning.codes(acts))), bad
+
+        ids, bad = _in_chunks(ids_fn, acts_BxNxD)
+    elif d < _NARROW_UNITS:
+        ids, bad = _in_chunks(lambda a: _narrow_hash(a, binning), acts_BxNxD)
+    elif d >= _INT8_MAX_UNITS or (binning.num_bins is not None and binning.num_bins > 254):
+        ids, bad = _in_chunks(lambda a: _int32_hash(a, binning), acts_BxNxD)
+    else:
+        # The int8 pass first; only if any code fell outside its range, the int32 pass (at
+        # the layer level, so that no item is copied into a conditional).
+        ids, marked = _in_chunks(lambda a: _int8_hash(a, binning), acts_BxNxD)
+        ids, bad = jax.lax.cond(
+            jnp.any(marked),
+            lambda a: _in_chunks(lambda c: _int32_hash(c, binning), a),
+            lambda a: (ids, jnp.zeros_like(marked)),
+            acts_BxNxD,
+        )
+    return _information_from_ids(ids, bad, labels_N, num_classes)
+
+
+@functools.partial(jax.jit, static_argnames=("binning", "num_classes", "exact"))
+def _plane(acts_seq, labels_N, binning: Binning, num_classes: int, exact: bool):
+    with jax.enable_x64(True):
+        out = []
+        for acts in acts_seq:
+            lead, (n, d) = acts.shape[:-2], acts.shape[-2:]
+            i_xt, i_ty = _layer_information(acts.reshape(-1, n, d), labels_N, binning, num_classes, exact)
+            out.append((i_xt.reshape(lead), i_ty.reshape(lead)))
+        return jnp.stack([o[0] for o in out], axis=-1), jnp.stack([o[1] for o in out], axis=-1)
+
+
+def _check(acts_seq, labels, num_classes):
+    """Validation before tracing; returns the number of classes."""
+    labels_shape = np.shape(labels)
+    if len(labels_shape) != 1:
+        raise ValueError(f"labels must be one-dimensional [N], got shape {labels_shape}")
+    if not jnp.issubdtype(jnp.result_type(labels), jnp.integer):
+        raise ValueError(f"labels must be integers, got {jnp.result_type(labels)}")
+    if not acts_seq:
+        raise ValueError("no layers given")
+    lead = None
+    for i, acts in enumerate(acts_seq):
+        shape = np.shape(acts)
+        if len(shape) < 2 or shape[-2] != labels_shape[0] or shape[-1] < 1:
+            raise ValueError(
+                f"layer {i}: activations must be [..., N, D] with N = {labels_shape[0]} (len(labels)), "
+                f"got shape {shape}"
+            )
+        if lead is not None and shape[:-2] != lead:
+            raise ValueError(f"layer {i}: leading axes {shape[:-2]} differ from layer 0's {lead}")
+        lead = shape[:-2]
+    concrete = not isinstance(labels, jax.core.Tracer)
+    if concrete:
+        labels_np = np.asarray(labels)
+        if labels_np.size and labels_np.min() < 0:
+            raise ValueError("labels must be non-negative class indices")
+        seen = int(labels_np.max()) + 1 if labels_np.size else 1
+        if num_classes is None:
+            return max(seen, 1)
+        if seen > num_classes:
+            raise ValueError(f"a label ({seen - 1}) is >= num_classes ({num_classes})")
+    elif num_classes is None:
+        raise ValueError("num_classes is required when labels are traced (inside jit)")
+    if num_classes < 1:
+        raise ValueError(f"num_classes must be >= 1, got {num_classes}")
+    return num_classes
+
+
+def information_plane(
+    acts_seq: Sequence[jax.Array],
+    labels: jax.Array,
+    *,
+    bin_size: float | None = None,
+    num_bins: int | None = None,
+    value_range: tuple[float, float] | None = None,
+    binning: Binning | None = None,
+    num_classes: int | None = None,
+    method: str = "hash",
+) -> tuple[jax.Array, jax.Array]:
+    """The information plane of several layers at once, in one jitted call.
+
+    Args:
+      acts_seq: one array per layer, [..., N, D_l]; widths may differ, leading axes (seeds,
+        epochs, ...) must agree. A train step's activation tuple fits as it is.
+      labels: int [N], class indices.
+      bin_size / num_bins, value_range / binning: the discretisation (exactly one).
+      num_classes: number of classes; inferred from concrete labels, required inside jit.
+      method: "hash" (fast, see the module docstring) or "exact" (slow, for checks).
+
+    Returns:
+      i_xt, i_ty: float32 [..., L] in bits.
+    """
+    if binning is None:
+        binning = Binning(bin_size=bin_size, num_bins=num_bins, value_range=value_range)
+    elif (bin_size, num_bins, value_range) != (None, None, None):
+        raise ValueError("give either binning= or bin_size/num_bins/value_range, not both")
+    if method not in ("hash", "exact"):
+        raise ValueError(f"method must be 'hash' or 'exact', got {method!r}")
+    acts_seq = tuple(acts_seq)
+    num_classes = _check(acts_seq, labels, num_classes)
+    return _plane(acts_seq, labels, binning=binning, num_classes=num_classes, exact=method == "exact")
+
+
+def binned_information(
+    acts: jax.Array,
+    labels: jax.Array,
+    *,
+    bin_size: float | None = None,
+    num_bins: int | None = None,
+    value_range: tuple[float, float] | None = None,
+    num_classes: int | None = None,
+    method: str = "hash",
+) -> tuple[jax.Array, jax.Array]:
+    """I(X;T) and I(T;Y) in bits of one layer's activations `acts` [..., N, D].
+
+    Returns two float32 arrays of shape [...] (the leading axes of `acts`). See
+    `information_plane` for the arguments and the module docstring for the definitions.
+    """
+    i_xt, i_ty = information_plane(
+        (acts,),
+        labels,
+        bin_size=bin_size,
+        num_bins=num_bins,
+        value_range=value_range,
+        num_classes=num_classes,
+        method=method,
+    )
+    return i_xt[..., 0], i_ty[..., 0]
