@@ -22,6 +22,7 @@ class Dataset:
     x_test: np.ndarray
     y_test: np.ndarray
     num_classes: int
+    test_name: str = "test"  # "all" when the second split is every sample (IDNNs' convention)
 
     def replace(self, **changes) -> "Dataset":
         return dataclasses.replace(self, **changes)
@@ -32,12 +33,13 @@ def load_mnist(data_dir: str | os.PathLike | None = None, download: bool = True)
     return Dataset(name="mnist", num_classes=mnist.NUM_CLASSES, **mnist.load(data_dir, download))
 
 
-def load_tishby(test_fraction: float = 0.2, seed: int = 0) -> Dataset:
+def load_tishby(test_fraction: float = 0.2, seed: int = 0, evaluate_on_all: bool = False) -> Dataset:
     """The 12-bit task, split after a seeded shuffle (the file's order is badly unbalanced).
 
     The train split holds the first `round((1 - test_fraction) * 4096)` shuffled patterns
     (3,277 at 0.2, as in the reimplemented project). `test_fraction=0` puts all 4,096 patterns in
-    both splits, as IDNNs measures information on every sample.
+    both splits. `evaluate_on_all` keeps the training split and makes the second split all
+    4,096 patterns, named "all": IDNNs trains on 80% and measures information on every sample.
     """
     if not 0.0 <= test_fraction < 1.0:
         raise errors.ConfigError(f"test_fraction must be in [0, 1), got {test_fraction}")
@@ -48,6 +50,8 @@ def load_tishby(test_fraction: float = 0.2, seed: int = 0) -> Dataset:
     order = np.random.default_rng(seed).permutation(len(y))
     n_train = int(round((1.0 - test_fraction) * len(y)))
     train, test = order[:n_train], order[n_train:]
+    if evaluate_on_all:
+        return Dataset("tishby", x[train], y[train], x, y, num_classes=2, test_name="all")
     return Dataset("tishby", x[train], y[train], x[test], y[test], num_classes=2)
 
 
