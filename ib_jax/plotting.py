@@ -1,0 +1,131 @@
+"""Figures of a run: the information plane, information per layer against epoch, and the
+training curves; and two runs side by side. With several seeds, lines are seed means, and
+the spread is one standard deviation (bars in the plane, bands in the curves).
+
+Uses matplotlib's object API (`Figure`), so no pyplot state or display backend is involved.
+"""
+
+import os
+import pathlib
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+from matplotlib import cm, colors
+from matplotlib.figure import Figure
+
+SPLITS = ("train", "test")
+
+
+def _mean_std(x_SxE: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return x_SxE.mean(axis=0), x_SxE.std(axis=0)
+
+
+def draw_plane(ax, res: Mapping[str, np.ndarray], split: str, norm: colors.Normalize, seeds_faint: bool = False):
+    """One information plane: a point per layer and measured epoch, coloured by epoch; the
+    layers of one epoch joined by a faint line. Returns the colour mappable."""
+    i_xt, i_ty = res[f"i_xt_{split}"], res[f"i_ty_{split}"]  # [S, E, L]
+    epochs = res["mi_epochs"]
+    x, x_std = _mean_std(i_xt)
+    y, y_std = _mean_std(i_ty)
+    cmap = cm.viridis
+    for e in range(len(epochs)):
+        ax.plot(x[e], y[e], color=cmap(norm(epochs[e])), alpha=0.15, lw=0.8, zorder=1)
+    if i_xt.shape[0] > 1:
+        if seeds_faint:
+            for s in range(i_xt.shape[0]):
+                for layer in range(i_xt.shape[2]):
+                    ax.plot(i_xt[s, :, layer], i_ty[s, :, layer], color="0.6", lw=0.3, alpha=0.4, zorder=0)
+        ax.errorbar(x.ravel(), y.ravel(), xerr=x_std.ravel(), yerr=y_std.ravel(), fmt="none",
+                    ecolor="0.5", elinewidth=0.5, alpha=0.35, zorder=1)  # fmt: skip
+    colour = np.repeat(epochs[:, None], x.shape[1], axis=1)
+    points = ax.scatter(x.ravel(), y.ravel(), c=colour.ravel(), cmap=cmap, norm=norm, s=14, zorder=2,
+                        edgecolors="none")  # fmt: skip
+    n, h_y = int(res[f"n_{split}"]), float(res[f"h_y_{split}"])
+    ax.axvline(np.log2(n), color="0.3", ls="--", lw=0.8)
+    ax.axhline(h_y, color="0.3", ls=":", lw=0.8)
+    ax.text(np.log2(n), 0.02, f" log2 N = {np.log2(n):.2f}", rotation=90, va="bottom", ha="right", fontsize=7,
+            transform=ax.get_xaxis_transform())  # fmt: skip
+    ax.text(0.01, h_y, f"H(Y) = {h_y:.3f}", va="bottom", fontsize=7, transform=ax.get_yaxis_transform())
+    ax.set_xlabel("I(X;T) [bits]")
+    ax.set_ylabel("I(T;Y) [bits]")
+    return points
+
+
+def _title(res, name: str, split: str) -> str:
+    seeds = res["i_xt_train"].shape[0]
+    return f"{name} — {split} (N = {int(res[f'n_{split}'])}{f', mean of {seeds} seeds' if seeds > 1 else ''})"
+
+
+def plane_figure(res, path: str | os.PathLike, name: str = "") -> None:
+    """The information plane of each split, side by side, with one colour bar in epochs."""
+    fig = Figure(figsize=(11, 4.6), layout="constrained")
+    axes = fig.subplots(1, 2)
+    norm = colors.Normalize(0, max(int(res["mi_epochs"].max()), 1))
+    for ax, split in zip(axes, SPLITS):
+        points = draw_plane(ax, res, split, norm)
+        ax.set_title(_title(res, name, split), fontsize=9)
+    fig.colorbar(points, ax=axes, label="Epochs")
+    fig.savefig(path, dpi=110)
+
+
+def _band(ax, epochs, x_SxE, label, color):
+    mean, std = _mean_std(x_SxE)
+    ax.plot(epochs, mean, label=label, color=color, lw=1.2)
+    if x_SxE.shape[0] > 1:
+        ax.fill_between(epochs, mean - std, mean + std, color=color, alpha=0.2, lw=0)
+
+
+def layers_figure(res, path: str | os.PathLike, name: str = "") -> None:
+    """I(X;T) and I(T;Y) of every layer against epoch, for both splits."""
+    fig = Figure(figsize=(11, 7), layout="constrained")
+    axes = fig.subplots(2, 2, sharex=True)
+    widths = res["layer_widths"]
+    palette = cm.plasma(np.linspace(0, 0.9, len(widths)))
+    for col, split in enumerate(SPLITS):
+        for row, what in enumerate(("i_xt", "i_ty")):
+            ax = axes[row, col]
+            for layer, width in enumerate(widths):
+                _band(ax, res["mi_epochs"], res[f"{what}_{split}"][:, :, layer], f"layer {layer + 1} ({width})",
+                      palette[layer])  # fmt: skip
+            ax.set_ylabel(("I(X;T)" if what == "i_xt" else "I(T;Y)") + " [bits]")
+            ax.set_title(_title(res, name, split), fontsize=9)
+        axes[1, col].set_xlabel("epoch")
+    axes[0, 1].legend(fontsize=7, loc="best")
+    fig.savefig(path, dpi=110)
+
+
+def training_figure(res, path: str | os.PathLike, name: str = "") -> None:
+    """Loss and accuracy of both splits against epoch."""
+    fig = Figure(figsize=(11, 4), layout="constrained")
+    axes = fig.subplots(1, 2)
+    epochs = np.arange(res["train_loss"].shape[1])
+    for ax, what in zip(axes, ("loss", "accuracy")):
+        for split, color in zip(SPLITS, ("tab:blue", "tab:orange")):
+            _band(ax, epochs, res[f"{split}_{what}"], split, color)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("cross-entropy [nats]" if what == "loss" else "accuracy")
+        ax.legend()
+    axes[0].set_title(name, fontsize=9)
+    fig.savefig(path, dpi=110)
+
+
+def save_run_figures(res, output_dir: str | os.PathLike, name: str = "") -> list[pathlib.Path]:
+    out = pathlib.Path(output_dir)
+    paths = [out / "information_plane.png", out / "information_per_layer.png", out / "training.png"]
+    plane_figure(res, paths[0], name)
+    layers_figure(res, paths[1], name)
+    training_figure(res, paths[2], name)
+    return paths
+
+
+def compare_figure(runs: Sequence[Mapping[str, np.ndarray]], names: Sequence[str], path: str | os.PathLike) -> None:
+    """Runs side by side (columns), one row per split, on shared axes and colour scale."""
+    fig = Figure(figsize=(5.2 * len(runs) + 1, 8.4), layout="constrained")
+    axes = fig.subplots(2, len(runs), sharex=True, sharey=True, squeeze=False)
+    norm = colors.Normalize(0, max(max(int(r["mi_epochs"].max()), 1) for r in runs))
+    for col, (res, name) in enumerate(zip(runs, names)):
+        for row, split in enumerate(SPLITS):
+            points = draw_plane(axes[row, col], res, split, norm)
+            axes[row, col].set_title(_title(res, name, split), fontsize=9)
+    fig.colorbar(points, ax=axes, label="Epochs")
+    fig.savefig(path, dpi=110)
