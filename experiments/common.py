@@ -1,0 +1,154 @@
+"""Flags and the main routine shared by the experiment mains.
+
+Every main: flags -> a frozen `ExperimentConfig` -> `experiment.run` -> figures. Errors in
+flags, data or output folder print one line (`error: ...`) and exit 2; a run stopped by
+SIGINT/SIGTERM or a non-finite loss prints one line and exits 3 after saving what it measured.
+"""
+
+import signal
+import sys
+from typing import Any
+
+from absl import flags, logging
+
+from ib_jax import errors, experiment, information, plotting, results, train
+
+FLAGS = flags.FLAGS
+
+
+def define_flags(defaults: dict[str, Any]) -> None:
+    """Defines the flags every main takes, with that main's defaults."""
+    d = defaults
+    flags.DEFINE_string("output_dir", d["output_dir"], "Folder for results, figures and checkpoints.")
+    flags.DEFINE_bool("overwrite", False, "Replace a finished run in --output_dir.")
+    flags.DEFINE_integer("epochs", d["epochs"], "Epochs to train.")
+    flags.DEFINE_string("hidden", d["hidden"], "Hidden widths, comma-separated (the logits layer is added).")
+    flags.DEFINE_enum("activation", "tanh", list(train.model.ACTIVATIONS), "Hidden activation.")
+    flags.DEFINE_enum("init", d.get("init", "default"), list(train.model.INITS), "Kernel initialiser.")
+    flags.DEFINE_enum("optimizer", d["optimizer"], list(train.OPTIMIZERS), "Optimiser.")
+    flags.DEFINE_float("learning_rate", d["learning_rate"], "Learning rate.")
+    flags.DEFINE_float("momentum", d.get("momentum", 0.0), "SGD momentum (0 = none).")
+    flags.DEFINE_integer("batch_size", d.get("batch_size", 0), "Minibatch size; 0 = full batch.")
+    flags.DEFINE_enum("loss_reduction", d["loss_reduction"], list(train.REDUCTIONS), "Cross-entropy over a batch.")
+    flags.DEFINE_integer("mi_every", d["mi_every"], "Measure information every k epochs (and at the end).")
+    flags.DEFINE_integer("mi_log_points", d.get("mi_log_points", 0),
+                         "If > 0, measure at this many log-spaced epochs instead of --mi_every.")  # fmt: skip
+    flags.DEFINE_float("bin_size", d.get("bin_size"), "Bin size b: code = floor(a / b).")
+    flags.DEFINE_integer("num_bins", d.get("num_bins", 0), "If > 0, this many equal bins on --bin_range instead.")
+    flags.DEFINE_string("bin_range", d.get("bin_range", "-1,1"), "lo,hi of the --num_bins bins.")
+    flags.DEFINE_bool("random_labels", False, "Train on a random permutation of the training labels.")
+    flags.DEFINE_float("label_corruption", 0.0, "Replace each training label, with this probability, by a "
+                       "uniform random class (Zhang et al.).")  # fmt: skip
+    flags.DEFINE_integer("train_size", d.get("train_size", 0), "Stratified training subset size; 0 = all.")
+    flags.DEFINE_integer("test_size", d.get("test_size", 0), "Stratified test subset size; 0 = all.")
+    flags.DEFINE_integer("seed", 0, "First seed (initialisation and batch order).")
+    flags.DEFINE_integer("num_seeds", 1, "Seeds seed..seed+num_seeds-1, trained together as one program.")
+    flags.DEFINE_integer("data_seed", 0, "Seed of the subsets, the split and the random labels.")
+    flags.DEFINE_float("checkpoint_every_s", 120.0, "Seconds between checkpoints (and on SIGINT/SIGTERM).")
+    flags.DEFINE_bool("plot", True, "Draw the figures at the end.")
+
+
+def _hidden(text: str) -> tuple[int, ...]:
+    try:
+        widths = tuple(int(w) for w in text.split(",") if w.strip())
+    except ValueError:
+        raise errors.ConfigError(f"--hidden must be comma-separated positive integers, got {text!r}") from None
+    if not widths or min(widths) < 1:
+        raise errors.ConfigError(f"--hidden must be comma-separated positive integers, got {text!r}")
+    return widths
+
+
+def binning_from_flags() -> information.Binning:
+    if FLAGS.num_bins:
+        if FLAGS["bin_size"].present:
+            raise errors.ConfigError("give --bin_size or --num_bins, not both")
+        try:
+            lo, hi = (float(v) for v in FLAGS.bin_range.split(","))
+        except ValueError:
+            raise errors.ConfigError(f"--bin_range must be lo,hi, got {FLAGS.bin_range!r}") from None
+        return information.Binning(num_bins=FLAGS.num_bins, value_range=(lo, hi))
+    if FLAGS.bin_size is None:
+        raise errors.ConfigError("give --bin_size or --num_bins")
+    return information.Binning(bin_size=FLAGS.bin_size)
+
+
+def config_from_flags(dataset: str, **overrides) -> experiment.ExperimentConfig:
+    """The config the flags describe; `overrides` are settings a main fixes (a preset)."""
+    try:
+        train_config = train.TrainConfig(
+            hidden=_hidden(FLAGS.hidden),
+            activation=FLAGS.activation,
+            init=FLAGS.init,
+            optimizer=FLAGS.optimizer,
+            learning_rate=FLAGS.learning_rate,
+            momentum=FLAGS.momentum,
+            batch_size=FLAGS.batch_size,
+            loss_reduction=FLAGS.loss_reduction,
+        )
+        return experiment.ExperimentConfig(
+            dataset=dataset,
+            train=train_config,
+            epochs=FLAGS.epochs,
+            mi_every=FLAGS.mi_every,
+            mi_log_points=FLAGS.mi_log_points,
+            binning=binning_from_flags(),
+            train_size=FLAGS.train_size,
+            test_size=FLAGS.test_size,
+            random_labels=FLAGS.random_labels,
+            label_corruption=FLAGS.label_corruption,
+            seed=FLAGS.seed,
+            num_seeds=FLAGS.num_seeds,
+            data_seed=FLAGS.data_seed,
+            **overrides,
+        )
+    except ValueError as e:  # ConfigError and the Binning's ValueError
+        raise errors.ConfigError(str(e)) from None
+
+
+class _StopFlag:
+    """Turns SIGINT/SIGTERM into a request to checkpoint and stop at the next boundary."""
+
+    def __init__(self):
+        self.requested = False
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, self._handle)
+
+    def _handle(self, signum, frame):  # pylint: disable=unused-argument
+        if self.requested:  # a second signal: stop now
+            raise KeyboardInterrupt
+        self.requested = True
+        logging.warning("signal %d: checkpointing and stopping (send again to stop at once)", signum)
+
+    def __call__(self) -> bool:
+        return self.requested
+
+
+def fail(message: str, code: int) -> None:
+    print(message, file=sys.stderr, flush=True)
+    sys.exit(code)
+
+
+def run_experiment(config: experiment.ExperimentConfig, name: str, data_dir: str | None = None) -> None:
+    """Loads the data, runs or resumes, draws the figures, prints a summary."""
+    try:
+        out = experiment.prepare_output_dir(FLAGS.output_dir, FLAGS.overwrite)
+        dataset = experiment.load_dataset(config, data_dir)
+        res = experiment.run(
+            config,
+            dataset,
+            out,
+            checkpoint_every_s=FLAGS.checkpoint_every_s,
+            should_stop=_StopFlag(),
+            extra_config={"name": name, "data_dir": data_dir},
+        )
+    except (errors.ConfigError, errors.DataError) as e:
+        fail(f"error: {e}", 2)
+    except experiment.RunStopped as e:
+        fail(f"stopped: {e}", 3)
+    paths = plotting.save_run_figures(res, out, name) if FLAGS.plot else []
+    final = {k: res[f"final_{k}"].mean() for k in ("train_accuracy", "test_accuracy")}
+    print(f"{name}: {config.epochs} epochs, {config.num_seeds} seed(s): final train accuracy "
+          f"{final['train_accuracy']:.4f}, {res['test_name']} accuracy {final['test_accuracy']:.4f}")  # fmt: skip
+    print(f"results: {out / results.RESULTS}")
+    for p in paths:
+        print(f"figure: {p}")
