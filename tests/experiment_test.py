@@ -1,0 +1,199 @@
+"""Tests of the experiment runner and the experiment mains (tiny configurations)."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+import chex
+import numpy as np
+from absl.testing import absltest, parameterized
+
+from ib_jax import errors, experiment, information, results, train
+from tests import testing
+
+# One tiny 12-bit configuration shared by the tests (one compilation per shape).
+_TINY = experiment.ExperimentConfig(
+    dataset="tishby",
+    train=train.TrainConfig(hidden=(6, 4), optimizer="sgd", learning_rate=0.05, momentum=0.9,
+                            loss_reduction="mean"),
+    epochs=40,
+    mi_every=10,
+    binning=information.Binning(bin_size=0.1),
+    train_size=512,
+    test_size=256,
+)  # fmt: skip
+
+
+def _run_main(module, *args, timeout=300):
+    env = {**os.environ, "JAX_PLATFORMS": "cpu", "PYTHONUNBUFFERED": "1"}
+    return subprocess.run([sys.executable, "-m", module, *args], cwd=testing.REPO, capture_output=True, text=True,
+                          timeout=timeout, env=env)  # fmt: skip
+
+
+class ScheduleTest(parameterized.TestCase):
+    def test_every_k_includes_zero_and_end(self):
+        np.testing.assert_array_equal(experiment.mi_epochs(_TINY), [0, 10, 20, 30, 40])
+        config = experiment.ExperimentConfig(epochs=45, mi_every=20)
+        np.testing.assert_array_equal(experiment.mi_epochs(config), [0, 20, 40, 45])
+
+    def test_log_spaced_like_idnns(self):
+        config = experiment.ExperimentConfig(epochs=8000, mi_log_points=400)
+        epochs = experiment.mi_epochs(config)
+        self.assertLen(epochs, 275)  # IDNNs' 274 distinct epochs, and 0
+        self.assertEqual((epochs[0], epochs[-1]), (0, 8000))
+
+    @parameterized.parameters({"epochs": 0}, {"mi_every": 0}, {"num_seeds": 0}, {"dataset": "cifar"},
+                              {"train_size": -1}, {"mi_log_points": -2})  # fmt: skip
+    def test_bad_config(self, **kwargs):
+        with self.assertRaises(errors.ConfigError):
+            experiment.ExperimentConfig(**kwargs)
+
+
+class RunTest(chex.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.dataset = experiment.load_dataset(_TINY)
+        cls.tmp = tempfile.mkdtemp()
+        cls.full = experiment.run(_TINY, cls.dataset, experiment.prepare_output_dir(f"{cls.tmp}/full", False))
+
+    def test_outputs_follow_the_contract(self):
+        res = results.load_results(f"{self.tmp}/full")
+        chex.assert_shape([res[k] for k in ("i_xt_train", "i_ty_train", "i_xt_test", "i_ty_test")], (1, 5, 3))
+        chex.assert_shape([res[k] for k in ("train_loss", "train_accuracy", "test_loss", "test_accuracy")], (1, 40))
+        np.testing.assert_array_equal(res["layer_widths"], [6, 4, 2])
+        np.testing.assert_array_equal(res["mi_epochs"], [0, 10, 20, 30, 40])
+        self.assertTrue(res["complete"])
+        self.assertTrue(np.all(res["i_xt_train"] <= np.log2(512) + 1e-5))
+        self.assertTrue(np.all(res["i_ty_test"] <= res["h_y_test"] + 1e-5))
+        config = json.loads(open(f"{self.tmp}/full/config.json").read())
+        self.assertEqual(config["config"]["epochs"], 40)
+        self.assertIn("jax", config["versions"])
+        self.assertFalse(os.path.exists(f"{self.tmp}/full/{results.CHECKPOINT}"))
+
+    def test_information_equals_a_direct_measurement(self):
+        """Train-set MI at epoch 10 = the estimator on a forward pass of the network after 10
+        epochs, trained separately with the train module."""
+        state = train.create_state(experiment.Trainer(_TINY, self.dataset).init_keys[0], _TINY.train, 12, 2)
+        import jax  # pylint: disable=g-import-not-at-top
+
+        shuffle_key = experiment.Trainer(_TINY, self.dataset).shuffle_keys[0]
+        x, y = self.dataset.x_train, self.dataset.y_train
+        for epoch in range(10):
+            state, _, _ = train.jit_train_epoch(state, jax.random.fold_in(shuffle_key, epoch), x, y, _TINY.train)
+        _, acts = train.evaluate(state.apply_fn, state.params, x, y)
+        i_xt, i_ty = information.information_plane(acts, y, binning=_TINY.binning)
+        np.testing.assert_allclose(self.full["i_xt_train"][0, 1], i_xt, atol=1e-5)
+        np.testing.assert_allclose(self.full["i_ty_train"][0, 1], i_ty, atol=1e-5)
+
+    def test_stop_and_resume_equal_an_uninterrupted_run(self):
+        out = experiment.prepare_output_dir(f"{self.tmp}/stopped", False)
+        calls = []
+        with self.assertRaises(experiment.RunStopped):
+            experiment.run(_TINY, self.dataset, out, should_stop=lambda: calls.append(1) or len(calls) >= 3)
+        partial = results.load_results(out)
+        self.assertFalse(partial["complete"])
+        self.assertTrue(os.path.exists(out / results.CHECKPOINT))
+        resumed = experiment.run(_TINY, self.dataset, out)
+        for key in ("i_xt_train", "i_ty_test", "train_loss", "test_accuracy", "final_train_loss"):
+            np.testing.assert_array_equal(resumed[key], self.full[key], err_msg=key)
+
+    def test_finished_run_is_not_overwritten(self):
+        with self.assertRaisesRegex(errors.ConfigError, "--overwrite"):
+            experiment.prepare_output_dir(f"{self.tmp}/full", False)
+
+    def test_checkpoint_of_other_settings_is_refused(self):
+        out = experiment.prepare_output_dir(f"{self.tmp}/other", False)
+        with self.assertRaises(experiment.RunStopped):
+            experiment.run(_TINY, self.dataset, out, should_stop=lambda: True)
+        other = experiment.ExperimentConfig(**{**_TINY.__dict__, "epochs": 50})
+        with self.assertRaisesRegex(errors.ConfigError, "different settings"):
+            experiment.run(other, self.dataset, out)
+
+    def test_non_finite_loss_stops_and_keeps_results(self):
+        config = experiment.ExperimentConfig(**{**_TINY.__dict__, "train": train.TrainConfig(
+            hidden=(6, 4), activation="linear", optimizer="sgd", learning_rate=1e10, loss_reduction="mean")})  # fmt: skip
+        out = experiment.prepare_output_dir(f"{self.tmp}/nan", False)
+        with self.assertRaisesRegex(experiment.RunStopped, "non-finite"):
+            experiment.run(config, self.dataset, out)
+        res = results.load_results(out)
+        self.assertFalse(res["complete"])
+        self.assertGreater(res["train_loss"].shape[1], 0)
+
+
+class MainsTest(chex.TestCase):
+    """The mains as a user runs them (subprocesses)."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        testing.require_data()
+        cls.tmp = tempfile.mkdtemp()
+
+    def test_mnist_and_compare_smoke(self):
+        common = ["--data_dir", str(testing.DATA_DIR), "--train_size", "200", "--test_size", "100", "--epochs",
+                  "4", "--hidden", "32,8", "--mi_every", "2"]  # fmt: skip
+        for labels in ("true", "random"):
+            flags = ["--random_labels"] if labels == "random" else []
+            proc = _run_main("experiments.mnist", *common, *flags, "--output_dir", f"{self.tmp}/{labels}")
+            self.assertEqual(proc.returncode, 0, proc.stderr[-2000:])
+            for name in ("results.npz", "config.json", "information_plane.png", "information_per_layer.png",
+                         "training.png"):  # fmt: skip
+                self.assertTrue(os.path.exists(f"{self.tmp}/{labels}/{name}"), name)
+            res = results.load_results(f"{self.tmp}/{labels}")
+            chex.assert_shape(res["i_xt_test"], (1, 3, 3))
+            self.assertEqual(int(res["n_train"]), 200)
+        proc = _run_main("experiments.compare", f"{self.tmp}/true", f"{self.tmp}/random", "--output",
+                         f"{self.tmp}/compare.png")  # fmt: skip
+        self.assertEqual(proc.returncode, 0, proc.stderr[-2000:])
+        self.assertTrue(os.path.exists(f"{self.tmp}/compare.png"))
+
+    def test_tishby_killed_and_rerun_equals_uninterrupted(self):
+        args = ["--epochs", "3000", "--mi_every", "50", "--hidden", "8,5", "--checkpoint_every_s", "0", "--plot=false"]
+        proc = _run_main("experiments.tishby", *args, "--output_dir", f"{self.tmp}/whole")
+        self.assertEqual(proc.returncode, 0, proc.stderr[-2000:])
+        out = f"{self.tmp}/killed"
+        env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+        command = [sys.executable, "-m", "experiments.tishby", *args, "--output_dir", out]
+        quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+        victim = subprocess.Popen(command, cwd=testing.REPO, env=env, **quiet)
+        deadline = time.monotonic() + 120
+        while not os.path.exists(f"{out}/{results.CHECKPOINT}") and victim.poll() is None:
+            self.assertLess(time.monotonic(), deadline, "no checkpoint appeared")
+            time.sleep(0.05)
+        time.sleep(0.3)
+        victim.send_signal(signal.SIGKILL)
+        victim.wait()
+        self.assertEqual(victim.returncode, -signal.SIGKILL, "the run ended before it could be killed")
+        partial = results.load_results(out)  # readable: written atomically
+        self.assertFalse(partial["complete"])
+        proc = _run_main("experiments.tishby", *args, "--output_dir", out)
+        self.assertEqual(proc.returncode, 0, proc.stderr[-2000:])
+        whole, resumed = results.load_results(f"{self.tmp}/whole"), results.load_results(out)
+        self.assertEqual(sorted(whole), sorted(resumed))
+        for key in whole:
+            np.testing.assert_array_equal(resumed[key], whole[key], err_msg=key)
+
+    @parameterized.named_parameters(
+        ("hidden", ["--hidden=abc"], "--hidden"),
+        ("epochs", ["--epochs=0"], "epochs"),
+        ("activation", ["--activation=swish"], "activation"),
+        ("binning", ["--bin_size=0.5", "--num_bins=10"], "not both"),
+        ("bin_size", ["--bin_size=-1"], "bin_size"),
+        ("missing_data", ["--data_dir=/nonexistent/ib_jax"], "MNIST files missing"),
+        ("stray_argument", ["oops"], "unexpected"),
+    )
+    def test_bad_input_is_one_line_and_nonzero(self, args, message):
+        proc = _run_main("experiments.mnist", *args, "--epochs=1" if "epochs" not in args[0] else "--seed=0",
+                         "--output_dir", f"{self.tmp}/bad", timeout=120)  # fmt: skip
+        self.assertNotEqual(proc.returncode, 0)
+        self.assertNotIn("Traceback", proc.stderr)
+        self.assertTrue([line for line in proc.stderr.splitlines() if message in line], proc.stderr[-2000:])
+
+
+if __name__ == "__main__":
+    absltest.main()
