@@ -24,7 +24,12 @@ def define_flags(defaults: dict[str, Any]) -> None:
     flags.DEFINE_integer("epochs", d["epochs"], "Epochs to train.")
     flags.DEFINE_string("hidden", d["hidden"], "Hidden widths, comma-separated (the logits layer is added).")
     flags.DEFINE_enum("activation", "tanh", list(train.model.ACTIVATIONS), "Hidden activation.")
-    flags.DEFINE_enum("init", d.get("init", "default"), list(train.model.INITS), "Kernel initialiser.")
+    flags.DEFINE_enum(
+        "init",
+        d.get("init", "default"),
+        list(train.model.INITS),
+        "Initialiser: default (Flax), truncated_normal (IDNNs), pytorch (nn.Linear).",
+    )
     flags.DEFINE_enum("optimizer", d["optimizer"], list(train.OPTIMIZERS), "Optimiser.")
     flags.DEFINE_float("learning_rate", d["learning_rate"], "Learning rate.")
     flags.DEFINE_float("momentum", d.get("momentum", 0.0), "SGD momentum (0 = none).")

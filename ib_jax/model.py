@@ -16,12 +16,18 @@ ACTIVATIONS = {
     "softplus": nn.softplus,
     "linear": lambda x: x,
 }
-INITS = ("default", "truncated_normal")
+INITS = ("default", "truncated_normal", "pytorch")
 
 
 def _truncated_normal_fan_in(key: jax.Array, shape: tuple[int, ...], dtype=jnp.float32) -> jax.Array:
     """IDNNs' kernels: a normal of std 1/sqrt(fan_in) truncated at two standard deviations."""
     return nn.initializers.truncated_normal(stddev=1.0 / jnp.sqrt(shape[0]))(key, shape, dtype)
+
+
+def _uniform_fan_in(key: jax.Array, shape: tuple[int, ...], dtype=jnp.float32) -> jax.Array:
+    """PyTorch's nn.Linear default: U(-1/sqrt(fan_in), 1/sqrt(fan_in))."""
+    bound = 1.0 / jnp.sqrt(shape[0])
+    return jax.random.uniform(key, shape, dtype, -bound, bound)
 
 
 def check_names(activation: str, init: str) -> None:
@@ -33,6 +39,10 @@ def check_names(activation: str, init: str) -> None:
 
 class MLP(nn.Module):
     """Dense layers of widths `hidden` with `activation`, then linear logits.
+
+    Kernel initialisers: "default" (Flax: LeCun normal, zero bias), "truncated_normal"
+    (IDNNs: std 1/sqrt(fan_in) truncated at 2 std, zero bias), "pytorch" (PyTorch's nn.Linear:
+    kernel and bias uniform in +-1/sqrt(fan_in), as the reimplemented project).
 
     `__call__` returns `(logits_BxC, acts)` where `acts` is a tuple with one [B, width] array
     per hidden layer and the logits last: the layers of the information plane.
@@ -46,13 +56,22 @@ class MLP(nn.Module):
     @nn.compact
     def __call__(self, x_BxF: jax.Array) -> tuple[jax.Array, tuple[jax.Array, ...]]:
         check_names(self.activation, self.kernel_init)
-        kwargs = {"kernel_init": _truncated_normal_fan_in} if self.kernel_init == "truncated_normal" else {}
         act = ACTIVATIONS[self.activation]
         acts = []
         h = x_BxF
-        for width in self.hidden:
-            h = act(nn.Dense(width, **kwargs)(h))
+        for width in (*self.hidden, self.num_classes):
+            kwargs = {}
+            if self.kernel_init == "truncated_normal":
+                kwargs = {"kernel_init": _truncated_normal_fan_in}
+            elif self.kernel_init == "pytorch":  # the bias too, with the layer's fan-in
+                bound = 1.0 / h.shape[-1] ** 0.5
+                kwargs = {
+                    "kernel_init": _uniform_fan_in,
+                    "bias_init": lambda k, s, d=jnp.float32, b=bound: jax.random.uniform(k, s, d, -b, b),
+                }
+            h = nn.Dense(width, **kwargs)(h)
+            if len(acts) < len(self.hidden):
+                h = act(h)
             acts.append(h)
-        logits = nn.Dense(self.num_classes, **kwargs)(h)
-        acts.append(logits)
+        logits = h
         return logits, tuple(acts)

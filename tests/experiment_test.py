@@ -115,8 +115,8 @@ class RunTest(chex.TestCase):
             experiment.run(other, self.dataset, out)
 
     def test_non_finite_loss_stops_and_keeps_results(self):
-        config = experiment.ExperimentConfig(**{**_TINY.__dict__, "train": train.TrainConfig(
-            hidden=(6, 4), activation="linear", optimizer="sgd", learning_rate=1e10, loss_reduction="mean")})  # fmt: skip
+        diverging = train.TrainConfig(hidden=(6, 4), activation="linear", optimizer="sgd", learning_rate=1e10)
+        config = experiment.ExperimentConfig(**{**_TINY.__dict__, "train": diverging})
         out = experiment.prepare_output_dir(f"{self.tmp}/nan", False)
         with self.assertRaisesRegex(experiment.RunStopped, "non-finite"):
             experiment.run(config, self.dataset, out)

@@ -52,6 +52,16 @@ class MLPTest(chex.TestCase):
         self.assertAlmostEqual(kernel.std() / std, 0.8796, delta=0.01)
         np.testing.assert_array_equal(np.asarray(params["Dense_0"]["bias"]), 0.0)
 
+    def test_pytorch_init(self):
+        net = model.MLP(hidden=(400,), num_classes=2, kernel_init="pytorch")
+        params = net.init(jax.random.key(0), jnp.zeros((1, 900)))["params"]
+        for name, fan_in in (("Dense_0", 900), ("Dense_1", 400)):
+            for leaf in ("kernel", "bias"):
+                self.assertLessEqual(np.abs(np.asarray(params[name][leaf])).max(), 1 / np.sqrt(fan_in))
+            kernel = np.asarray(params[name]["kernel"])
+            self.assertAlmostEqual(kernel.std() * np.sqrt(3 * fan_in), 1.0, delta=0.05)  # uniform: std = b/sqrt(3)
+            self.assertGreater(np.abs(np.asarray(params[name]["bias"])).max(), 0.0)
+
     @parameterized.parameters(("swish", "default"), ("tanh", "glorot"))
     def test_unknown_names(self, activation, kernel_init):
         net = model.MLP(hidden=(3,), num_classes=2, activation=activation, kernel_init=kernel_init)
