@@ -1,6 +1,6 @@
 """A Flax Linen MLP that returns the activations of every layer with its logits."""
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import flax.linen as nn
 import jax
@@ -37,6 +37,23 @@ def check_names(activation: str, init: str) -> None:
         raise errors.ConfigError(f"unknown init {init!r}; choose from {', '.join(INITS)}")
 
 
+class _FeatureMajorDense(nn.Module):
+    """A dense layer on feature-major activations [features, batch]; parameters as Flax's
+    `nn.Dense` (kernel [in, out], bias [out]). XLA's CPU backend runs narrow layers over many
+    samples several times faster this way, above all when seeds are vmapped (3.5x for 50 seeds
+    of the 12-bit network), since the long sample axis is the contiguous one."""
+
+    features: int
+    kernel_init: Callable = nn.initializers.lecun_normal()
+    bias_init: Callable = nn.initializers.zeros_init()
+
+    @nn.compact
+    def __call__(self, h_FxB: jax.Array) -> jax.Array:
+        kernel = self.param("kernel", self.kernel_init, (h_FxB.shape[0], self.features), jnp.float32)
+        bias = self.param("bias", self.bias_init, (self.features,), jnp.float32)
+        return jnp.einsum("io,ib->ob", kernel, h_FxB) + bias[:, None]
+
+
 class MLP(nn.Module):
     """Dense layers of widths `hidden` with `activation`, then linear logits.
 
@@ -45,7 +62,8 @@ class MLP(nn.Module):
     kernel and bias uniform in +-1/sqrt(fan_in), as the reimplemented project).
 
     `__call__` returns `(logits_BxC, acts)` where `acts` is a tuple with one [B, width] array
-    per hidden layer and the logits last: the layers of the information plane.
+    per hidden layer and the logits last: the layers of the information plane. Parameters are
+    named and shaped as a stack of `nn.Dense` ("Dense_0", ...).
     """
 
     hidden: Sequence[int]
@@ -58,20 +76,17 @@ class MLP(nn.Module):
         check_names(self.activation, self.kernel_init)
         act = ACTIVATIONS[self.activation]
         acts = []
-        h = x_BxF
-        for width in (*self.hidden, self.num_classes):
+        h_FxB = x_BxF.T
+        for i, width in enumerate((*self.hidden, self.num_classes)):
             kwargs = {}
             if self.kernel_init == "truncated_normal":
                 kwargs = {"kernel_init": _truncated_normal_fan_in}
             elif self.kernel_init == "pytorch":  # the bias too, with the layer's fan-in
-                bound = 1.0 / h.shape[-1] ** 0.5
-                kwargs = {
-                    "kernel_init": _uniform_fan_in,
-                    "bias_init": lambda k, s, d=jnp.float32, b=bound: jax.random.uniform(k, s, d, -b, b),
-                }
-            h = nn.Dense(width, **kwargs)(h)
-            if len(acts) < len(self.hidden):
-                h = act(h)
-            acts.append(h)
-        logits = h
-        return logits, tuple(acts)
+                bound = 1.0 / h_FxB.shape[0] ** 0.5
+                bias_init = lambda k, s, d=jnp.float32, b=bound: jax.random.uniform(k, s, d, -b, b)  # noqa: E731
+                kwargs = {"kernel_init": _uniform_fan_in, "bias_init": bias_init}
+            h_FxB = _FeatureMajorDense(width, name=f"Dense_{i}", **kwargs)(h_FxB)
+            if i < len(self.hidden):
+                h_FxB = act(h_FxB)
+            acts.append(h_FxB.T)
+        return acts[-1], tuple(acts)
