@@ -181,16 +181,16 @@ def _group_entropy(sorted_CxN: jax.Array) -> jax.Array:
     return math.log2(n) - jnp.sum(k_log_k - previous, axis=1) / n
 
 
-def _information_from_ids(ids_BxN, bad_B, labels_N, num_classes: int):
+def _information_from_ids(ids_BxN, bad_B, labels, num_classes: int):
     """I(X;T), I(T;Y) [B] from row ids (equal iff the rows' codes are equal): one sort of
-    (id, label) keys gives H(T) and H(T,Y)."""
+    (id, label) keys gives H(T) and H(T,Y). `labels` is [N] (shared) or [B, N]."""
     n = ids_BxN.shape[1]
     bits = _label_bits(num_classes)
-    keys = jax.lax.sort((ids_BxN << bits) | labels_N.astype(jnp.uint64), dimension=1)
+    keys = jax.lax.sort((ids_BxN << bits) | labels.astype(jnp.uint64), dimension=1)
     h_t = _group_entropy(keys >> bits)
     h_ty = _group_entropy(keys)
-    p_y = jnp.bincount(labels_N, length=num_classes) / n
-    h_y = -jnp.sum(jnp.where(p_y > 0, p_y * jnp.log2(jnp.where(p_y > 0, p_y, 1.0)), 0.0))
+    p_y = jnp.vectorize(lambda y: jnp.bincount(y, length=num_classes), signature="(n)->(k)")(labels) / n
+    h_y = -jnp.sum(jnp.where(p_y > 0, p_y * jnp.log2(jnp.where(p_y > 0, p_y, 1.0)), 0.0), axis=-1)
     i_ty = jnp.maximum(h_t + h_y - h_ty, 0.0)  # >= 0 up to rounding
     nan = jnp.float32(jnp.nan)
     return jnp.where(bad_B, nan, h_t).astype(jnp.float32), jnp.where(bad_B, nan, i_ty).astype(jnp.float32)
@@ -219,7 +219,7 @@ def _in_chunks(ids_fn, acts_BxNxD):
     return jax.lax.fori_loop(0, -(-b // k), body, (jnp.zeros((b, n), jnp.uint64), jnp.zeros((b,), bool)))
 
 
-def _layer_information(acts_BxNxD, labels_N, binning: Binning, num_classes: int, exact: bool):
+def _layer_information(acts_BxNxD, labels, binning: Binning, num_classes: int, exact: bool):
     """I(X;T), I(T;Y) [B] of one layer (x64 on)."""
     d = acts_BxNxD.shape[-1]
     if exact:
@@ -243,16 +243,17 @@ def _layer_information(acts_BxNxD, labels_N, binning: Binning, num_classes: int,
             lambda a: (ids, jnp.zeros_like(marked)),
             acts_BxNxD,
         )
-    return _information_from_ids(ids, bad, labels_N, num_classes)
+    return _information_from_ids(ids, bad, labels, num_classes)
 
 
 @functools.partial(jax.jit, static_argnames=("binning", "num_classes", "exact"))
-def _plane(acts_seq, labels_N, binning: Binning, num_classes: int, exact: bool):
+def _plane(acts_seq, labels, binning: Binning, num_classes: int, exact: bool):
     with jax.enable_x64(True):
         out = []
         for acts in acts_seq:
             lead, (n, d) = acts.shape[:-2], acts.shape[-2:]
-            i_xt, i_ty = _layer_information(acts.reshape(-1, n, d), labels_N, binning, num_classes, exact)
+            layer_labels = labels if labels.ndim == 1 else labels.reshape(-1, n)
+            i_xt, i_ty = _layer_information(acts.reshape(-1, n, d), layer_labels, binning, num_classes, exact)
             out.append((i_xt.reshape(lead), i_ty.reshape(lead)))
         return jnp.stack([o[0] for o in out], axis=-1), jnp.stack([o[1] for o in out], axis=-1)
 
@@ -260,8 +261,8 @@ def _plane(acts_seq, labels_N, binning: Binning, num_classes: int, exact: bool):
 def _check(acts_seq, labels, num_classes):
     """Validation before tracing; returns the number of classes."""
     labels_shape = np.shape(labels)
-    if len(labels_shape) != 1:
-        raise ValueError(f"labels must be one-dimensional [N], got shape {labels_shape}")
+    if len(labels_shape) < 1:
+        raise ValueError("labels must be [N] or [..., N], got a scalar")
     if not jnp.issubdtype(jnp.result_type(labels), jnp.integer):
         raise ValueError(f"labels must be integers, got {jnp.result_type(labels)}")
     if not acts_seq:
@@ -269,14 +270,18 @@ def _check(acts_seq, labels, num_classes):
     lead = None
     for i, acts in enumerate(acts_seq):
         shape = np.shape(acts)
-        if len(shape) < 2 or shape[-2] != labels_shape[0] or shape[-1] < 1:
+        if len(shape) < 2 or shape[-2] != labels_shape[-1] or shape[-1] < 1:
             raise ValueError(
-                f"layer {i}: activations must be [..., N, D] with N = {labels_shape[0]} (len(labels)), "
+                f"layer {i}: activations must be [..., N, D] with N = {labels_shape[-1]} (len(labels)), "
                 f"got shape {shape}"
             )
         if lead is not None and shape[:-2] != lead:
             raise ValueError(f"layer {i}: leading axes {shape[:-2]} differ from layer 0's {lead}")
         lead = shape[:-2]
+    if len(labels_shape) > 1 and labels_shape[:-1] != lead:
+        raise ValueError(
+            f"labels of shape {labels_shape} must be [N] or [..., N] with the activations' leading axes {lead}"
+        )
     concrete = not isinstance(labels, jax.core.Tracer)
     if concrete:
         labels_np = np.asarray(labels)
@@ -310,7 +315,8 @@ def information_plane(
     Args:
       acts_seq: one array per layer, [..., N, D_l]; widths may differ, leading axes (seeds,
         epochs, ...) must agree. A train step's activation tuple fits as it is.
-      labels: int [N], class indices.
+      labels: int [N], class indices; or [..., N] with the activations' leading axes, a
+        labelling per item (say, per seed).
       bin_size / num_bins, value_range / binning: the discretisation (exactly one).
       num_classes: number of classes; inferred from concrete labels, required inside jit.
       method: "hash" (fast, see the module docstring) or "exact" (slow, for checks).

@@ -131,6 +131,18 @@ class ReferenceTest(chex.TestCase):
                 one = information.binned_information(acts[s, e], labels, bin_size=0.3)
                 chex.assert_trees_all_close((i_xt[s, e], i_ty[s, e]), one, atol=1e-6)
 
+    def test_labels_per_item_equal_a_loop(self):
+        rng = np.random.default_rng(6)
+        acts = np.tanh(rng.normal(size=(3, 2, 300, 150)) * 2).astype(np.float32)
+        labels = rng.integers(0, 4, (3, 2, 300)).astype(np.int32)
+        i_xt, i_ty = information.information_plane([acts, acts[..., :5]], labels, bin_size=0.5)
+        chex.assert_shape(i_xt, (3, 2, 2))
+        for s in range(3):
+            for e in range(2):
+                for layer, a in enumerate((acts[s, e], acts[s, e, :, :5])):
+                    want = reference(a, labels[s, e], bin_size=0.5)
+                    np.testing.assert_allclose([i_xt[s, e, layer], i_ty[s, e, layer]], want, atol=1e-5)
+
     def test_chunks_bounded_in_memory_equal_one_chunk(self):
         rng = np.random.default_rng(2)
         acts = np.tanh(rng.normal(size=(5, 300, 140)) * 2).astype(np.float32)
@@ -240,7 +252,8 @@ class ApiTest(chex.TestCase):
         ("wrong_length", lambda a, y: (a, y[:-1]), "len\\(labels\\)"),
         ("negative", lambda a, y: (a, y - 1), "non-negative"),
         ("float_labels", lambda a, y: (a, y.astype(np.float32)), "integers"),
-        ("labels_2d", lambda a, y: (a, y[:, None]), "one-dimensional"),
+        ("labels_2d", lambda a, y: (a, y[:, None]), "len\\(labels\\)"),
+        ("labels_lead", lambda a, y: (a, np.stack([y] * 3)), "leading"),
         ("acts_1d", lambda a, y: (a[0, :, 0], y), "\\[..., N, D\\]"),
     )
     def test_bad_inputs(self, change, message):
