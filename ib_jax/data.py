@@ -119,9 +119,17 @@ def prepare(
     if test_size:
         idx = subset_indices(dataset.y_test, test_size, seed + 1, dataset.num_classes)
         dataset = dataset.replace(x_test=dataset.x_test[idx], y_test=dataset.y_test[idx])
+    y = randomize_labels(dataset.y_train, dataset.num_classes, random_labels, label_corruption, seed)
+    return dataset.replace(y_train=y)
+
+
+def randomize_labels(
+    labels: np.ndarray, num_classes: int, random_labels: bool, label_corruption: float, seed
+) -> np.ndarray:
+    """`permute_labels` if `random_labels`, else `corrupt_labels` if `label_corruption` > 0, else
+    the labels unchanged. `seed` is anything `np.random.default_rng` takes."""
     if random_labels:
-        dataset = dataset.replace(y_train=permute_labels(dataset.y_train, seed))
-    elif label_corruption > 0.0:
-        y = corrupt_labels(dataset.y_train, label_corruption, dataset.num_classes, seed)
-        dataset = dataset.replace(y_train=y)
-    return dataset
+        return permute_labels(labels, seed)
+    if label_corruption > 0.0:
+        return corrupt_labels(labels, label_corruption, num_classes, seed)
+    return labels

@@ -37,7 +37,8 @@ class ExperimentConfig:
 
     `seed` and `num_seeds`: seeds seed, ..., seed + num_seeds - 1, each its own initialisation
     and batch order. `data_seed` draws the subsets, the 12-bit split and the random labels, so
-    all seeds of a run see the same data.
+    all seeds of a run see the same data; with `per_seed_labels`, each seed s randomises the
+    training labels with its own generator seeded by (data_seed, s).
     `mi_every` k measures at epochs 0, k, 2k, ... and at `epochs`; `mi_log_points` n > 0
     instead measures at n log-spaced epochs between 1 and `epochs` (rounded down, duplicates
     dropped; n = 400 gives IDNNs' 274 epochs for 8,000) and at 0.
@@ -55,6 +56,7 @@ class ExperimentConfig:
     evaluate_on_all: bool = False
     random_labels: bool = False
     label_corruption: float = 0.0
+    per_seed_labels: bool = False
     seed: int = 0
     num_seeds: int = 1
     data_seed: int = 0
@@ -74,6 +76,8 @@ class ExperimentConfig:
             raise errors.ConfigError("train_size and test_size must be >= 0 (0 = all)")
         if self.seed < 0 or self.data_seed < 0:
             raise errors.ConfigError("seeds must be >= 0")
+        if self.per_seed_labels and not (self.random_labels or self.label_corruption):
+            raise errors.ConfigError("per_seed_labels needs random_labels or label_corruption")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -92,12 +96,13 @@ def load_dataset(config: ExperimentConfig, data_dir: str | os.PathLike | None = 
         dataset = data.load_mnist(data_dir)
     else:
         dataset = data.load_tishby(config.test_fraction, config.data_seed, config.evaluate_on_all)
+    per_seed = config.per_seed_labels  # then the Trainer randomises the labels seed by seed
     return data.prepare(
         dataset,
         train_size=config.train_size,
         test_size=config.test_size,
-        random_labels=config.random_labels,
-        label_corruption=config.label_corruption,
+        random_labels=config.random_labels and not per_seed,
+        label_corruption=0.0 if per_seed else config.label_corruption,
         seed=config.data_seed,
     )
 
@@ -108,80 +113,157 @@ def _entropy_bits(labels: np.ndarray) -> float:
     return float(-(p * np.log2(p)).sum())
 
 
-class Trainer:
-    """The compiled pieces of a run: S seeds vmapped, information measured on the device."""
+def seed_labels(config: ExperimentConfig, dataset: data.Dataset, seed: int) -> np.ndarray:
+    """The training labels of one seed: the dataset's, or with `per_seed_labels` its own
+    randomisation drawn from (data_seed, seed)."""
+    if not config.per_seed_labels:
+        return dataset.y_train
+    return data.randomize_labels(
+        dataset.y_train, dataset.num_classes, config.random_labels, config.label_corruption, [config.data_seed, seed]
+    )
 
-    def __init__(self, config: ExperimentConfig, dataset: data.Dataset):
+
+class Trainer:
+    """The compiled pieces of a run: seeds vmapped in groups, sharded over devices, information
+    measured on the device.
+
+    Seeds are laid out on a 1-D mesh of `devices`; each device runs its block of seeds in
+    groups of `seeds_per_device` (0 = the whole block at once) one after another, so memory
+    holds one group's activations. The seed count is padded up to a multiple of
+    devices x group with the next seeds, which are run and dropped.
+    """
+
+    def __init__(self, config: ExperimentConfig, dataset: data.Dataset, seeds_per_device: int = 0, devices=None):
         self.config = config
         self.dataset = dataset
         self.num_classes = dataset.num_classes
         self.widths = tuple(train_lib.layer_widths(config.train, self.num_classes))
-        self.x, self.y = jnp.asarray(dataset.x_train), jnp.asarray(dataset.y_train)
-        self.x_test, self.y_test = jnp.asarray(dataset.x_test), jnp.asarray(dataset.y_test)
+        self.x, self.x_test, self.y_test = (jnp.asarray(a) for a in (dataset.x_train, dataset.x_test, dataset.y_test))
         self.schedule = mi_epochs(config)
         gaps = np.diff(np.concatenate([self.schedule[self.schedule < config.epochs], [config.epochs]]))
         self.max_gap = int(max(1, gaps.max() - 1)) if gaps.size else 1
-        seeds = np.arange(config.seed, config.seed + config.num_seeds)
-        roots = jax.vmap(jax.random.key)(jnp.asarray(seeds))
-        self.init_keys, self.shuffle_keys = jnp.moveaxis(jax.vmap(jax.random.split)(roots), 1, 0)
-        self.seeds = seeds
-        self.mi_step = jax.jit(self._mi_step, donate_argnums=0)
-        self.train_epochs = jax.jit(self._train_epochs, donate_argnums=0)
-        self.final_step = jax.jit(self._final_step)
 
-    def init_states(self):
-        create = lambda key: train_lib.create_state(key, self.config.train, self.x.shape[1], self.num_classes)  # noqa: E731
-        return jax.vmap(create)(self.init_keys)
+        devices = list(devices if devices is not None else jax.devices())
+        if seeds_per_device < 0:
+            raise errors.ConfigError(f"seeds_per_device must be >= 0, got {seeds_per_device}")
+        per_device = -(-config.num_seeds // len(devices))
+        self.group = min(seeds_per_device, per_device) if seeds_per_device else per_device
+        block = len(devices) * self.group
+        self.padded = -(-config.num_seeds // block) * block
+        self.seeds = np.arange(config.seed, config.seed + config.num_seeds)
+        all_seeds = np.arange(config.seed, config.seed + self.padded)
+        labels = np.stack([seed_labels(config, dataset, int(s)) for s in all_seeds])
+        self.mesh = jax.sharding.Mesh(np.asarray(devices), ("seeds",))
+        self.sharding = jax.sharding.NamedSharding(self.mesh, jax.sharding.PartitionSpec("seeds"))
+        self.seed_array = put(all_seeds.astype(np.int32), self.sharding)
+        self.labels = put(labels.astype(np.int32), self.sharding)
+        self.mi_step = jax.jit(self._sharded(self._mi_group, 2), donate_argnums=0)
+        self.train_epochs = jax.jit(self._sharded(self._epochs_group, 3), donate_argnums=0)
+        self.final_step = jax.jit(self._sharded(self._final_group, 1))
+        self.init_states = jax.jit(self._sharded(self._init_group, 0, with_state=False))
 
-    def _one_epoch(self, state, key, epoch):
+    def _sharded(self, group_fn, num_static: int, with_state: bool = True):
+        """Wraps `group_fn(*seeded, *static)` (seeded: [g, ...] leading seed axis) to run on
+        [padded, ...] inputs: groups one after another on each device, devices in parallel."""
+        num_seeded = 3 if with_state else 2
+
+        def local(*args):
+            seeded, static = args[:num_seeded], args[num_seeded:]
+            n = seeded[0].shape[0] if not with_state else jax.tree.leaves(seeded[0])[0].shape[0]
+            if n == self.group:
+                return group_fn(*seeded, *static)
+            split = jax.tree.map(lambda a: a.reshape(n // self.group, self.group, *a.shape[1:]), seeded)
+            out = jax.lax.map(lambda xs: group_fn(*xs, *static), split)
+            return jax.tree.map(lambda a: a.reshape(n, *a.shape[2:]), out)
+
+        if self.mesh.size == 1:
+            return local
+        spec, replicated = jax.sharding.PartitionSpec("seeds"), jax.sharding.PartitionSpec()
+        return jax.shard_map(
+            local, mesh=self.mesh, in_specs=(spec,) * num_seeded + (replicated,) * num_static, out_specs=spec
+        )
+
+    def _keys(self, seed):
+        return jax.random.split(jax.random.key(seed))  # init key, shuffle key
+
+    def _init_group(self, seeds, labels):
+        del labels
+        init = lambda s: train_lib.create_state(  # noqa: E731
+            self._keys(s)[0], self.config.train, self.x.shape[1], self.num_classes
+        )
+        return jax.vmap(init)(seeds)
+
+    def _one_epoch(self, state, seed, y, epoch):
         """One seed's epoch: test metrics of the entering network, then the training epoch."""
         test_metrics, test_acts = train_lib.evaluate(state.apply_fn, state.params, self.x_test, self.y_test)
-        new_state, metrics, acts = train_lib.train_epoch(
-            state, jax.random.fold_in(key, epoch), self.x, self.y, self.config.train
-        )
+        key = jax.random.fold_in(self._keys(seed)[1], epoch)
+        new_state, metrics, acts = train_lib.train_epoch(state, key, self.x, y, self.config.train)
         if acts is None:  # minibatch: the entering network on the whole training set
-            _, acts = train_lib.evaluate(state.apply_fn, state.params, self.x, self.y)
-        return new_state, (metrics, test_metrics), (acts, test_acts)
+            _, acts = train_lib.evaluate(state.apply_fn, state.params, self.x, y)
+        return new_state, _flat_metrics((metrics, test_metrics)), (acts, test_acts)
 
-    def _plane(self, train_acts, test_acts):
+    def _plane(self, train_acts, labels_GxN, test_acts):
+        """Information of a group's layers; the estimator is batched, not vmapped."""
         kw = {"binning": self.config.binning, "num_classes": self.num_classes}
-        i_xt_train, i_ty_train = information.information_plane(train_acts, self.y, **kw)
+        train_labels = labels_GxN if self.config.per_seed_labels else labels_GxN[0]
+        i_xt, i_ty = information.information_plane(train_acts, train_labels, **kw)
         i_xt_test, i_ty_test = information.information_plane(test_acts, self.y_test, **kw)
-        return i_xt_train, i_ty_train, i_xt_test, i_ty_test
+        return jnp.stack([i_xt, i_ty, i_xt_test, i_ty_test], axis=1)  # [G, 4, L]
 
-    def _mi_step(self, states, epoch):
-        states, metrics, (acts, test_acts) = jax.vmap(self._one_epoch, in_axes=(0, 0, None))(
-            states, self.shuffle_keys, epoch
+    def _mi_group(self, states, seeds, labels, epoch):
+        states, metrics, (acts, test_acts) = jax.vmap(self._one_epoch, in_axes=(0, 0, 0, None))(
+            states, seeds, labels, epoch
         )
-        return states, _flat_metrics(metrics), self._plane(acts, test_acts)
+        return states, metrics, self._plane(acts, labels, test_acts)
 
-    def _train_epochs(self, states, start, count):
-        """`count` epochs from `start` (traced: one compilation for every gap)."""
-        s = self.config.num_seeds
-        one = jax.vmap(lambda st, k, e: self._one_epoch(st, k, e)[:2], in_axes=(0, 0, None))
+    def _epochs_group(self, states, seeds, labels, start, count):
+        """`count` epochs from `start` (both traced: one compilation for every gap); metrics
+        [G, max_gap, 4], valid up to `count`."""
+        one = jax.vmap(lambda st, s, y, e: self._one_epoch(st, s, y, e)[:2], in_axes=(0, 0, 0, None))
 
         def body(i, carry):
             states, buffer = carry
-            states, metrics = one(states, self.shuffle_keys, start + i)
-            return states, jax.lax.dynamic_update_slice_in_dim(buffer, _flat_metrics(metrics)[..., None], i, axis=2)
+            states, metrics = one(states, seeds, labels, start + i)
+            return states, jax.lax.dynamic_update_slice_in_dim(buffer, metrics[:, None], i, axis=1)
 
-        buffer = jnp.zeros((4, s, self.max_gap), jnp.float32)
+        buffer = jnp.zeros((seeds.shape[0], self.max_gap, 4), jnp.float32)
         return jax.lax.fori_loop(0, count, body, (states, buffer))
 
-    def _final_step(self, states):
+    def _final_group(self, states, seeds, labels):
         """The final network: metrics and information on both splits, no update."""
+        del seeds
 
-        def one(state):
-            metrics, acts = train_lib.evaluate(state.apply_fn, state.params, self.x, self.y)
+        def one(state, y):
+            metrics, acts = train_lib.evaluate(state.apply_fn, state.params, self.x, y)
             test_metrics, test_acts = train_lib.evaluate(state.apply_fn, state.params, self.x_test, self.y_test)
-            return (metrics, test_metrics), (acts, test_acts)
+            return _flat_metrics((metrics, test_metrics)), (acts, test_acts)
 
-        metrics, (acts, test_acts) = jax.vmap(one)(states)
-        return _flat_metrics(metrics), self._plane(acts, test_acts)
+        metrics, (acts, test_acts) = jax.vmap(one)(states, labels)
+        return metrics, self._plane(acts, labels, test_acts)
+
+
+def put(tree, sharding):
+    """Host arrays -> global arrays laid out by `sharding` (works across processes: each
+    process supplies the shards of its own devices from its identical host copy)."""
+
+    def one(a):
+        a = np.asarray(a)
+        return jax.make_array_from_callback(a.shape, sharding, lambda index: a[index])
+
+    return jax.tree.map(one, tree)
+
+
+def host(x) -> np.ndarray:
+    """A (possibly multi-process) array as a full host numpy array."""
+    if jax.process_count() > 1:
+        from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+
+        return np.asarray(multihost_utils.process_allgather(x, tiled=True))
+    return np.asarray(x)
 
 
 def _flat_metrics(metrics) -> jax.Array:
-    """((train), (test)) metric dicts -> [4, S]: train loss, train acc, test loss, test acc."""
+    """((train), (test)) metric dicts -> [4]: train loss, train acc, test loss, test acc."""
     (m, t) = metrics
     return jnp.stack([m["loss"], m["accuracy"], t["loss"], t["accuracy"]]).astype(jnp.float32)
 
@@ -211,7 +293,8 @@ def _to_results(trainer: Trainer, record: _Record, complete: bool) -> dict[str, 
         "test_loss": metrics[2], "test_accuracy": metrics[3],
         "layer_widths": np.asarray(trainer.widths),
         "seeds": trainer.seeds,
-        "h_y_train": _entropy_bits(trainer.dataset.y_train),
+        "h_y_train": np.mean([_entropy_bits(seed_labels(trainer.config, trainer.dataset, int(s)))
+                              for s in trainer.seeds]),
         "h_y_test": _entropy_bits(trainer.dataset.y_test),
         "n_train": len(trainer.dataset.y_train), "n_test": len(trainer.dataset.y_test),
         "test_name": trainer.dataset.test_name,
@@ -227,14 +310,14 @@ def _save_checkpoint(path: pathlib.Path, config_json: str, states, record: _Reco
     payload = {
         "config": config_json,
         "epoch": record.epoch,
-        "states": flax.serialization.to_state_dict(jax.device_get(states)),
+        "states": flax.serialization.to_state_dict(jax.tree.map(host, states)),
         "metrics": np.stack(record.metrics, axis=-1) if record.metrics else np.zeros(0),
         "mi": np.stack(record.mi, axis=2) if record.mi else np.zeros(0),
     }
     results.atomic_write(path, lambda f: f.write(flax.serialization.msgpack_serialize(payload)))
 
 
-def _load_checkpoint(path: pathlib.Path, config_json: str, template_states):
+def _load_checkpoint(path: pathlib.Path, config_json: str, template_states, sharding):
     try:
         payload = flax.serialization.msgpack_restore(path.read_bytes())
     except Exception as e:  # pylint: disable=broad-except  # any decoding failure means corrupt.
@@ -250,7 +333,7 @@ def _load_checkpoint(path: pathlib.Path, config_json: str, template_states):
         record.metrics = list(np.moveaxis(payload["metrics"], -1, 0))
     if payload["mi"].size:
         record.mi = list(np.moveaxis(payload["mi"], 2, 0))
-    return jax.device_put(states), record
+    return put(states, sharding), record
 
 
 def versions() -> dict[str, str]:
@@ -292,10 +375,12 @@ def run(
     checkpoint_every_s: float = 120.0,
     progress_every_s: float = 5.0,
     should_stop: Callable[[], bool] = lambda: False,
+    seeds_per_device: int = 0,
     extra_config: dict[str, Any] | None = None,
 ) -> dict[str, np.ndarray]:
     """Runs (or resumes) an experiment in `output_dir`, which `prepare_output_dir` has made.
 
+    `seeds_per_device` bounds how many seeds each device runs at once (0 = all): see `Trainer`.
     Writes `checkpoint.msgpack` and partial `results.npz` every `checkpoint_every_s` and when
     `should_stop()` turns true; at the end `results.npz` (complete) and `config.json`, and
     removes the checkpoint. Rerunning with the same config resumes from the checkpoint and
@@ -306,36 +391,50 @@ def run(
         everything measured so far is saved first.
     """
     out = pathlib.Path(output_dir)
-    trainer = Trainer(config, dataset)
+    trainer = Trainer(config, dataset, seeds_per_device=seeds_per_device)
+    writer = jax.process_index() == 0  # one process writes files
+    s = config.num_seeds
     config_json = json.dumps(config.to_dict(), sort_keys=True)
     meta = {"config": config.to_dict(), "versions": versions(), "complete": False, **(extra_config or {})}
-    results.save_json(out / results.CONFIG, meta)
+    meta["execution"] = {"seeds_per_device": trainer.group, "padded_seeds": trainer.padded,
+                         "processes": jax.process_count()}  # fmt: skip
+    if writer:
+        results.save_json(out / results.CONFIG, meta)
     checkpoint = out / results.CHECKPOINT
-    states = trainer.init_states()
+    seeded = (trainer.seed_array, trainer.labels)
+    states = trainer.init_states(*seeded)
     record = _Record()
     if checkpoint.is_file():
-        states, record = _load_checkpoint(checkpoint, config_json, states)
+        states, record = _load_checkpoint(checkpoint, config_json, states, trainer.sharding)
         logging.info("resuming %s from epoch %d", out, record.epoch)
 
     def save(complete: bool):
-        results.save_results(out, _to_results(trainer, record, complete))
-        if not complete:
-            _save_checkpoint(checkpoint, config_json, states, record)
+        if writer:
+            results.save_results(out, _to_results(trainer, record, complete))
+            if not complete:
+                _save_checkpoint(checkpoint, config_json, states, record)
+        elif not complete:
+            jax.tree.map(host, states)  # every process takes part in the gathers
 
     epochs = config.epochs
     schedule = set(int(e) for e in trainer.schedule)
     start_time = last_save = last_log = time.monotonic()
     start_epoch = record.epoch
+    seconds_per_epoch = None
     while record.epoch < epochs:
         if record.epoch in schedule:
-            states, metrics, mi = trainer.mi_step(states, record.epoch)
-            record.mi.append(np.asarray(jnp.stack(mi)))
-            new_metrics = [np.asarray(metrics)]
+            states, metrics, mi = trainer.mi_step(states, *seeded, record.epoch)
+            record.mi.append(np.moveaxis(host(mi)[:s], 1, 0))  # [4, S, L]
+            new_metrics = [host(metrics)[:s].T]
         else:
             following = [e for e in trainer.schedule if e > record.epoch]
             count = min(following[0] if following else epochs, epochs) - record.epoch
-            states, buffer = trainer.train_epochs(states, record.epoch, count)
-            new_metrics = list(np.moveaxis(np.asarray(buffer)[:, :, :count], 2, 0))
+            if seconds_per_epoch:  # calls of about 5 s, so that a signal is answered soon
+                count = min(count, max(1, int(5.0 / seconds_per_epoch)))
+            call_start = time.monotonic()
+            states, buffer = trainer.train_epochs(states, *seeded, record.epoch, count)
+            new_metrics = list(np.transpose(host(buffer)[:s, :count], (1, 2, 0)))  # count x [4, S]
+            seconds_per_epoch = (time.monotonic() - call_start) / count
         record.metrics.extend(new_metrics)
         record.epoch += len(new_metrics)
         losses = np.stack(new_metrics)[:, 0]
@@ -350,7 +449,7 @@ def run(
             m = record.metrics[-1]
             logging.info(
                 "epoch %d/%d  loss %.4f  acc %.4f  test loss %.4f  test acc %.4f  (mean of %d seeds)  ETA %.0f s",
-                record.epoch, epochs, m[0].mean(), m[1].mean(), m[2].mean(), m[3].mean(), config.num_seeds,
+                record.epoch, epochs, m[0].mean(), m[1].mean(), m[2].mean(), m[3].mean(), s,
                 rate * (epochs - record.epoch),
             )  # fmt: skip
         if should_stop():
@@ -359,12 +458,15 @@ def run(
         if now - last_save >= checkpoint_every_s:
             save(complete=False)
             last_save = time.monotonic()
-    final_metrics, mi = trainer.final_step(states)
-    record.final_metrics = np.asarray(final_metrics)
+    final_metrics, mi = trainer.final_step(states, *seeded)
+    record.final_metrics = host(final_metrics)[:s].T
     if epochs in schedule:
-        record.mi.append(np.asarray(jnp.stack(mi)))
+        record.mi.append(np.moveaxis(host(mi)[:s], 1, 0))
     out_results = _to_results(trainer, record, complete=True)
-    results.save_results(out, out_results)
-    results.save_json(out / results.CONFIG, {**meta, "complete": True, "wall_time_s": time.monotonic() - start_time})
-    checkpoint.unlink(missing_ok=True)
+    if writer:
+        results.save_results(out, out_results)
+        results.save_json(
+            out / results.CONFIG, {**meta, "complete": True, "wall_time_s": time.monotonic() - start_time}
+        )
+        checkpoint.unlink(missing_ok=True)
     return out_results

@@ -9,6 +9,7 @@ import tempfile
 import time
 
 import chex
+import jax
 import numpy as np
 from absl.testing import absltest, parameterized
 
@@ -78,10 +79,8 @@ class RunTest(chex.TestCase):
     def test_information_equals_a_direct_measurement(self):
         """Train-set MI at epoch 10 = the estimator on a forward pass of the network after 10
         epochs, trained separately with the train module."""
-        state = train.create_state(experiment.Trainer(_TINY, self.dataset).init_keys[0], _TINY.train, 12, 2)
-        import jax  # pylint: disable=g-import-not-at-top
-
-        shuffle_key = experiment.Trainer(_TINY, self.dataset).shuffle_keys[0]
+        init_key, shuffle_key = jax.random.split(jax.random.key(_TINY.seed))
+        state = train.create_state(init_key, _TINY.train, 12, 2)
         x, y = self.dataset.x_train, self.dataset.y_train
         for epoch in range(10):
             state, _, _ = train.jit_train_epoch(state, jax.random.fold_in(shuffle_key, epoch), x, y, _TINY.train)
