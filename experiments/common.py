@@ -49,6 +49,17 @@ def define_flags(defaults: dict[str, Any]) -> None:
     flags.DEFINE_integer("seed", 0, "First seed (initialisation and batch order).")
     flags.DEFINE_integer("num_seeds", 1, "Seeds seed..seed+num_seeds-1, trained together as one program.")
     flags.DEFINE_integer("data_seed", 0, "Seed of the subsets, the split and the random labels.")
+    flags.DEFINE_bool("per_seed_labels", False, "With --random_labels or --label_corruption: each seed draws its "
+                      "own random labels (default: one draw shared by all seeds).")  # fmt: skip
+    flags.DEFINE_integer("seeds_per_device", 0, "Seeds each device runs at once (0 = all); more run in turns, "
+                         "bounding memory.")  # fmt: skip
+    flags.DEFINE_string("coordinator_address", None, "Multi-host: host:port of process 0, for "
+                        "jax.distributed.initialize (with --num_processes and --process_id).")  # fmt: skip
+    flags.DEFINE_integer("num_processes", None, "Multi-host: number of processes.")
+    flags.DEFINE_integer("process_id", None, "Multi-host: this process's index.")
+    flags.DEFINE_bool("distributed", False, "Multi-host: call jax.distributed.initialize() and let it read the "
+                      "cluster from the environment (Cloud TPU, SLURM, ...).")  # fmt: skip
+    flags.DEFINE_bool("plot_seeds", False, "Also draw each seed's trajectories, thin, in the information plane.")
     flags.DEFINE_float("checkpoint_every_s", 120.0, "Seconds between checkpoints (and on SIGINT/SIGTERM).")
     flags.DEFINE_bool("plot", True, "Draw the figures at the end.")
 
@@ -103,6 +114,7 @@ def config_from_flags(dataset: str, **overrides) -> experiment.ExperimentConfig:
             label_corruption=FLAGS.label_corruption,
             seed=FLAGS.seed,
             num_seeds=FLAGS.num_seeds,
+            per_seed_labels=FLAGS.per_seed_labels,
             data_seed=FLAGS.data_seed,
             **overrides,
         )
@@ -133,8 +145,24 @@ def fail(message: str, code: int) -> None:
     sys.exit(code)
 
 
+def init_distributed() -> None:
+    """jax.distributed.initialize from the flags, when asked (before any other JAX call)."""
+    if FLAGS.coordinator_address:
+        if FLAGS.num_processes is None or FLAGS.process_id is None:
+            fail("error: --coordinator_address needs --num_processes and --process_id", 2)
+        import jax  # pylint: disable=g-import-not-at-top
+
+        jax.distributed.initialize(FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id)
+    elif FLAGS.distributed:
+        import jax  # pylint: disable=g-import-not-at-top
+
+        jax.distributed.initialize()
+
+
 def run_experiment(config: experiment.ExperimentConfig, name: str, data_dir: str | None = None) -> None:
-    """Loads the data, runs or resumes, draws the figures, prints a summary."""
+    """Loads the data, runs or resumes, draws the figures, prints a summary (process 0)."""
+    import jax  # pylint: disable=g-import-not-at-top
+
     try:
         out = experiment.prepare_output_dir(FLAGS.output_dir, FLAGS.overwrite)
         dataset = experiment.load_dataset(config, data_dir)
@@ -144,13 +172,16 @@ def run_experiment(config: experiment.ExperimentConfig, name: str, data_dir: str
             out,
             checkpoint_every_s=FLAGS.checkpoint_every_s,
             should_stop=_StopFlag(),
+            seeds_per_device=FLAGS.seeds_per_device,
             extra_config={"name": name, "data_dir": data_dir},
         )
     except (errors.ConfigError, errors.DataError) as e:
         fail(f"error: {e}", 2)
     except experiment.RunStopped as e:
         fail(f"stopped: {e}", 3)
-    paths = plotting.save_run_figures(res, out, name) if FLAGS.plot else []
+    if jax.process_index() != 0:
+        return
+    paths = plotting.save_run_figures(res, out, name, seeds_faint=FLAGS.plot_seeds) if FLAGS.plot else []
     final = {k: res[f"final_{k}"].mean() for k in ("train_accuracy", "test_accuracy")}
     print(f"{name}: {config.epochs} epochs, {config.num_seeds} seed(s): final train accuracy "
           f"{final['train_accuracy']:.4f}, {res['test_name']} accuracy {final['test_accuracy']:.4f}")  # fmt: skip

@@ -36,6 +36,7 @@ _DATA_DIR = flags.DEFINE_string("data_dir", None, "Folder with MNIST/raw/*.gz (d
 def main(argv):
     if len(argv) > 1:
         common.fail(f"error: unexpected arguments {argv[1:]}", 2)
+    common.init_distributed()
     try:
         config = common.config_from_flags("mnist")
     except common.errors.ConfigError as e:

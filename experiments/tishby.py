@@ -41,6 +41,7 @@ _TEST_FRACTION = flags.DEFINE_float("test_fraction", 0.2, "Share of the 4,096 pa
 def main(argv):
     if len(argv) > 1:
         common.fail(f"error: unexpected arguments {argv[1:]}", 2)
+    common.init_distributed()
     for name, value in PRESETS[_PRESET.value].items():
         if not common.FLAGS[name].present:
             common.FLAGS[name].value = value

@@ -53,16 +53,17 @@ def draw_plane(ax, res: Mapping[str, np.ndarray], split: str, norm: colors.Norma
 
 def _title(res, name: str, split: str) -> str:
     seeds = res["i_xt_train"].shape[0]
-    return f"{name} — {split} (N = {int(res[f'n_{split}'])}{f', mean of {seeds} seeds' if seeds > 1 else ''})"
+    shown = str(res["test_name"]) if split == "test" and "test_name" in res else split
+    return f"{name} — {shown} (N = {int(res[f'n_{split}'])}{f', mean of {seeds} seeds' if seeds > 1 else ''})"
 
 
-def plane_figure(res, path: str | os.PathLike, name: str = "") -> None:
+def plane_figure(res, path: str | os.PathLike, name: str = "", seeds_faint: bool = False) -> None:
     """The information plane of each split, side by side, with one colour bar in epochs."""
     fig = Figure(figsize=(11, 4.6), layout="constrained")
     axes = fig.subplots(1, 2)
     norm = colors.Normalize(0, max(int(res["mi_epochs"].max()), 1))
     for ax, split in zip(axes, SPLITS):
-        points = draw_plane(ax, res, split, norm)
+        points = draw_plane(ax, res, split, norm, seeds_faint)
         ax.set_title(_title(res, name, split), fontsize=9)
     fig.colorbar(points, ax=axes, label="Epochs")
     fig.savefig(path, dpi=110)
@@ -109,10 +110,12 @@ def training_figure(res, path: str | os.PathLike, name: str = "") -> None:
     fig.savefig(path, dpi=110)
 
 
-def save_run_figures(res, output_dir: str | os.PathLike, name: str = "") -> list[pathlib.Path]:
+def save_run_figures(
+    res, output_dir: str | os.PathLike, name: str = "", seeds_faint: bool = False
+) -> list[pathlib.Path]:
     out = pathlib.Path(output_dir)
     paths = [out / "information_plane.png", out / "information_per_layer.png", out / "training.png"]
-    plane_figure(res, paths[0], name)
+    plane_figure(res, paths[0], name, seeds_faint)
     layers_figure(res, paths[1], name)
     training_figure(res, paths[2], name)
     return paths

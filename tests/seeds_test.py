@@ -1,0 +1,138 @@
+"""Many seeds in one program: consistency with single-seed runs, seed groups, padding,
+per-seed labels, and the seed axis sharded over several (forced host) devices."""
+
+import os
+import subprocess
+import sys
+import tempfile
+
+import chex
+import numpy as np
+from absl.testing import absltest
+
+from ib_jax import experiment, information, results, train
+from tests import testing
+
+_BASE = experiment.ExperimentConfig(
+    dataset="tishby",
+    train=train.TrainConfig(hidden=(6, 4), optimizer="sgd", learning_rate=0.05, momentum=0.9,
+                            loss_reduction="mean"),
+    epochs=20,
+    mi_every=10,
+    binning=information.Binning(bin_size=0.1),
+    test_fraction=0.5,
+)  # fmt: skip
+_KEYS = ("i_xt_train", "i_ty_train", "i_xt_test", "i_ty_test", "train_loss", "train_accuracy", "test_loss",
+         "test_accuracy", "final_train_loss")  # fmt: skip
+
+
+def _config(**changes):
+    return experiment.ExperimentConfig(**{**_BASE.__dict__, **changes})
+
+
+def _run(config, seeds_per_device=0):
+    out = experiment.prepare_output_dir(tempfile.mkdtemp(), False)
+    return experiment.run(config, experiment.load_dataset(config), out, seeds_per_device=seeds_per_device)
+
+
+def assert_runs_close(test, got, want, rows=slice(None)):
+    """Equal up to float reassociation: metrics to 1e-5; information to 1/N per sample moved
+    across a bin edge by a last-bit difference (none expected here, but allowed)."""
+    for key in _KEYS:
+        tol = 0.01 if key.startswith("i_") else 1e-5
+        np.testing.assert_allclose(got[key][rows], want[key], atol=tol, rtol=0, err_msg=key)
+
+
+class SeedsTest(chex.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.three = _run(_config(seed=3, num_seeds=3))
+
+    def test_row_s_equals_the_run_of_seed_k_plus_s(self):
+        chex.assert_shape(self.three["i_xt_train"], (3, 3, 3))
+        np.testing.assert_array_equal(self.three["seeds"], [3, 4, 5])
+        for s in range(3):
+            single = _run(_config(seed=3 + s, num_seeds=1))
+            assert_runs_close(self, self.three, {k: v[0] for k, v in single.items() if k in _KEYS}, rows=s)
+        self.assertFalse(np.allclose(self.three["train_loss"][0], self.three["train_loss"][1]))
+
+    def test_groups_and_padding_change_nothing(self):
+        grouped = _run(_config(seed=3, num_seeds=3), seeds_per_device=2)  # 2 groups of 2, one seed padded
+        chex.assert_shape(grouped["train_loss"], (3, 20))
+        assert_runs_close(self, grouped, self.three)
+
+    def test_per_seed_labels(self):
+        config = _config(num_seeds=2, random_labels=True, per_seed_labels=True)
+        dataset = experiment.load_dataset(config)
+        y0, y1 = (experiment.seed_labels(config, dataset, s) for s in (0, 1))
+        self.assertGreater(np.mean(y0 != y1), 0.3)
+        np.testing.assert_array_equal(np.bincount(y0), np.bincount(dataset.y_train))  # a permutation
+        both = _run(config)
+        single = _run(_config(seed=1, num_seeds=1, random_labels=True, per_seed_labels=True))
+        assert_runs_close(self, both, {k: v[0] for k, v in single.items() if k in _KEYS}, rows=1)
+
+    def test_per_seed_labels_need_random_labels(self):
+        with self.assertRaisesRegex(experiment.errors.ConfigError, "per_seed_labels"):
+            _config(per_seed_labels=True)
+
+
+_MULTI_DEVICE = """
+import sys
+import jax
+from ib_jax import experiment
+from tests import seeds_test
+assert jax.device_count() == 4, jax.devices()
+config = seeds_test._config(seed=3, num_seeds=int(sys.argv[1]))
+experiment.run(config, experiment.load_dataset(config), experiment.prepare_output_dir(sys.argv[2], False),
+               seeds_per_device=int(sys.argv[3]))
+"""
+
+
+class MultiDeviceTest(chex.TestCase):
+    def test_sharded_over_four_devices_equals_one_device(self):
+        single_device = _run(_config(seed=3, num_seeds=6))
+        env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4", "JAX_PLATFORMS": "cpu"}
+        for seeds, per_device in ((6, 0), (3, 1)):  # 6 seeds padded to 8; 3 seeds padded to 4
+            out = tempfile.mkdtemp()
+            proc = subprocess.run([sys.executable, "-c", _MULTI_DEVICE, str(seeds), out, str(per_device)],
+                                  cwd=testing.REPO, env=env, capture_output=True, text=True, timeout=300)  # fmt: skip
+            self.assertEqual(proc.returncode, 0, proc.stderr[-3000:])
+            sharded = results.load_results(out)
+            config = results.load_config(out)
+            self.assertEqual(config["execution"]["padded_seeds"], 8 if seeds == 6 else 4)
+            self.assertIn("x4", config["versions"]["device"])
+            assert_runs_close(self, sharded, {k: v[:seeds] for k, v in single_device.items() if k in _KEYS})
+
+
+class MultiProcessTest(chex.TestCase):
+    def test_two_processes_on_localhost_equal_one_process(self):
+        """jax.distributed over two CPU processes (2 forced devices each), CPU collectives."""
+        import socket  # pylint: disable=g-import-not-at-top
+
+        with socket.socket() as s:
+            s.bind(("localhost", 0))
+            port = s.getsockname()[1]
+        args = ["-m", "experiments.tishby", "--epochs", "20", "--mi_every", "10", "--hidden", "6,4",
+                "--num_seeds", "4", "--test_fraction", "0.5", "--plot=false"]  # fmt: skip
+        env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2", "JAX_PLATFORMS": "cpu"}
+        tmp = tempfile.mkdtemp()
+        procs = [
+            subprocess.Popen([sys.executable, *args, "--output_dir", f"{tmp}/multi", "--coordinator_address",
+                              f"localhost:{port}", "--num_processes", "2", "--process_id", str(i)],
+                             cwd=testing.REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            for i in range(2)
+        ]  # fmt: skip
+        logs = [p.communicate(timeout=300)[0] for p in procs]
+        for p, log in zip(procs, logs):
+            self.assertEqual(p.returncode, 0, log[-3000:])
+        single = subprocess.run([sys.executable, *args, "--output_dir", f"{tmp}/single"], cwd=testing.REPO,
+                                env={**env, "XLA_FLAGS": ""}, capture_output=True, text=True, timeout=300)  # fmt: skip
+        self.assertEqual(single.returncode, 0, single.stderr[-3000:])
+        multi = results.load_results(f"{tmp}/multi")
+        self.assertEqual(results.load_config(f"{tmp}/multi")["execution"]["processes"], 2)
+        assert_runs_close(self, multi, {k: v for k, v in results.load_results(f"{tmp}/single").items()})
+
+
+if __name__ == "__main__":
+    absltest.main()
