@@ -41,7 +41,7 @@ class ExperimentConfig:
     training labels with its own generator seeded by (data_seed, s).
     `mi_every` k measures at epochs 0, k, 2k, ... and at `epochs`; `mi_log_points` n > 0
     instead measures at n log-spaced epochs between 1 and `epochs` (rounded down, duplicates
-    dropped; n = 400 gives IDNNs' 274 epochs for 8,000) and at 0.
+    dropped; n = 400 gives IDNNs' 274 epochs for 8,000), and at 0 and `epochs`.
     """
 
     dataset: str = "mnist"
@@ -87,7 +87,7 @@ def mi_epochs(config: ExperimentConfig) -> np.ndarray:
     """The sorted epochs at which the information plane is measured."""
     if config.mi_log_points:
         log = np.logspace(0, math.log10(config.epochs), config.mi_log_points).astype(np.int64)
-        return np.unique(np.concatenate([[0], log]))
+        return np.unique(np.concatenate([[0], log, [config.epochs]]))
     return np.unique(np.concatenate([np.arange(0, config.epochs, config.mi_every), [config.epochs]]))
 
 

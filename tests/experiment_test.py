@@ -44,7 +44,7 @@ class ScheduleTest(parameterized.TestCase):
     def test_log_spaced_like_idnns(self):
         config = experiment.ExperimentConfig(epochs=8000, mi_log_points=400)
         epochs = experiment.mi_epochs(config)
-        self.assertLen(epochs, 275)  # IDNNs' 274 distinct epochs, and 0
+        self.assertLen(epochs, 276)  # IDNNs' 274 distinct epochs (1 ... 7999), 0 and 8000
         self.assertEqual((epochs[0], epochs[-1]), (0, 8000))
 
     @parameterized.parameters({"epochs": 0}, {"mi_every": 0}, {"num_seeds": 0}, {"dataset": "cifar"},
@@ -150,6 +150,21 @@ class MainsTest(chex.TestCase):
                          f"{self.tmp}/compare.png")  # fmt: skip
         self.assertEqual(proc.returncode, 0, proc.stderr[-2000:])
         self.assertTrue(os.path.exists(f"{self.tmp}/compare.png"))
+
+    def test_tishby_idnns_preset_smoke(self):
+        """Minibatches, log-spaced epochs, num_bins, truncated-normal init, the 'all' split."""
+        out = f"{self.tmp}/idnns"
+        proc = _run_main("experiments.tishby", "--preset", "idnns", "--epochs", "30", "--mi_log_points", "10",
+                         "--output_dir", out)  # fmt: skip
+        self.assertEqual(proc.returncode, 0, proc.stderr[-2000:])
+        res = results.load_results(out)
+        self.assertEqual(str(res["test_name"]), "all")
+        self.assertEqual((int(res["n_train"]), int(res["n_test"])), (3277, 4096))
+        np.testing.assert_array_equal(res["mi_epochs"], [0, 1, 2, 3, 4, 6, 9, 14, 20, 29, 30])
+        config = results.load_config(out)["config"]
+        self.assertEqual(config["binning"], {"bin_size": None, "num_bins": 29, "value_range": [-1.0, 1.0]})
+        self.assertEqual((config["train"]["batch_size"], config["train"]["init"]), (512, "truncated_normal"))
+        self.assertTrue(os.path.exists(f"{out}/information_plane.png"))
 
     def test_tishby_killed_and_rerun_equals_uninterrupted(self):
         args = ["--epochs", "3000", "--mi_every", "50", "--hidden", "8,5", "--checkpoint_every_s", "0", "--plot=false"]
