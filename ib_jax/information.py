@@ -118,11 +118,23 @@ def _mix(lanes_CxNx2: jax.Array) -> jax.Array:
 
 
 def _narrow_hash(acts_CxNxD: jax.Array, binning: Binning) -> tuple[jax.Array, jax.Array]:
-    """Both lanes elementwise in one fused loop (narrow layers)."""
+    """Both lanes elementwise in one fused loop (narrow layers).
+
+    The bad-item test starts from one full sum of |a / b| per item, which is finite and below
+    2**31 exactly when no element can be NaN, infinite or beyond int32; only if some item fails
+    it does the element-wise test of `_bad_items` run (a cheaper pass than that test itself).
+    """
     _, words_Dx2 = _weights(acts_CxNxD.shape[-1])
     codes_CxNxDx1 = binning.codes(acts_CxNxD).astype(jnp.uint32)[..., None]
     lanes = jnp.sum(codes_CxNxDx1 * jnp.asarray(words_Dx2.view(np.uint32)), axis=-2, dtype=jnp.uint32)
-    return _mix(lanes), _bad_items(acts_CxNxD, binning)
+    total_C = jnp.sum(jnp.abs(binning.scaled(acts_CxNxD)), axis=(1, 2))
+    bad = jax.lax.cond(
+        jnp.all(total_C < 2.0**31),
+        lambda a: jnp.zeros(a.shape[0], bool),
+        lambda a: _bad_items(a, binning),
+        acts_CxNxD,
+    )
+    return _mix(lanes), bad
 
 
 def _int32_hash(acts_CxNxD: jax.Array, binning: Binning) -> tuple[jax.Array, jax.Array]:
