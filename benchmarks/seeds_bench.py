@@ -1,6 +1,6 @@
 """Many seeds as one program, against sequential single-seed runs and a PyTorch eager loop.
 
-Run by hand: `python -m benchmarks.seeds_bench` (about 25 minutes on a 2-core CPU;
+Run by hand: `python -m benchmarks.seeds_bench` (about 10 minutes on a 2-core CPU;
 `--quick` for a short smoke run). Prints a table of wall times for the 12-bit task with the
 reimplemented project's defaults (SGD 0.01, momentum 0.9, full batch, 10,000 epochs,
 information every 100 epochs on both splits, bin 0.07) for S = 1, 8, 50 seeds, and for a small
