@@ -18,10 +18,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import flax
 import flax.serialization
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 from absl import logging
 
 from ib_jax import data, errors, information, results
@@ -338,9 +340,6 @@ def _load_checkpoint(path: pathlib.Path, config_json: str, template_states, shar
 
 
 def versions() -> dict[str, str]:
-    import flax  # pylint: disable=g-import-not-at-top
-    import optax  # pylint: disable=g-import-not-at-top
-
     device = jax.devices()[0]
     return {
         "jax": jax.__version__,
