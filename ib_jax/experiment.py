@@ -155,23 +155,24 @@ class Trainer:
         self.seeds = np.arange(config.seed, config.seed + config.num_seeds)
         all_seeds = np.arange(config.seed, config.seed + self.padded)
         labels = np.stack([seed_labels(config, dataset, int(s)) for s in all_seeds])
+        self.h_y_train = float(np.mean([_entropy_bits(y) for y in labels[: config.num_seeds]]))
         self.mesh = jax.sharding.Mesh(np.asarray(devices), ("seeds",))
         self.sharding = jax.sharding.NamedSharding(self.mesh, jax.sharding.PartitionSpec("seeds"))
         self.seed_array = put(all_seeds.astype(np.int32), self.sharding)
         self.labels = put(labels.astype(np.int32), self.sharding)
-        self.mi_step = jax.jit(self._sharded(self._mi_group, 1), donate_argnums=0)
-        self.train_epochs = jax.jit(self._sharded(self._epochs_group, 2), donate_argnums=0)
-        self.final_step = jax.jit(self._sharded(self._final_group, 0))
-        self.init_states = jax.jit(self._sharded(self._init_group, 0, with_state=False))
+        self.mi_step = jax.jit(self._sharded(self._mi_group, 3, 1), donate_argnums=0)
+        self.train_epochs = jax.jit(self._sharded(self._epochs_group, 3, 2), donate_argnums=0)
+        self.final_step = jax.jit(self._sharded(self._final_group, 3, 0))
+        self.init_states = jax.jit(self._sharded(self._init_group, 2, 0))
 
-    def _sharded(self, group_fn, num_static: int, with_state: bool = True):
-        """Wraps `group_fn(*seeded, *static)` (seeded: [g, ...] leading seed axis) to run on
-        [padded, ...] inputs: groups one after another on each device, devices in parallel."""
-        num_seeded = 3 if with_state else 2
+    def _sharded(self, group_fn, num_seeded: int, num_static: int):
+        """Wraps `group_fn(*seeded, *static)` (`num_seeded` arguments with a leading [g] seed
+        axis, then `num_static` shared ones) to run on [padded, ...] inputs: groups one after
+        another on each device, devices in parallel."""
 
         def local(*args):
             seeded, static = args[:num_seeded], args[num_seeded:]
-            n = seeded[0].shape[0] if not with_state else jax.tree.leaves(seeded[0])[0].shape[0]
+            n = jax.tree.leaves(seeded)[0].shape[0]
             if n == self.group:
                 return group_fn(*seeded, *static)
             split = jax.tree.map(lambda a: a.reshape(n // self.group, self.group, *a.shape[1:]), seeded)
@@ -296,8 +297,7 @@ def _to_results(trainer: Trainer, record: _Record, complete: bool) -> dict[str, 
         "test_loss": metrics[2], "test_accuracy": metrics[3],
         "layer_widths": np.asarray(trainer.widths),
         "seeds": trainer.seeds,
-        "h_y_train": np.mean([_entropy_bits(seed_labels(trainer.config, trainer.dataset, int(s)))
-                              for s in trainer.seeds]),
+        "h_y_train": trainer.h_y_train,
         "h_y_test": _entropy_bits(trainer.dataset.y_test),
         "n_train": len(trainer.dataset.y_train), "n_test": len(trainer.dataset.y_test),
         "test_name": trainer.dataset.test_name,

@@ -100,12 +100,22 @@ def _weights(num_units: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _bad_items(acts_CxNxD: jax.Array, binning: Binning) -> jax.Array:
-    """[C] True where an item has a NaN or infinite activation, or a code beyond int32."""
-    # A sum propagates NaN and inf (XLA's CPU min/max reductions may drop NaN).
-    bad = ~jnp.isfinite(jnp.sum(acts_CxNxD * 0.0, axis=(1, 2)))
-    if binning.bin_size is not None:
-        bad |= jnp.max(jnp.abs(binning.scaled(acts_CxNxD)), axis=(1, 2)) >= 2.0**31
-    return bad
+    """[C] True where an item has a NaN or infinite activation, or a code beyond int32.
+
+    One full sum of |a / b| per item comes first: it is finite and below 2**31 exactly when no
+    element can be NaN, infinite or beyond int32. Only if some item fails it does the
+    element-wise test run (a sum propagates NaN and inf; XLA's CPU min/max reductions may drop
+    NaN).
+    """
+
+    def elementwise(acts):
+        bad = ~jnp.isfinite(jnp.sum(acts * 0.0, axis=(1, 2)))
+        if binning.bin_size is not None:
+            bad |= jnp.max(jnp.abs(binning.scaled(acts)), axis=(1, 2)) >= 2.0**31
+        return bad
+
+    total_C = jnp.sum(jnp.abs(binning.scaled(acts_CxNxD)), axis=(1, 2))
+    return jax.lax.cond(jnp.all(total_C < 2.0**31), lambda a: jnp.zeros(a.shape[0], bool), elementwise, acts_CxNxD)
 
 
 def _mix(lanes_CxNx2: jax.Array) -> jax.Array:
@@ -118,23 +128,11 @@ def _mix(lanes_CxNx2: jax.Array) -> jax.Array:
 
 
 def _narrow_hash(acts_CxNxD: jax.Array, binning: Binning) -> tuple[jax.Array, jax.Array]:
-    """Both lanes elementwise in one fused loop (narrow layers).
-
-    The bad-item test starts from one full sum of |a / b| per item, which is finite and below
-    2**31 exactly when no element can be NaN, infinite or beyond int32; only if some item fails
-    it does the element-wise test of `_bad_items` run (a cheaper pass than that test itself).
-    """
+    """Both lanes elementwise in one fused loop (narrow layers)."""
     _, words_Dx2 = _weights(acts_CxNxD.shape[-1])
     codes_CxNxDx1 = binning.codes(acts_CxNxD).astype(jnp.uint32)[..., None]
     lanes = jnp.sum(codes_CxNxDx1 * jnp.asarray(words_Dx2.view(np.uint32)), axis=-2, dtype=jnp.uint32)
-    total_C = jnp.sum(jnp.abs(binning.scaled(acts_CxNxD)), axis=(1, 2))
-    bad = jax.lax.cond(
-        jnp.all(total_C < 2.0**31),
-        lambda a: jnp.zeros(a.shape[0], bool),
-        lambda a: _bad_items(a, binning),
-        acts_CxNxD,
-    )
-    return _mix(lanes), bad
+    return _mix(lanes), _bad_items(acts_CxNxD, binning)
 
 
 def _int32_hash(acts_CxNxD: jax.Array, binning: Binning) -> tuple[jax.Array, jax.Array]:
@@ -188,9 +186,8 @@ def _group_entropy(sorted_CxN: jax.Array) -> jax.Array:
     idx = jnp.arange(n, dtype=jnp.int32)
     first = jnp.concatenate([jnp.ones((c, 1), bool), sorted_CxN[:, 1:] != sorted_CxN[:, :-1]], axis=1)
     k = (idx - jax.lax.cummax(jnp.where(first, idx, 0), axis=1) + 1).astype(jnp.float64)
-    k_log_k = k * jnp.log2(k)
-    previous = jnp.where(k > 1, (k - 1) * jnp.log2(jnp.maximum(k - 1, 1)), 0.0)
-    return math.log2(n) - jnp.sum(k_log_k - previous, axis=1) / n
+    previous = (k - 1) * jnp.log2(jnp.maximum(k - 1, 1.0))  # 0 for k = 1
+    return math.log2(n) - jnp.sum(k * jnp.log2(k) - previous, axis=1) / n
 
 
 def _information_from_ids(ids_BxN, bad_B, labels, num_classes: int):
