@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ib_jax import information
+from ib_jax import estimators
 
 
 def numpy_baseline(acts_ExNxD: np.ndarray, labels_N: np.ndarray, bin_size: float) -> tuple[np.ndarray, np.ndarray]:
@@ -64,7 +64,7 @@ def best_of(fn, repeats):
 def run_case(name, layers, labels, bin_size, repeats, floor=False):
     device_layers = [jnp.asarray(a) for a in layers]
     labels_dev = jnp.asarray(labels)
-    call = lambda: information.information_plane(device_layers, labels_dev, bin_size=bin_size)  # noqa: E731
+    call = lambda: estimators.information_plane(device_layers, labels_dev, bin_size=bin_size)  # noqa: E731
     jax.block_until_ready(call())  # compile
     t_jax = best_of(call, repeats)
     i_xt, i_ty = (np.asarray(v) for v in call())

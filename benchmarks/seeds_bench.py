@@ -23,7 +23,7 @@ import jax
 import numpy as np
 
 from benchmarks.information_bench import numpy_baseline
-from ib_jax import experiment, information, train
+from ib_jax import estimators, experiment, train
 
 
 def ib_jax_seconds(config: experiment.ExperimentConfig, dataset) -> float:
@@ -99,7 +99,7 @@ def main():
                                 loss_reduction="mean"),
         epochs=200 if args.quick else 10000,
         mi_every=100,
-        binning=information.Binning(bin_size=0.07),
+        binning=estimators.Binning(bin_size=0.07),
     )  # fmt: skip
     mnist = experiment.ExperimentConfig(
         dataset="mnist", train_size=1000, test_size=1000, epochs=20 if args.quick else 100, mi_every=20

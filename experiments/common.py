@@ -11,7 +11,7 @@ from typing import Any
 
 from absl import flags, logging
 
-from ib_jax import errors, experiment, information, plotting, results, train
+from ib_jax import errors, estimators, experiment, plotting, results, train
 
 FLAGS = flags.FLAGS
 
@@ -41,6 +41,10 @@ def define_flags(defaults: dict[str, Any]) -> None:
     flags.DEFINE_float("bin_size", d.get("bin_size"), "Bin size b: code = floor(a / b).")
     flags.DEFINE_integer("num_bins", d.get("num_bins", 0), "If > 0, this many equal bins on --bin_range instead.")
     flags.DEFINE_string("bin_range", d.get("bin_range", "-1,1"), "lo,hi of the --num_bins bins.")
+    flags.DEFINE_list("estimators", ["binned"], "Estimators measured at every scheduled epoch, comma-separated, "
+                      f"from {', '.join(estimators.ESTIMATORS)}; the first is the main one.")  # fmt: skip
+    flags.DEFINE_float("kde_noise_variance", d["kde_noise_variance"], "Noise variance of the KDE bounds.")
+    flags.DEFINE_integer("adaptive_bins", 30, "Bins per item of the adaptive binnings.")
     flags.DEFINE_bool("random_labels", False, "Train on a random permutation of the training labels.")
     flags.DEFINE_float("label_corruption", 0.0, "Replace each training label, with this probability, by a "
                        "uniform random class (Zhang et al.).")  # fmt: skip
@@ -74,7 +78,7 @@ def _hidden(text: str) -> tuple[int, ...]:
     return widths
 
 
-def binning_from_flags() -> information.Binning:
+def binning_from_flags() -> estimators.Binning:
     if FLAGS.num_bins:
         if FLAGS["bin_size"].present:
             raise errors.ConfigError("give --bin_size or --num_bins, not both")
@@ -82,10 +86,10 @@ def binning_from_flags() -> information.Binning:
             lo, hi = (float(v) for v in FLAGS.bin_range.split(","))
         except ValueError:
             raise errors.ConfigError(f"--bin_range must be lo,hi, got {FLAGS.bin_range!r}") from None
-        return information.Binning(num_bins=FLAGS.num_bins, value_range=(lo, hi))
+        return estimators.Binning(num_bins=FLAGS.num_bins, value_range=(lo, hi))
     if FLAGS.bin_size is None:
         raise errors.ConfigError("give --bin_size or --num_bins")
-    return information.Binning(bin_size=FLAGS.bin_size)
+    return estimators.Binning(bin_size=FLAGS.bin_size)
 
 
 def config_from_flags(dataset: str, **overrides) -> experiment.ExperimentConfig:
@@ -108,6 +112,9 @@ def config_from_flags(dataset: str, **overrides) -> experiment.ExperimentConfig:
             mi_every=FLAGS.mi_every,
             mi_log_points=FLAGS.mi_log_points,
             binning=binning_from_flags(),
+            estimators=tuple(e.strip() for e in FLAGS.estimators),
+            kde_noise_variance=FLAGS.kde_noise_variance,
+            adaptive_bins=FLAGS.adaptive_bins,
             train_size=FLAGS.train_size,
             test_size=FLAGS.test_size,
             random_labels=FLAGS.random_labels,

@@ -1,8 +1,18 @@
-"""Two or more runs side by side: the information plane of each split, shared scales.
+"""Two or more runs side by side, on shared scales.
 
   python -m experiments.compare runs/mnist_true runs/mnist_random --output compare.png
 
-The reimplemented project's headline figure is this with a true-label and a random-label run.
+`--layout runs` (default): a column per run, a row per split: the information plane of one
+estimator (`--estimator`, default each run's first). The reimplemented project's headline
+figure is this with a true-label and a random-label run.
+
+`--layout estimators`: a row per run, a column per estimator measured by every run (or those
+of `--estimators`), the information plane of `--split`; it also prints a table of the last
+hidden layer's I(X;T) at its peak and at the end, mean +- std over seeds, per run and
+estimator. Saxe et al.'s tanh-vs-ReLU comparison (see the README):
+
+  python -m experiments.compare runs/saxe_tanh runs/saxe_relu --layout estimators \
+      --names tanh,ReLU --output saxe.png
 """
 
 from absl import app, flags
@@ -11,7 +21,29 @@ from experiments import common
 from ib_jax import errors, plotting, results
 
 _OUTPUT = flags.DEFINE_string("output", "compare.png", "Where to write the figure (PNG).")
-_NAMES = flags.DEFINE_list("names", None, "Column titles (default: each run's name, else its folder).")
+_NAMES = flags.DEFINE_list("names", None, "Run titles (default: each run's name, else its folder).")
+_LAYOUT = flags.DEFINE_enum("layout", "runs", ["runs", "estimators"], "Runs as columns (planes of both splits), or "
+                            "runs as rows and estimators as columns (planes of --split).")  # fmt: skip
+_ESTIMATOR = flags.DEFINE_string("estimator", None, "--layout runs: the estimator to draw (default: each run's first).")
+_ESTIMATORS = flags.DEFINE_list("estimators", None, "--layout estimators: the columns (default: all the runs share).")
+_SPLIT = flags.DEFINE_enum("split", "train", list(plotting.SPLITS), "--layout estimators: the split drawn.")
+
+
+def _table(loaded, names, chosen, split) -> str:
+    lines = [
+        f"| run | estimator | last hidden layer | peak I(X;T) ({split}) | end I(X;T) | peak epoch | seeds |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for res, name in zip(loaded, names):
+        layer = max(len(res["layer_widths"]) - 2, 0)
+        for estimator in chosen:
+            r = results.peak_and_end(res, estimator, split, layer)
+            lines.append(
+                f"| {name} | {estimator} | {layer + 1} (width {int(res['layer_widths'][layer])}) | "
+                f"{r['peak_mean']:.2f} ± {r['peak_std']:.2f} | {r['end_mean']:.2f} ± {r['end_std']:.2f} | "
+                f"{r['peak_epoch']} | {r['seeds']} |"
+            )
+    return "\n".join(lines)
 
 
 def main(argv):
@@ -20,12 +52,25 @@ def main(argv):
         common.fail("error: give at least two run folders: python -m experiments.compare RUN_A RUN_B", 2)
     try:
         loaded = [results.load_results(r) for r in runs]
-    except errors.DataError as e:
+        names = _NAMES.value or [results.load_config(r).get("name") or r for r in runs]
+        if len(names) != len(runs):
+            raise errors.ConfigError(f"--names has {len(names)} names for {len(runs)} runs")
+        if _LAYOUT.value == "runs":
+            if _ESTIMATOR.value:
+                loaded = [results.estimator_view(res, _ESTIMATOR.value) for res in loaded]
+            plotting.compare_figure(loaded, names, _OUTPUT.value)
+        else:
+            shared = [e for e in results.estimator_names(loaded[0]) if all(
+                e in results.estimator_names(res) for res in loaded)]  # fmt: skip
+            chosen = _ESTIMATORS.value or shared
+            missing = [e for e in chosen if e not in shared]
+            if missing or not chosen:
+                raise errors.ConfigError(f"not every run measured {', '.join(missing) or 'any common estimator'}; "
+                                         f"they share {', '.join(shared) or 'none'}")  # fmt: skip
+            plotting.estimators_grid_figure(loaded, names, chosen, _SPLIT.value, _OUTPUT.value)
+            print(_table(loaded, names, chosen, _SPLIT.value))
+    except (errors.DataError, errors.ConfigError) as e:
         common.fail(f"error: {e}", 2)
-    names = _NAMES.value or [results.load_config(r).get("name") or r for r in runs]
-    if len(names) != len(runs):
-        common.fail(f"error: --names has {len(names)} names for {len(runs)} runs", 2)
-    plotting.compare_figure(loaded, names, _OUTPUT.value)
     print(f"figure: {_OUTPUT.value}")
 
 

@@ -27,6 +27,7 @@ common.define_flags(
         "loss_reduction": "sum",
         "mi_every": 20,
         "bin_size": 0.5,
+        "kde_noise_variance": 0.1,
     }
 )
 _DATA_DIR = flags.DEFINE_string("data_dir", None, "Folder with MNIST/raw/*.gz (default: $IB_JAX_DATA or "

@@ -33,7 +33,9 @@ PRESETS = {
     },
 }  # fmt: skip
 
-common.define_flags({"output_dir": "runs/tishby", "hidden": "10,7,5,4,3", **PRESETS["reimplemented"]})
+common.define_flags(
+    {"output_dir": "runs/tishby", "hidden": "10,7,5,4,3", "kde_noise_variance": 1e-3, **PRESETS["reimplemented"]}
+)
 _PRESET = flags.DEFINE_enum("preset", "reimplemented", list(PRESETS), "Settings to start from.")
 _TEST_FRACTION = flags.DEFINE_float("test_fraction", 0.2, "Share of the 4,096 patterns held out.")
 

@@ -26,7 +26,7 @@ import numpy as np
 import optax
 from absl import logging
 
-from ib_jax import data, errors, information, results
+from ib_jax import data, errors, estimators, results
 from ib_jax import train as train_lib
 
 DATASETS = ("mnist", "tishby")
@@ -44,6 +44,10 @@ class ExperimentConfig:
     `mi_every` k measures at epochs 0, k, 2k, ... and at `epochs`; `mi_log_points` n > 0
     instead measures at n log-spaced epochs between 1 and `epochs` (rounded down, duplicates
     dropped; n = 400 gives IDNNs' 274 epochs for 8,000), and at 0 and `epochs`.
+    `estimators`: names from `ib_jax.estimators.ESTIMATORS`, all measured at every scheduled
+    epoch; the first is the run's main estimator (the unprefixed keys of results.npz). `binning`
+    is the "binned" estimator's, `kde_noise_variance` the KDE bounds', `adaptive_bins` the
+    adaptive binnings'.
     """
 
     dataset: str = "mnist"
@@ -51,7 +55,10 @@ class ExperimentConfig:
     epochs: int = 4000
     mi_every: int = 20
     mi_log_points: int = 0
-    binning: information.Binning = information.Binning(bin_size=0.5)
+    binning: estimators.Binning = estimators.Binning(bin_size=0.5)
+    estimators: tuple[str, ...] = ("binned",)
+    kde_noise_variance: float = 0.1
+    adaptive_bins: int = 30
     train_size: int = 0
     test_size: int = 0
     test_fraction: float = 0.2
@@ -80,9 +87,35 @@ class ExperimentConfig:
             raise errors.ConfigError("seeds must be >= 0")
         if self.per_seed_labels and not (self.random_labels or self.label_corruption):
             raise errors.ConfigError("per_seed_labels needs random_labels or label_corruption")
+        object.__setattr__(self, "estimators", tuple(self.estimators))
+        if not self.estimators:
+            raise errors.ConfigError("give at least one estimator")
+        if len(set(self.estimators)) != len(self.estimators):
+            raise errors.ConfigError(f"estimators are listed twice: {', '.join(self.estimators)}")
+        try:
+            estimators.KDE(self.kde_noise_variance)  # checked even when not measured
+            estimators.AdaptiveBinning(self.adaptive_bins)
+            measured_estimators(self)
+        except ValueError as e:
+            raise errors.ConfigError(str(e)) from None
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+def measured_estimators(config: ExperimentConfig) -> tuple[estimators.Estimator, ...]:
+    """The estimator objects of `config.estimators`, in order."""
+    return tuple(
+        estimators.by_name(
+            name, binning=config.binning, noise_variance=config.kde_noise_variance, num_bins=config.adaptive_bins
+        )
+        for name in config.estimators
+    )
+
+
+def estimator_settings(config: ExperimentConfig) -> list[dict[str, Any]]:
+    """Each estimator's name and parameters, for config.json."""
+    return [{"name": e.name, **dataclasses.asdict(e)} for e in measured_estimators(config)]
 
 
 def mi_epochs(config: ExperimentConfig) -> np.ndarray:
@@ -142,6 +175,7 @@ class Trainer:
         self.widths = tuple(train_lib.layer_widths(config.train, self.num_classes))
         self.x, self.x_test, self.y_test = (jnp.asarray(a) for a in (dataset.x_train, dataset.x_test, dataset.y_test))
         self.schedule = mi_epochs(config)
+        self.estimators = measured_estimators(config)
         gaps = np.diff(np.concatenate([self.schedule[self.schedule < config.epochs], [config.epochs]]))
         self.max_gap = int(max(1, gaps.max() - 1)) if gaps.size else 1
 
@@ -207,12 +241,16 @@ class Trainer:
         return new_state, _flat_metrics((metrics, test_metrics)), (acts, test_acts)
 
     def _plane(self, train_acts, labels_GxN, test_acts):
-        """Information of a group's layers; the estimator is batched, not vmapped."""
-        kw = {"binning": self.config.binning, "num_classes": self.num_classes}
+        """Information of a group's layers by every estimator, [G, M, 4, L]; the estimators
+        are batched over seeds, epochs and layers, not vmapped."""
         train_labels = labels_GxN if self.config.per_seed_labels else labels_GxN[0]
-        i_xt, i_ty = information.information_plane(train_acts, train_labels, **kw)
-        i_xt_test, i_ty_test = information.information_plane(test_acts, self.y_test, **kw)
-        return jnp.stack([i_xt, i_ty, i_xt_test, i_ty_test], axis=1)  # [G, 4, L]
+        planes = []
+        for estimator in self.estimators:
+            kw = {"estimator": estimator, "num_classes": self.num_classes}
+            i_xt, i_ty = estimators.information_plane(train_acts, train_labels, **kw)
+            i_xt_test, i_ty_test = estimators.information_plane(test_acts, self.y_test, **kw)
+            planes.append(jnp.stack([i_xt, i_ty, i_xt_test, i_ty_test], axis=1))  # [G, 4, L]
+        return jnp.stack(planes, axis=1)
 
     def _mi_group(self, states, seeds, labels, epoch):
         states, metrics, (acts, test_acts) = jax.vmap(self._one_epoch, in_axes=(0, 0, 0, None))(
@@ -278,7 +316,7 @@ class _Record:
 
     epoch: int = 0  # epochs trained
     metrics: list = dataclasses.field(default_factory=list)  # [4, S] per epoch
-    mi: list = dataclasses.field(default_factory=list)  # [4, S, L] per measured epoch
+    mi: list = dataclasses.field(default_factory=list)  # [M, 4, S, L] per measured epoch (M estimators)
     final_metrics: np.ndarray | None = None
 
 
@@ -287,12 +325,12 @@ class RunStopped(Exception):
 
 
 def _to_results(trainer: Trainer, record: _Record, complete: bool) -> dict[str, np.ndarray]:
-    s, num_layers = trainer.config.num_seeds, len(trainer.widths)
-    mi = np.stack(record.mi, axis=2) if record.mi else np.zeros((4, s, 0, num_layers), np.float32)
+    s, num_layers, names = trainer.config.num_seeds, len(trainer.widths), trainer.config.estimators
+    mi = np.stack(record.mi, axis=3) if record.mi else np.zeros((len(names), 4, s, 0, num_layers), np.float32)
     metrics = np.stack(record.metrics, axis=2) if record.metrics else np.zeros((4, s, 0), np.float32)
     out = {
-        "mi_epochs": trainer.schedule[: mi.shape[2]],
-        "i_xt_train": mi[0], "i_ty_train": mi[1], "i_xt_test": mi[2], "i_ty_test": mi[3],
+        "mi_epochs": trainer.schedule[: mi.shape[3]],
+        "i_xt_train": mi[0, 0], "i_ty_train": mi[0, 1], "i_xt_test": mi[0, 2], "i_ty_test": mi[0, 3],
         "train_loss": metrics[0], "train_accuracy": metrics[1],
         "test_loss": metrics[2], "test_accuracy": metrics[3],
         "layer_widths": np.asarray(trainer.widths),
@@ -302,7 +340,11 @@ def _to_results(trainer: Trainer, record: _Record, complete: bool) -> dict[str, 
         "n_train": len(trainer.dataset.y_train), "n_test": len(trainer.dataset.y_test),
         "test_name": trainer.dataset.test_name,
         "complete": complete,
+        "estimators": np.asarray(names),
     }  # fmt: skip
+    for m, name in enumerate(names):
+        for i, key in enumerate(results.MI_KEYS):
+            out[f"{name}.{key}"] = mi[m, i]
     if record.final_metrics is not None:
         for i, name in enumerate(("train_loss", "train_accuracy", "test_loss", "test_accuracy")):
             out[f"final_{name}"] = record.final_metrics[i]
@@ -315,7 +357,7 @@ def _save_checkpoint(path: pathlib.Path, config_json: str, states, record: _Reco
         "epoch": record.epoch,
         "states": flax.serialization.to_state_dict(jax.tree.map(host, states)),
         "metrics": np.stack(record.metrics, axis=-1) if record.metrics else np.zeros(0),
-        "mi": np.stack(record.mi, axis=2) if record.mi else np.zeros(0),
+        "mi": np.stack(record.mi, axis=3) if record.mi else np.zeros(0),
     }
     results.atomic_write(path, lambda f: f.write(flax.serialization.msgpack_serialize(payload)))
 
@@ -335,7 +377,7 @@ def _load_checkpoint(path: pathlib.Path, config_json: str, template_states, shar
     if payload["metrics"].size:
         record.metrics = list(np.moveaxis(payload["metrics"], -1, 0))
     if payload["mi"].size:
-        record.mi = list(np.moveaxis(payload["mi"], 2, 0))
+        record.mi = list(np.moveaxis(payload["mi"], 3, 0))
     return put(states, sharding), record
 
 
@@ -395,7 +437,8 @@ def run(
     writer = jax.process_index() == 0  # one process writes files
     s = config.num_seeds
     config_json = json.dumps(config.to_dict(), sort_keys=True)
-    meta = {"config": config.to_dict(), "versions": versions(), "complete": False, **(extra_config or {})}
+    meta = {"config": config.to_dict(), "versions": versions(), "complete": False,
+            "estimators": estimator_settings(config), **(extra_config or {})}  # fmt: skip
     meta["execution"] = {"seeds_per_device": trainer.group, "padded_seeds": trainer.padded,
                          "processes": jax.process_count()}  # fmt: skip
     if writer:
@@ -424,7 +467,7 @@ def run(
     while record.epoch < epochs:
         if record.epoch in schedule:
             states, metrics, mi = trainer.mi_step(states, *seeded, record.epoch)
-            record.mi.append(np.moveaxis(host(mi)[:s], 1, 0))  # [4, S, L]
+            record.mi.append(np.transpose(host(mi)[:s], (1, 2, 0, 3)))  # [M, 4, S, L]
             new_metrics = [host(metrics)[:s].T]
         else:
             following = [e for e in trainer.schedule if e > record.epoch]
@@ -461,7 +504,7 @@ def run(
     final_metrics, mi = trainer.final_step(states, *seeded)
     record.final_metrics = host(final_metrics)[:s].T
     if epochs in schedule:
-        record.mi.append(np.moveaxis(host(mi)[:s], 1, 0))
+        record.mi.append(np.transpose(host(mi)[:s], (1, 2, 0, 3)))
     out_results = _to_results(trainer, record, complete=True)
     if writer:
         results.save_results(out, out_results)

@@ -13,6 +13,8 @@ import numpy as np
 from matplotlib import cm, colors
 from matplotlib.figure import Figure
 
+from ib_jax import results
+
 SPLITS = ("train", "test")
 
 
@@ -110,15 +112,77 @@ def training_figure(res, path: str | os.PathLike, name: str = "") -> None:
     fig.savefig(path, dpi=110)
 
 
+def estimators_plane_figure(res, path: str | os.PathLike, split: str, name: str = "") -> None:
+    """The information plane of one split by every estimator of the run, side by side, with
+    shared epoch colours (each estimator keeps its own axes: their scales differ)."""
+    names = results.estimator_names(res)
+    fig = Figure(figsize=(4.6 * len(names) + 1, 4.4), layout="constrained")
+    axes = fig.subplots(1, len(names), squeeze=False)[0]
+    norm = colors.Normalize(0, max(int(res["mi_epochs"].max()), 1))
+    for ax, estimator in zip(axes, names):
+        points = draw_plane(ax, results.estimator_view(res, estimator), split, norm)
+        ax.set_title(estimator, fontsize=10)
+    fig.suptitle(_title(res, name, split), fontsize=9)
+    fig.colorbar(points, ax=axes, label="Epochs")
+    fig.savefig(path, dpi=110)
+
+
+def estimators_layers_figure(res, path: str | os.PathLike, name: str = "") -> None:
+    """I(X;T) of every layer against epoch: a column per estimator, a row per split."""
+    names = results.estimator_names(res)
+    widths = res["layer_widths"]
+    palette = cm.plasma(np.linspace(0, 0.9, len(widths)))
+    fig = Figure(figsize=(4.2 * len(names) + 1, 7), layout="constrained")
+    axes = fig.subplots(2, len(names), sharex=True, squeeze=False)
+    for col, estimator in enumerate(names):
+        view = results.estimator_view(res, estimator)
+        for row, split in enumerate(SPLITS):
+            ax = axes[row, col]
+            for layer, width in enumerate(widths):
+                _band(ax, res["mi_epochs"], view[f"i_xt_{split}"][:, :, layer], f"layer {layer + 1} ({width})",
+                      palette[layer])  # fmt: skip
+            ax.set_title(f"{estimator}, {split}", fontsize=9)
+            ax.set_ylabel("I(X;T) [bits]")
+        axes[1, col].set_xlabel("epoch")
+    axes[0, -1].legend(fontsize=7, loc="best")
+    fig.suptitle(name, fontsize=9)
+    fig.savefig(path, dpi=110)
+
+
 def save_run_figures(
     res, output_dir: str | os.PathLike, name: str = "", seeds_faint: bool = False
 ) -> list[pathlib.Path]:
+    """The run's figures (of its first estimator), and with several estimators their planes
+    side by side per split and I(X;T) per layer per estimator."""
     out = pathlib.Path(output_dir)
     paths = [out / "information_plane.png", out / "information_per_layer.png", out / "training.png"]
     plane_figure(res, paths[0], name, seeds_faint)
     layers_figure(res, paths[1], name)
     training_figure(res, paths[2], name)
+    if len(results.estimator_names(res)) > 1:
+        for split in SPLITS:
+            paths.append(out / f"information_plane_estimators_{split}.png")
+            estimators_plane_figure(res, paths[-1], split, name)
+        paths.append(out / "information_per_layer_estimators.png")
+        estimators_layers_figure(res, paths[-1], name)
     return paths
+
+
+def estimators_grid_figure(
+    runs: Sequence[Mapping[str, np.ndarray]], names: Sequence[str], estimators: Sequence[str], split: str,
+    path: str | os.PathLike,
+) -> None:  # fmt: skip
+    """A row per run and a column per estimator: the information plane of one split (seed
+    means with one standard deviation), shared epoch colours, shared axes within a column."""
+    fig = Figure(figsize=(4.2 * len(estimators) + 1, 3.8 * len(runs)), layout="constrained")
+    axes = fig.subplots(len(runs), len(estimators), sharex="col", sharey="col", squeeze=False)
+    norm = colors.Normalize(0, max(max(int(r["mi_epochs"].max()), 1) for r in runs))
+    for row, (res, name) in enumerate(zip(runs, names)):
+        for col, estimator in enumerate(estimators):
+            points = draw_plane(axes[row, col], results.estimator_view(res, estimator), split, norm)
+            axes[row, col].set_title(f"{name}: {estimator}", fontsize=9)
+    fig.colorbar(points, ax=axes, label="Epochs")
+    fig.savefig(path, dpi=110)
 
 
 def compare_figure(runs: Sequence[Mapping[str, np.ndarray]], names: Sequence[str], path: str | os.PathLike) -> None:

@@ -9,6 +9,12 @@
   layer_widths [L]
 plus `seeds` [S], `h_y_train`, `h_y_test`, `n_train`, `n_test` (for the figures' reference
 lines) and `complete` (False while a run is in progress or stopped early).
+
+Several estimators (since the estimator suite): `estimators` [M] lists their names in order;
+every estimator E writes `E.i_xt_train`, `E.i_ty_train`, `E.i_xt_test`, `E.i_ty_test`
+[S, E, L], and the unprefixed keys above are the first estimator's. Folders written before
+hold only the unprefixed keys, which were the fixed binning's: they load as estimator
+"binned".
 """
 
 import json
@@ -25,6 +31,7 @@ from ib_jax import errors
 RESULTS = "results.npz"
 CONFIG = "config.json"
 CHECKPOINT = "checkpoint.msgpack"
+MI_KEYS = ("i_xt_train", "i_ty_train", "i_xt_test", "i_ty_test")
 REQUIRED = (
     "mi_epochs", "i_xt_train", "i_ty_train", "i_xt_test", "i_ty_test",
     "train_loss", "train_accuracy", "test_loss", "test_accuracy", "layer_widths",
@@ -83,3 +90,33 @@ def load_config(run_dir: str | os.PathLike) -> dict[str, Any]:
     if not path.is_file():
         return {}
     return json.loads(path.read_text())
+
+
+def estimator_names(res: Mapping[str, np.ndarray]) -> list[str]:
+    """The estimators a run measured, in order ("binned" for folders older than the key)."""
+    return [str(n) for n in res["estimators"]] if "estimators" in res else ["binned"]
+
+
+def estimator_view(res: Mapping[str, np.ndarray], name: str) -> dict[str, np.ndarray]:
+    """`res` with the unprefixed information keys set to estimator `name`'s, so every figure
+    and summary of a run can be drawn for any of its estimators."""
+    names = estimator_names(res)
+    if name not in names:
+        raise errors.DataError(f"this run measured {', '.join(names)}, not {name}")
+    if f"{name}.{MI_KEYS[0]}" not in res:  # an old folder: the unprefixed keys are its one estimator
+        return dict(res)
+    return {**res, **{k: res[f"{name}.{k}"] for k in MI_KEYS}}
+
+
+def peak_and_end(res: Mapping[str, np.ndarray], estimator: str, split: str, layer: int) -> dict[str, float]:
+    """I(X;T) of one layer: its peak over the measured epochs and its value at the last one,
+    per seed, then mean and standard deviation over seeds; and the epoch of the seed-mean
+    curve's peak. The test of "compression": the end well below the peak."""
+    i_xt = estimator_view(res, estimator)[f"i_xt_{split}"][:, :, layer]  # [S, E]
+    peak, end = i_xt.max(axis=1), i_xt[:, -1]
+    return {
+        "peak_mean": float(peak.mean()), "peak_std": float(peak.std()),
+        "end_mean": float(end.mean()), "end_std": float(end.std()),
+        "peak_epoch": int(res["mi_epochs"][int(np.argmax(i_xt.mean(axis=0)))]),
+        "seeds": int(i_xt.shape[0]),
+    }  # fmt: skip

@@ -13,7 +13,7 @@ import jax
 import numpy as np
 from absl.testing import absltest, parameterized
 
-from ib_jax import errors, experiment, information, results, train
+from ib_jax import errors, estimators, experiment, plotting, results, train
 from tests import testing
 
 # One tiny 12-bit configuration shared by the tests (one compilation per shape).
@@ -23,7 +23,10 @@ _TINY = experiment.ExperimentConfig(
                             loss_reduction="mean"),
     epochs=40,
     mi_every=10,
-    binning=information.Binning(bin_size=0.1),
+    binning=estimators.Binning(bin_size=0.1),
+    estimators=tuple(estimators.ESTIMATORS),  # all of them, the first (binned) the main one
+    kde_noise_variance=1e-2,
+    adaptive_bins=12,
     train_size=512,
     test_size=256,
 )  # fmt: skip
@@ -48,7 +51,9 @@ class ScheduleTest(parameterized.TestCase):
         self.assertEqual((epochs[0], epochs[-1]), (0, 8000))
 
     @parameterized.parameters({"epochs": 0}, {"mi_every": 0}, {"num_seeds": 0}, {"dataset": "cifar"},
-                              {"train_size": -1}, {"mi_log_points": -2})  # fmt: skip
+                              {"train_size": -1}, {"mi_log_points": -2}, {"estimators": ()},
+                              {"estimators": ("binned", "binned")}, {"estimators": ("kde",)},
+                              {"kde_noise_variance": 0.0}, {"adaptive_bins": 0})  # fmt: skip
     def test_bad_config(self, **kwargs):
         with self.assertRaises(errors.ConfigError):
             experiment.ExperimentConfig(**kwargs)
@@ -75,6 +80,35 @@ class RunTest(chex.TestCase):
         self.assertEqual(config["config"]["epochs"], 40)
         self.assertIn("jax", config["versions"])
         self.assertFalse(os.path.exists(f"{self.tmp}/full/{results.CHECKPOINT}"))
+        self.assertEqual(list(res["estimators"]), list(estimators.ESTIMATORS))
+        for name in estimators.ESTIMATORS:
+            chex.assert_shape([res[f"{name}.{k}"] for k in results.MI_KEYS], (1, 5, 3))
+        for key in results.MI_KEYS:  # the unprefixed keys are the first estimator's
+            np.testing.assert_array_equal(res[key], res[f"binned.{key}"])
+        self.assertTrue(np.all(res["kde_upper.i_xt_train"] >= res["kde_lower.i_xt_train"] - 1e-6))
+        self.assertEqual(
+            config["estimators"],
+            [{"name": "binned", "bin_size": 0.1, "num_bins": None, "value_range": None},
+             {"name": "kde_upper", "noise_variance": 0.01, "bound": "upper"},
+             {"name": "kde_lower", "noise_variance": 0.01, "bound": "lower"},
+             {"name": "adaptive_entropy", "num_bins": 12, "strategy": "entropy"},
+             {"name": "adaptive_range", "num_bins": 12, "strategy": "range"}],
+        )  # fmt: skip
+
+    def test_old_folders_load_as_binned(self):
+        """A results.npz from before the estimator suite (unprefixed keys only) loads, plots and
+        reads as the estimator "binned"."""
+        res = results.load_results(f"{self.tmp}/full")
+        old = {k: v for k, v in res.items() if "." not in k and k != "estimators"}
+        out = f"{self.tmp}/old"
+        results.save_results(out, old)
+        loaded = results.load_results(out)
+        self.assertEqual(results.estimator_names(loaded), ["binned"])
+        np.testing.assert_array_equal(results.estimator_view(loaded, "binned")["i_xt_test"], res["i_xt_test"])
+        with self.assertRaisesRegex(errors.DataError, "not kde_upper"):
+            results.estimator_view(loaded, "kde_upper")
+        self.assertLen(plotting.save_run_figures(loaded, out), 3)
+        self.assertLen(plotting.save_run_figures(res, out), 6)  # and per-estimator figures for the new one
 
     def test_information_equals_a_direct_measurement(self):
         """Train-set MI at epoch 10 = the estimator on a forward pass of the network after 10
@@ -85,9 +119,10 @@ class RunTest(chex.TestCase):
         for epoch in range(10):
             state, _, _ = train.jit_train_epoch(state, jax.random.fold_in(shuffle_key, epoch), x, y, _TINY.train)
         _, acts = train.evaluate(state.apply_fn, state.params, x, y)
-        i_xt, i_ty = information.information_plane(acts, y, binning=_TINY.binning)
-        np.testing.assert_allclose(self.full["i_xt_train"][0, 1], i_xt, atol=1e-5)
-        np.testing.assert_allclose(self.full["i_ty_train"][0, 1], i_ty, atol=1e-5)
+        for estimator in experiment.measured_estimators(_TINY):
+            i_xt, i_ty = estimators.information_plane(acts, y, estimator=estimator)
+            np.testing.assert_allclose(self.full[f"{estimator.name}.i_xt_train"][0, 1], i_xt, atol=1e-5)
+            np.testing.assert_allclose(self.full[f"{estimator.name}.i_ty_train"][0, 1], i_ty, atol=1e-5)
 
     def test_stop_and_resume_equal_an_uninterrupted_run(self):
         out = experiment.prepare_output_dir(f"{self.tmp}/stopped", False)
@@ -98,7 +133,8 @@ class RunTest(chex.TestCase):
         self.assertFalse(partial["complete"])
         self.assertTrue(os.path.exists(out / results.CHECKPOINT))
         resumed = experiment.run(_TINY, self.dataset, out)
-        for key in ("i_xt_train", "i_ty_test", "train_loss", "test_accuracy", "final_train_loss"):
+        for key in ("i_xt_train", "i_ty_test", "kde_lower.i_xt_test", "adaptive_range.i_ty_train", "train_loss",
+                    "test_accuracy", "final_train_loss"):  # fmt: skip
             np.testing.assert_array_equal(resumed[key], self.full[key], err_msg=key)
 
     def test_finished_run_is_not_overwritten(self):
@@ -135,21 +171,35 @@ class MainsTest(chex.TestCase):
 
     def test_mnist_and_compare_smoke(self):
         common = ["--data_dir", str(testing.DATA_DIR), "--train_size", "200", "--test_size", "100", "--epochs",
-                  "4", "--hidden", "32,8", "--mi_every", "2"]  # fmt: skip
+                  "4", "--hidden", "32,8", "--mi_every", "2",
+                  "--estimators", "binned,kde_upper,adaptive_range"]  # fmt: skip
         for labels in ("true", "random"):
             flags = ["--random_labels"] if labels == "random" else []
             proc = _run_main("experiments.mnist", *common, *flags, "--output_dir", f"{self.tmp}/{labels}")
             self.assertEqual(proc.returncode, 0, proc.stderr[-2000:])
             for name in ("results.npz", "config.json", "information_plane.png", "information_per_layer.png",
-                         "training.png"):  # fmt: skip
+                         "training.png", "information_plane_estimators_train.png",
+                         "information_plane_estimators_test.png", "information_per_layer_estimators.png"):  # fmt: skip
                 self.assertTrue(os.path.exists(f"{self.tmp}/{labels}/{name}"), name)
             res = results.load_results(f"{self.tmp}/{labels}")
             chex.assert_shape(res["i_xt_test"], (1, 3, 3))
+            chex.assert_shape(res["kde_upper.i_xt_test"], (1, 3, 3))
             self.assertEqual(int(res["n_train"]), 200)
-        proc = _run_main("experiments.compare", f"{self.tmp}/true", f"{self.tmp}/random", "--output",
-                         f"{self.tmp}/compare.png")  # fmt: skip
-        self.assertEqual(proc.returncode, 0, proc.stderr[-2000:])
-        self.assertTrue(os.path.exists(f"{self.tmp}/compare.png"))
+            self.assertEqual(results.load_config(f"{self.tmp}/{labels}")["config"]["kde_noise_variance"], 0.1)
+        runs = [f"{self.tmp}/true", f"{self.tmp}/random"]
+        for extra in ([], ["--estimator", "kde_upper"], ["--layout", "estimators", "--split", "test"]):
+            proc = _run_main("experiments.compare", *runs, *extra, "--output", f"{self.tmp}/compare.png")
+            self.assertEqual(proc.returncode, 0, proc.stderr[-2000:])
+            self.assertTrue(os.path.exists(f"{self.tmp}/compare.png"))
+            os.unlink(f"{self.tmp}/compare.png")
+        self.assertIn("| adaptive_range | 2 (width 8) |", proc.stdout)  # the table of --layout estimators
+        for extra, message in ((["--estimator", "kde_lower"], "not kde_lower"),
+                               (["--layout", "estimators", "--estimators", "kde_lower"], "not every run measured"),
+                               (["--names", "a"], "--names"), (["--layout", "grid"], "layout")):  # fmt: skip
+            proc = _run_main("experiments.compare", *runs, *extra, "--output", f"{self.tmp}/compare.png")
+            self.assertEqual(proc.returncode, 1 if extra == ["--layout", "grid"] else 2, proc.stderr[-2000:])  # absl: 1
+            self.assertNotIn("Traceback", proc.stderr)
+            self.assertIn(message, proc.stderr)
 
     def test_tishby_idnns_preset_smoke(self):
         """Minibatches, log-spaced epochs, num_bins, truncated-normal init, the 'all' split."""
@@ -200,6 +250,12 @@ class MainsTest(chex.TestCase):
         ("bin_size", ["--bin_size=-1"], "bin_size"),
         ("missing_data", ["--data_dir=/nonexistent/ib_jax"], "MNIST files missing"),
         ("stray_argument", ["oops"], "unexpected"),
+        ("estimators_unknown", ["--estimators=binned,mine"], "unknown estimator"),
+        ("estimators_empty", ["--estimators="], "at least one estimator"),
+        ("estimators_twice", ["--estimators=kde_upper,kde_upper"], "twice"),
+        ("kde_noise_variance", ["--kde_noise_variance=0"], "noise_variance"),
+        ("kde_noise_variance_text", ["--kde_noise_variance=big"], "kde_noise_variance"),
+        ("adaptive_bins", ["--adaptive_bins=-3"], "num_bins"),
     )
     def test_bad_input_is_one_line_and_nonzero(self, args, message):
         proc = _run_main("experiments.mnist", *args, "--epochs=1" if "epochs" not in args[0] else "--seed=0",

@@ -10,7 +10,7 @@ import chex
 import numpy as np
 from absl.testing import absltest
 
-from ib_jax import experiment, information, results, train
+from ib_jax import estimators, experiment, results, train
 from tests import testing
 
 _BASE = experiment.ExperimentConfig(
@@ -19,7 +19,7 @@ _BASE = experiment.ExperimentConfig(
                             loss_reduction="mean"),
     epochs=20,
     mi_every=10,
-    binning=information.Binning(bin_size=0.1),
+    binning=estimators.Binning(bin_size=0.1),
     test_fraction=0.5,
 )  # fmt: skip
 _KEYS = ("i_xt_train", "i_ty_train", "i_xt_test", "i_ty_test", "train_loss", "train_accuracy", "test_loss",

@@ -29,11 +29,12 @@ give NaN for that item (never a silent number).
 import dataclasses
 import functools
 import math
-from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from ib_jax.estimators import common
 
 _CHUNK_ELEMENTS = 1 << 24  # activations hashed at once per layer (bounds the temporaries)
 _INT8_MAX_UNITS = 1 << 17  # int8 products summed in int32 stay exact below this width
@@ -43,8 +44,8 @@ _SEED = 0x1B_1A_C5
 
 
 @dataclasses.dataclass(frozen=True)
-class Binning:
-    """A discretisation of activations: `Binning(bin_size=0.5)` or
+class Binning(common.Estimator):
+    """The fixed binning estimator: `Binning(bin_size=0.5)` or
     `Binning(num_bins=30, value_range=(-1.0, 1.0))`. Hashable, so it can be a static argument."""
 
     bin_size: float | None = None
@@ -82,6 +83,38 @@ class Binning:
     def codes(self, acts: jax.Array) -> jax.Array:
         """Integer bin codes (int32); meaningful for finite activations only."""
         return jnp.floor(self.scaled(acts)).astype(jnp.int32)
+
+    supports_exact = True
+
+    @property
+    def name(self) -> str:
+        return "binned"
+
+    def layer_information(self, acts_BxNxD, labels, num_classes: int, exact: bool):
+        d = acts_BxNxD.shape[-1]
+        chunk = _CHUNK_ELEMENTS // (acts_BxNxD.shape[1] * d)
+        if exact:
+
+            def ids_fn(acts):
+                bad = _bad_items(acts, self)
+                return row_rank(jnp.where(bad[:, None, None], 0, self.codes(acts))), bad
+
+            ids, bad = common.in_chunks(ids_fn, acts_BxNxD, chunk)
+        elif d < _NARROW_UNITS:
+            ids, bad = common.in_chunks(lambda a: _narrow_hash(a, self), acts_BxNxD, chunk)
+        elif d >= _INT8_MAX_UNITS or (self.num_bins is not None and self.num_bins > 254):
+            ids, bad = common.in_chunks(lambda a: _int32_hash(a, self), acts_BxNxD, chunk)
+        else:
+            # The int8 pass first; only if any code fell outside its range, the int32 pass (at
+            # the layer level, so that no item is copied into a conditional).
+            ids, marked = common.in_chunks(lambda a: _int8_hash(a, self), acts_BxNxD, chunk)
+            ids, bad = jax.lax.cond(
+                jnp.any(marked),
+                lambda a: common.in_chunks(lambda c: _int32_hash(c, self), a, chunk),
+                lambda a: (ids, jnp.zeros_like(marked)),
+                acts_BxNxD,
+            )
+        return information_from_ids(ids, bad, labels, num_classes)
 
 
 def _label_bits(num_classes: int) -> int:
@@ -127,39 +160,63 @@ def _mix(lanes_CxNx2: jax.Array) -> jax.Array:
     return x ^ (x >> 31)
 
 
+def _lanes_elementwise(codes_CxNxD: jax.Array) -> jax.Array:
+    """Both 32-bit lanes [C, N, 2] of int32 codes, elementwise in one fused loop (narrow layers)."""
+    _, words_Dx2 = _weights(codes_CxNxD.shape[-1])
+    codes_CxNxDx1 = codes_CxNxD.astype(jnp.uint32)[..., None]
+    return jnp.sum(codes_CxNxDx1 * jnp.asarray(words_Dx2.view(np.uint32)), axis=-2, dtype=jnp.uint32)
+
+
+def _lanes_int32(codes_CxNxD: jax.Array) -> jax.Array:
+    """Both lanes by an int32 matrix product (wide layers, any codes)."""
+    _, words_Dx2 = _weights(codes_CxNxD.shape[-1])
+    lanes = jax.lax.dot_general(codes_CxNxD, jnp.asarray(words_Dx2), _CONTRACT_UNITS,
+                                preferred_element_type=jnp.int32)  # fmt: skip
+    return lanes.astype(jnp.uint32)
+
+
+def _lanes_int8(small_CxNxD: jax.Array) -> jax.Array:
+    """Both lanes by an int8 matrix product against the weights' bytes (wide layers, int8 codes)."""
+    bytes_Dx8, _ = _weights(small_CxNxD.shape[-1])
+    part = jax.lax.dot_general(small_CxNxD, jnp.asarray(bytes_Dx8), _CONTRACT_UNITS,
+                               preferred_element_type=jnp.int32)  # fmt: skip
+    part = part.astype(jnp.uint32).reshape(*part.shape[:-1], 2, 4)
+    return jnp.sum(part << (8 * jnp.arange(4, dtype=jnp.uint32)), axis=-1, dtype=jnp.uint32)
+
+
 def _narrow_hash(acts_CxNxD: jax.Array, binning: Binning) -> tuple[jax.Array, jax.Array]:
-    """Both lanes elementwise in one fused loop (narrow layers)."""
-    _, words_Dx2 = _weights(acts_CxNxD.shape[-1])
-    codes_CxNxDx1 = binning.codes(acts_CxNxD).astype(jnp.uint32)[..., None]
-    lanes = jnp.sum(codes_CxNxDx1 * jnp.asarray(words_Dx2.view(np.uint32)), axis=-2, dtype=jnp.uint32)
-    return _mix(lanes), _bad_items(acts_CxNxD, binning)
+    return _mix(_lanes_elementwise(binning.codes(acts_CxNxD))), _bad_items(acts_CxNxD, binning)
 
 
 def _int32_hash(acts_CxNxD: jax.Array, binning: Binning) -> tuple[jax.Array, jax.Array]:
-    """Both lanes by an int32 matrix product (wide layers, any codes)."""
-    _, words_Dx2 = _weights(acts_CxNxD.shape[-1])
     bad = _bad_items(acts_CxNxD, binning)
-    codes = jnp.where(bad[:, None, None], 0, binning.codes(acts_CxNxD))
-    lanes = jax.lax.dot_general(codes, jnp.asarray(words_Dx2), _CONTRACT_UNITS, preferred_element_type=jnp.int32)
-    return _mix(lanes.astype(jnp.uint32)), bad
+    return _mix(_lanes_int32(jnp.where(bad[:, None, None], 0, binning.codes(acts_CxNxD)))), bad
 
 
 def _int8_hash(acts_CxNxD: jax.Array, binning: Binning) -> tuple[jax.Array, jax.Array]:
-    """Both lanes by an int8 matrix product against the weights' bytes (wide layers), valid
-    where the returned [C] flag is False: every code in [-127, 126], after a constant shift of
-    127 for `num_bins` (a shift keeps equal rows equal). One compare sends NaN and codes below
-    -127 to the marker 127, and the conversion saturates codes above 127 to 127 (XLA's
-    float-to-int conversion clamps); the flag is one max over the int8 codes."""
-    bytes_Dx8, _ = _weights(acts_CxNxD.shape[-1])
+    """Hashes valid where the returned [C] flag is False: every code in [-127, 126], after a
+    constant shift of 127 for `num_bins` (a shift keeps equal rows equal). One compare sends NaN
+    and codes below -127 to the marker 127, and the conversion saturates codes above 127 to 127
+    (XLA's float-to-int conversion clamps); the flag is one max over the int8 codes."""
     shifted = jnp.floor(binning.scaled(acts_CxNxD)) - (127.0 if binning.num_bins is not None else 0.0)
     small = jnp.where(shifted >= -127.0, shifted, 127.0).astype(jnp.int8)
-    part = jax.lax.dot_general(small, jnp.asarray(bytes_Dx8), _CONTRACT_UNITS, preferred_element_type=jnp.int32)
-    part = part.astype(jnp.uint32).reshape(*part.shape[:-1], 2, 4)
-    lanes = jnp.sum(part << (8 * jnp.arange(4, dtype=jnp.uint32)), axis=-1, dtype=jnp.uint32)
-    return _mix(lanes), jnp.max(small, axis=(1, 2)) == 127
+    return _mix(_lanes_int8(small)), jnp.max(small, axis=(1, 2)) == 127
 
 
-def _row_rank(codes_CxNxD: jax.Array) -> jax.Array:
+def row_ids(codes_CxNxD: jax.Array, max_code: int, exact: bool = False) -> jax.Array:
+    """uint64 ids [C, N] of rows of codes in [0, max_code] (int32): equal for equal rows; unequal
+    rows collide as described in the module docstring (never, with `exact`)."""
+    d = codes_CxNxD.shape[-1]
+    if exact:
+        return row_rank(codes_CxNxD)
+    if d < _NARROW_UNITS:
+        return _mix(_lanes_elementwise(codes_CxNxD))
+    if max_code <= 253 and d < _INT8_MAX_UNITS:
+        return _mix(_lanes_int8((codes_CxNxD - 127).astype(jnp.int8)))
+    return _mix(_lanes_int32(codes_CxNxD))
+
+
+def row_rank(codes_CxNxD: jax.Array) -> jax.Array:
     """Exact uint64 ids [C, N]: equal iff rows are equal (one sort per unit; x64 must be on)."""
     c, n, _ = codes_CxNxD.shape
     iota = jnp.broadcast_to(jnp.arange(n, dtype=jnp.int32), (c, n))
@@ -190,158 +247,17 @@ def _group_entropy(sorted_CxN: jax.Array) -> jax.Array:
     return math.log2(n) - jnp.sum(k * jnp.log2(k) - previous, axis=1) / n
 
 
-def _information_from_ids(ids_BxN, bad_B, labels, num_classes: int):
+def information_from_ids(ids_BxN, bad_B, labels, num_classes: int):
     """I(X;T), I(T;Y) [B] from row ids (equal iff the rows' codes are equal): one sort of
     (id, label) keys gives H(T) and H(T,Y). `labels` is [N] (shared) or [B, N]."""
-    n = ids_BxN.shape[1]
     bits = _label_bits(num_classes)
     keys = jax.lax.sort((ids_BxN << bits) | labels.astype(jnp.uint64), dimension=1)
     h_t = _group_entropy(keys >> bits)
     h_ty = _group_entropy(keys)
-    p_y = jnp.vectorize(lambda y: jnp.bincount(y, length=num_classes), signature="(n)->(k)")(labels) / n
-    h_y = -jnp.sum(jnp.where(p_y > 0, p_y * jnp.log2(jnp.where(p_y > 0, p_y, 1.0)), 0.0), axis=-1)
+    h_y = common.entropy_bits(common.label_distribution(labels, num_classes))
     i_ty = jnp.maximum(h_t + h_y - h_ty, 0.0)  # >= 0 up to rounding
     nan = jnp.float32(jnp.nan)
     return jnp.where(bad_B, nan, h_t).astype(jnp.float32), jnp.where(bad_B, nan, i_ty).astype(jnp.float32)
-
-
-def _in_chunks(ids_fn, acts_BxNxD):
-    """`ids_fn` over chunks of about `_CHUNK_ELEMENTS` activations (whole items, at least one).
-
-    Small chunks in a loop reuse one set of temporaries: besides bounding memory, that is ~3x
-    faster on CPU than one batched pass, whose fresh multi-GB temporaries cost page faults.
-    The last chunk is aligned to the end and overlaps its predecessor (recomputing a few items
-    identically), so no padding copy is made.
-    """
-    b, n, d = acts_BxNxD.shape
-    k = max(1, min(b, _CHUNK_ELEMENTS // (n * d)))
-    if k == b:
-        return ids_fn(acts_BxNxD)
-
-    def body(i, out):
-        start = jnp.minimum(i * k, b - k)
-        results = ids_fn(jax.lax.dynamic_slice_in_dim(acts_BxNxD, start, k, axis=0))
-        return tuple(
-            jax.lax.dynamic_update_slice_in_dim(o, r, start, axis=0) for o, r in zip(out, results, strict=True)
-        )
-
-    return jax.lax.fori_loop(0, -(-b // k), body, (jnp.zeros((b, n), jnp.uint64), jnp.zeros((b,), bool)))
-
-
-def _layer_information(acts_BxNxD, labels, binning: Binning, num_classes: int, exact: bool):
-    """I(X;T), I(T;Y) [B] of one layer (x64 on)."""
-    d = acts_BxNxD.shape[-1]
-    if exact:
-
-        def ids_fn(acts):
-            bad = _bad_items(acts, binning)
-            return _row_rank(jnp.where(bad[:, None, None], 0, binning.codes(acts))), bad
-
-        ids, bad = _in_chunks(ids_fn, acts_BxNxD)
-    elif d < _NARROW_UNITS:
-        ids, bad = _in_chunks(lambda a: _narrow_hash(a, binning), acts_BxNxD)
-    elif d >= _INT8_MAX_UNITS or (binning.num_bins is not None and binning.num_bins > 254):
-        ids, bad = _in_chunks(lambda a: _int32_hash(a, binning), acts_BxNxD)
-    else:
-        # The int8 pass first; only if any code fell outside its range, the int32 pass (at
-        # the layer level, so that no item is copied into a conditional).
-        ids, marked = _in_chunks(lambda a: _int8_hash(a, binning), acts_BxNxD)
-        ids, bad = jax.lax.cond(
-            jnp.any(marked),
-            lambda a: _in_chunks(lambda c: _int32_hash(c, binning), a),
-            lambda a: (ids, jnp.zeros_like(marked)),
-            acts_BxNxD,
-        )
-    return _information_from_ids(ids, bad, labels, num_classes)
-
-
-@functools.partial(jax.jit, static_argnames=("binning", "num_classes", "exact"))
-def _plane(acts_seq, labels, binning: Binning, num_classes: int, exact: bool):
-    with jax.enable_x64(True):
-        out = []
-        for acts in acts_seq:
-            lead, (n, d) = acts.shape[:-2], acts.shape[-2:]
-            layer_labels = labels if labels.ndim == 1 else labels.reshape(-1, n)
-            i_xt, i_ty = _layer_information(acts.reshape(-1, n, d), layer_labels, binning, num_classes, exact)
-            out.append((i_xt.reshape(lead), i_ty.reshape(lead)))
-        return jnp.stack([o[0] for o in out], axis=-1), jnp.stack([o[1] for o in out], axis=-1)
-
-
-def _check(acts_seq, labels, num_classes):
-    """Validation before tracing; returns the number of classes."""
-    labels_shape = np.shape(labels)
-    if len(labels_shape) < 1:
-        raise ValueError("labels must be [N] or [..., N], got a scalar")
-    if not jnp.issubdtype(jnp.result_type(labels), jnp.integer):
-        raise ValueError(f"labels must be integers, got {jnp.result_type(labels)}")
-    if not acts_seq:
-        raise ValueError("no layers given")
-    lead = None
-    for i, acts in enumerate(acts_seq):
-        shape = np.shape(acts)
-        if len(shape) < 2 or shape[-2] != labels_shape[-1] or shape[-1] < 1:
-            raise ValueError(
-                f"layer {i}: activations must be [..., N, D] with N = {labels_shape[-1]} (len(labels)), "
-                f"got shape {shape}"
-            )
-        if lead is not None and shape[:-2] != lead:
-            raise ValueError(f"layer {i}: leading axes {shape[:-2]} differ from layer 0's {lead}")
-        lead = shape[:-2]
-    if len(labels_shape) > 1 and labels_shape[:-1] != lead:
-        raise ValueError(
-            f"labels of shape {labels_shape} must be [N] or [..., N] with the activations' leading axes {lead}"
-        )
-    concrete = not isinstance(labels, jax.core.Tracer)
-    if concrete:
-        labels_np = np.asarray(labels)
-        if labels_np.size and labels_np.min() < 0:
-            raise ValueError("labels must be non-negative class indices")
-        seen = int(labels_np.max()) + 1 if labels_np.size else 1
-        if num_classes is None:
-            return max(seen, 1)
-        if seen > num_classes:
-            raise ValueError(f"a label ({seen - 1}) is >= num_classes ({num_classes})")
-    elif num_classes is None:
-        raise ValueError("num_classes is required when labels are traced (inside jit)")
-    if num_classes < 1:
-        raise ValueError(f"num_classes must be >= 1, got {num_classes}")
-    return num_classes
-
-
-def information_plane(
-    acts_seq: Sequence[jax.Array],
-    labels: jax.Array,
-    *,
-    bin_size: float | None = None,
-    num_bins: int | None = None,
-    value_range: tuple[float, float] | None = None,
-    binning: Binning | None = None,
-    num_classes: int | None = None,
-    method: str = "hash",
-) -> tuple[jax.Array, jax.Array]:
-    """The information plane of several layers at once, in one jitted call.
-
-    Args:
-      acts_seq: one array per layer, [..., N, D_l]; widths may differ, leading axes (seeds,
-        epochs, ...) must agree. A train step's activation tuple fits as it is.
-      labels: int [N], class indices; or [..., N] with the activations' leading axes, a
-        labelling per item (say, per seed).
-      bin_size / num_bins, value_range / binning: the discretisation (exactly one).
-      num_classes: number of classes; inferred from concrete labels, required inside jit.
-      method: "hash" (fast, see the module docstring) or "exact" (slow, for checks).
-
-    Returns:
-      i_xt, i_ty: float32 [..., L] in bits.
-    """
-    if binning is None:
-        binning = Binning(bin_size=bin_size, num_bins=num_bins, value_range=value_range)
-    elif (bin_size, num_bins, value_range) != (None, None, None):
-        raise ValueError("give either binning= or bin_size/num_bins/value_range, not both")
-    if method not in ("hash", "exact"):
-        raise ValueError(f"method must be 'hash' or 'exact', got {method!r}")
-    acts_seq = tuple(acts_seq)
-    num_classes = _check(acts_seq, labels, num_classes)
-    return _plane(acts_seq, labels, binning=binning, num_classes=num_classes, exact=method == "exact")
 
 
 def binned_information(
@@ -354,18 +270,17 @@ def binned_information(
     num_classes: int | None = None,
     method: str = "hash",
 ) -> tuple[jax.Array, jax.Array]:
-    """I(X;T) and I(T;Y) in bits of one layer's activations `acts` [..., N, D].
+    """I(X;T) and I(T;Y) in bits of one layer's activations `acts` [..., N, D], binned.
 
-    Returns two float32 arrays of shape [...] (the leading axes of `acts`). See
-    `information_plane` for the arguments and the module docstring for the definitions.
+    Args:
+      acts: [..., N, D]; the leading axes (seeds, epochs, ...) are items measured separately.
+      labels: int [N], or [..., N] with the leading axes of `acts` (a labelling per item).
+      bin_size / num_bins, value_range: the binning (exactly one; see the module docstring).
+      num_classes: inferred from concrete labels, required inside jit.
+      method: "hash" (fast) or "exact" (slow, for checks).
+
+    Returns:
+      i_xt, i_ty: float32 [...] in bits.
     """
-    i_xt, i_ty = information_plane(
-        (acts,),
-        labels,
-        bin_size=bin_size,
-        num_bins=num_bins,
-        value_range=value_range,
-        num_classes=num_classes,
-        method=method,
-    )
-    return i_xt[..., 0], i_ty[..., 0]
+    binning = Binning(bin_size=bin_size, num_bins=num_bins, value_range=value_range)
+    return common.one_layer(acts, labels, binning, num_classes=num_classes, method=method)

@@ -1,4 +1,4 @@
-"""Tests of the binned estimator: closed forms, an independent numpy reference, hash vs exact."""
+"""Tests of the fixed-binning estimator: closed forms, an independent numpy reference, hash vs exact."""
 
 import chex
 import jax
@@ -6,7 +6,8 @@ import jax.numpy as jnp
 import numpy as np
 from absl.testing import absltest, parameterized
 
-from ib_jax import information
+from ib_jax import estimators
+from ib_jax.estimators import binned, common
 
 
 def reference(acts, labels, bin_size=None, num_bins=None, value_range=None):
@@ -44,25 +45,25 @@ class ClosedFormTest(chex.TestCase):
 
     @parameterized.parameters(1, 2, 8, 64)
     def test_k_equally_frequent_symbols(self, k):
-        i_xt, i_ty = information.binned_information(_symbols(self.rng, 512, 12, k), self.labels, bin_size=1.0)
+        i_xt, i_ty = estimators.binned_information(_symbols(self.rng, 512, 12, k), self.labels, bin_size=1.0)
         self.assertAlmostEqual(float(i_xt), np.log2(k), places=5)
         self.assertLessEqual(float(i_ty), min(np.log2(k), 2.0) + 1e-6)
 
     def test_all_rows_distinct(self):
         acts = self.rng.normal(size=(512, 30)).astype(np.float32)
-        i_xt, i_ty = information.binned_information(acts, self.labels, bin_size=0.01)
+        i_xt, i_ty = estimators.binned_information(acts, self.labels, bin_size=0.01)
         h_y = reference(self.labels[:, None], self.labels, bin_size=1.0)[0]
         self.assertAlmostEqual(float(i_xt), 9.0, places=5)
         self.assertAlmostEqual(float(i_ty), h_y, places=5)  # each sample in its own bin
 
     def test_constant_layer(self):
-        i_xt, i_ty = information.binned_information(np.full((512, 7), 0.3, np.float32), self.labels, bin_size=0.5)
+        i_xt, i_ty = estimators.binned_information(np.full((512, 7), 0.3, np.float32), self.labels, bin_size=0.5)
         self.assertEqual(float(i_xt), 0.0)
         self.assertAlmostEqual(float(i_ty), 0.0, places=6)
 
     def test_t_equals_y(self):
         acts = self.labels[:, None].astype(np.float32) + 0.5
-        i_xt, i_ty = information.binned_information(acts, self.labels, bin_size=1.0)
+        i_xt, i_ty = estimators.binned_information(acts, self.labels, bin_size=1.0)
         p = np.bincount(self.labels) / 512
         h_y = -(p * np.log2(p)).sum()
         self.assertAlmostEqual(float(i_xt), h_y, places=5)
@@ -70,7 +71,7 @@ class ClosedFormTest(chex.TestCase):
 
     def test_invariances(self):
         acts = _symbols(self.rng, 512, 6, 32) + np.floor(self.rng.normal(size=(512, 6)) * 0.3).astype(np.float32)
-        base = information.binned_information(acts, self.labels, bin_size=1.0)
+        base = estimators.binned_information(acts, self.labels, bin_size=1.0)
         rows = self.rng.permutation(512)
         units = self.rng.permutation(6)
         # A bijective relabelling of each unit's bins: an odd multiplier and a shift per unit.
@@ -80,19 +81,19 @@ class ClosedFormTest(chex.TestCase):
             (acts[:, units], self.labels),
             (relabelled.astype(np.float32), self.labels),
         ):
-            chex.assert_trees_all_close(information.binned_information(acts2, labels2, bin_size=1.0), base, atol=1e-5)
+            chex.assert_trees_all_close(estimators.binned_information(acts2, labels2, bin_size=1.0), base, atol=1e-5)
 
     def test_bounds_and_refinement(self):
         acts = np.tanh(self.rng.normal(size=(20, 512, 5)) * 2).astype(np.float32)
-        coarse = information.binned_information(acts, self.labels, bin_size=0.5)
-        fine = information.binned_information(acts, self.labels, bin_size=0.25)
+        coarse = estimators.binned_information(acts, self.labels, bin_size=0.5)
+        fine = estimators.binned_information(acts, self.labels, bin_size=0.25)
         h_y = reference(self.labels[:, None], self.labels, bin_size=1.0)[0]
         for i_xt, i_ty in (coarse, fine):
             self.assertTrue(np.all(i_ty >= 0))
             self.assertTrue(np.all(i_ty <= np.minimum(i_xt, h_y) + 1e-5))
         self.assertTrue(np.all(fine[0] >= coarse[0] - 1e-6))
         ranged = [
-            information.binned_information(acts, self.labels, num_bins=n, value_range=(-1, 1))[0] for n in (4, 8, 16)
+            estimators.binned_information(acts, self.labels, num_bins=n, value_range=(-1, 1))[0] for n in (4, 8, 16)
         ]
         self.assertTrue(np.all(np.diff(np.stack(ranged), axis=0) >= -1e-6))
 
@@ -112,30 +113,30 @@ class ReferenceTest(chex.TestCase):
         raw = rng.normal(size=(3, n, d)).astype(np.float32)
         acts = {"normal": raw, "tanh": np.tanh(raw * 3), "wide": raw * 200}[kind].astype(np.float32)
         labels = rng.integers(0, classes, n).astype(np.int32)
-        i_xt, i_ty = information.binned_information(acts, labels, **binning)
+        i_xt, i_ty = estimators.binned_information(acts, labels, **binning)
         chex.assert_shape((i_xt, i_ty), (3,))
         for b in range(3):
             want = reference(acts[b], labels, **binning)
             np.testing.assert_allclose([i_xt[b], i_ty[b]], want, atol=1e-5)
-        exact = information.binned_information(acts, labels, method="exact", **binning)
+        exact = estimators.binned_information(acts, labels, method="exact", **binning)
         chex.assert_trees_all_close(exact, (i_xt, i_ty), atol=1e-6)
 
     def test_leading_axes_equal_a_loop(self):
         rng = np.random.default_rng(1)
         acts = np.tanh(rng.normal(size=(2, 3, 400, 8)) * 2).astype(np.float32)
         labels = rng.integers(0, 3, 400).astype(np.int32)
-        i_xt, i_ty = information.binned_information(acts, labels, bin_size=0.3)
+        i_xt, i_ty = estimators.binned_information(acts, labels, bin_size=0.3)
         chex.assert_shape((i_xt, i_ty), (2, 3))
         for s in range(2):
             for e in range(3):
-                one = information.binned_information(acts[s, e], labels, bin_size=0.3)
+                one = estimators.binned_information(acts[s, e], labels, bin_size=0.3)
                 chex.assert_trees_all_close((i_xt[s, e], i_ty[s, e]), one, atol=1e-6)
 
     def test_labels_per_item_equal_a_loop(self):
         rng = np.random.default_rng(6)
         acts = np.tanh(rng.normal(size=(3, 2, 300, 150)) * 2).astype(np.float32)
         labels = rng.integers(0, 4, (3, 2, 300)).astype(np.int32)
-        i_xt, i_ty = information.information_plane([acts, acts[..., :5]], labels, bin_size=0.5)
+        i_xt, i_ty = estimators.information_plane([acts, acts[..., :5]], labels, bin_size=0.5)
         chex.assert_shape(i_xt, (3, 2, 2))
         for s in range(3):
             for e in range(2):
@@ -147,15 +148,15 @@ class ReferenceTest(chex.TestCase):
         rng = np.random.default_rng(2)
         acts = np.tanh(rng.normal(size=(5, 300, 140)) * 2).astype(np.float32)
         labels = rng.integers(0, 2, 300).astype(np.int32)
-        whole = information.binned_information(acts, labels, bin_size=0.5)
-        limit = information._CHUNK_ELEMENTS
-        information._CHUNK_ELEMENTS = 2 * 300 * 140  # chunks of items 0-1, 2-3, 3-4
+        whole = estimators.binned_information(acts, labels, bin_size=0.5)
+        limit = binned._CHUNK_ELEMENTS
+        binned._CHUNK_ELEMENTS = 2 * 300 * 140  # chunks of items 0-1, 2-3, 3-4
         try:
-            information._plane.clear_cache()
-            chunked = information.binned_information(acts, labels, bin_size=0.5)
+            common._plane.clear_cache()
+            chunked = estimators.binned_information(acts, labels, bin_size=0.5)
         finally:
-            information._CHUNK_ELEMENTS = limit
-            information._plane.clear_cache()
+            binned._CHUNK_ELEMENTS = limit
+            common._plane.clear_cache()
         chex.assert_trees_all_close(chunked, whole, atol=1e-6)
 
 
@@ -171,8 +172,8 @@ class HashTest(chex.TestCase):
         rows[i, i % d] += step * (1 + i // d)
         acts = rows + 0.5
         labels = rng.integers(0, 2, n).astype(np.int32)
-        fast = information.binned_information(acts, labels, bin_size=1.0)
-        exact = information.binned_information(acts, labels, bin_size=1.0, method="exact")
+        fast = estimators.binned_information(acts, labels, bin_size=1.0)
+        exact = estimators.binned_information(acts, labels, bin_size=1.0, method="exact")
         self.assertAlmostEqual(float(fast[0]), 11.0, places=5)
         chex.assert_trees_all_close(fast, exact, atol=1e-6)
 
@@ -180,7 +181,7 @@ class HashTest(chex.TestCase):
         rng = np.random.default_rng(3)
         acts = rng.integers(0, 2, size=(20000, 40)).astype(np.float32)  # 2**40 patterns
         labels = rng.integers(0, 10, 20000).astype(np.int32)
-        fast = information.binned_information(acts, labels, bin_size=1.0)
+        fast = estimators.binned_information(acts, labels, bin_size=1.0)
         np.testing.assert_allclose(fast, reference(acts, labels, bin_size=1.0), atol=1e-5)
 
 
@@ -193,43 +194,41 @@ class ApiTest(chex.TestCase):
 
     @chex.variants(with_jit=True, without_jit=True)
     def test_jit_and_eager_agree(self):
-        fn = self.variant(lambda a, y: information.binned_information(a, y, bin_size=0.25, num_classes=3))
+        fn = self.variant(lambda a, y: estimators.binned_information(a, y, bin_size=0.25, num_classes=3))
         chex.assert_trees_all_close(
-            fn(self.acts, self.labels), information.binned_information(self.acts, self.labels, bin_size=0.25)
+            fn(self.acts, self.labels), estimators.binned_information(self.acts, self.labels, bin_size=0.25)
         )
 
     def test_vmap(self):
-        fn = jax.vmap(lambda a: information.binned_information(a, self.labels, bin_size=0.25))
-        chex.assert_trees_all_close(
-            fn(self.acts), information.binned_information(self.acts, self.labels, bin_size=0.25)
-        )
+        fn = jax.vmap(lambda a: estimators.binned_information(a, self.labels, bin_size=0.25))
+        chex.assert_trees_all_close(fn(self.acts), estimators.binned_information(self.acts, self.labels, bin_size=0.25))
 
     def test_plane_of_layers_of_different_widths(self):
         rng = np.random.default_rng(5)
         layers = [np.tanh(rng.normal(size=(2, 3, 256, w))).astype(np.float32) for w in (150, 6, 2)]
-        i_xt, i_ty = information.information_plane(layers, self.labels, bin_size=0.5)
+        i_xt, i_ty = estimators.information_plane(layers, self.labels, bin_size=0.5)
         chex.assert_shape((i_xt, i_ty), (2, 3, 3))
         for layer, acts in enumerate(layers):
-            one = information.binned_information(acts, self.labels, bin_size=0.5)
+            one = estimators.binned_information(acts, self.labels, bin_size=0.5)
             chex.assert_trees_all_close((i_xt[..., layer], i_ty[..., layer]), one, atol=1e-6)
 
     def test_same_shapes_never_retrace(self):
-        information.binned_information(self.acts, self.labels, bin_size=0.125)
-        size = information._plane._cache_size()
+        estimators.binned_information(self.acts, self.labels, bin_size=0.125)
+        size = common._plane._cache_size()
         for _ in range(3):
-            information.binned_information(self.acts * 0.5, self.labels, bin_size=0.125)
-        self.assertEqual(information._plane._cache_size(), size)
+            estimators.binned_information(self.acts * 0.5, self.labels, bin_size=0.125)
+        self.assertEqual(common._plane._cache_size(), size)
 
     def test_non_finite_gives_nan_for_that_item_only(self):
         acts = self.acts.copy()
         acts[1, 3, 2] = np.nan
         acts[2, 0, 0] = np.inf
-        i_xt, i_ty = (np.asarray(v) for v in information.binned_information(acts, self.labels, bin_size=0.5))
+        i_xt, i_ty = (np.asarray(v) for v in estimators.binned_information(acts, self.labels, bin_size=0.5))
         np.testing.assert_array_equal(np.isnan(i_xt), [False, True, True, False])
         np.testing.assert_array_equal(np.isnan(i_ty), [False, True, True, False])
-        ok = information.binned_information(acts[[0, 3]], self.labels, bin_size=0.5)
+        ok = estimators.binned_information(acts[[0, 3]], self.labels, bin_size=0.5)
         chex.assert_trees_all_close((i_xt[[0, 3]], i_ty[[0, 3]]), ok)
-        huge = information.binned_information(self.acts * 1e10, self.labels, bin_size=1e-3)
+        huge = estimators.binned_information(self.acts * 1e10, self.labels, bin_size=1e-3)
         self.assertTrue(np.all(np.isnan(huge[0])))  # codes beyond int32
 
     @parameterized.named_parameters(
@@ -246,7 +245,7 @@ class ApiTest(chex.TestCase):
     )
     def test_bad_binning(self, kwargs, message):
         with self.assertRaisesRegex(ValueError, message):
-            information.binned_information(self.acts, self.labels, **kwargs)
+            estimators.binned_information(self.acts, self.labels, **kwargs)
 
     @parameterized.named_parameters(
         ("wrong_length", lambda a, y: (a, y[:-1]), "len\\(labels\\)"),
@@ -259,22 +258,22 @@ class ApiTest(chex.TestCase):
     def test_bad_inputs(self, change, message):
         acts, labels = change(self.acts, self.labels)
         with self.assertRaisesRegex(ValueError, message):
-            information.binned_information(acts, labels, bin_size=0.5)
+            estimators.binned_information(acts, labels, bin_size=0.5)
 
     def test_label_above_num_classes(self):
         with self.assertRaisesRegex(ValueError, "num_classes"):
-            information.binned_information(self.acts, self.labels, bin_size=0.5, num_classes=2)
+            estimators.binned_information(self.acts, self.labels, bin_size=0.5, num_classes=2)
 
     def test_traced_labels_need_num_classes(self):
         with self.assertRaisesRegex(ValueError, "num_classes is required"):
-            jax.jit(lambda y: information.binned_information(self.acts, y, bin_size=0.5))(self.labels)
+            jax.jit(lambda y: estimators.binned_information(self.acts, y, bin_size=0.5))(self.labels)
 
     def test_plane_layers_must_share_leading_axes(self):
         with self.assertRaisesRegex(ValueError, "leading axes"):
-            information.information_plane([self.acts, self.acts[:2]], self.labels, bin_size=0.5)
+            estimators.information_plane([self.acts, self.acts[:2]], self.labels, bin_size=0.5)
 
     def test_returns_float32_bits(self):
-        i_xt, i_ty = information.binned_information(jnp.asarray(self.acts), jnp.asarray(self.labels), bin_size=0.5)
+        i_xt, i_ty = estimators.binned_information(jnp.asarray(self.acts), jnp.asarray(self.labels), bin_size=0.5)
         self.assertEqual(i_xt.dtype, jnp.float32)
         self.assertEqual(i_ty.dtype, jnp.float32)
 

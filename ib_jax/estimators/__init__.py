@@ -1,0 +1,96 @@
+"""Estimators of the information plane: I(X;T) and I(T;Y) in bits of every layer, on the device.
+
+Families, one module each, behind one checking and batching layer (`common`):
+  * `binned`: fixed bins (`Binning`), the plug-in estimate of the reimplemented project,
+    IDNNs and ibsgd.
+  * `kde`: Kolchinsky & Tracey's upper and lower bounds for a layer with Gaussian noise (`KDE`),
+    as Saxe et al.'s ibsgd uses them.
+  * `adaptive`: bins adapted to each item (`AdaptiveBinning`), Chelombiev et al.'s entropy-based
+    and range-based binning.
+
+Every estimator takes activations [..., N, D] and labels [N] (or [..., N], one labelling per
+item), treats the leading axes as separate items, and returns float32 [...] in bits. Bad
+arguments raise ValueError before anything is traced. `ESTIMATORS` maps the names the mains
+use to builders; adding an estimator is one module and one line there.
+"""
+
+from collections.abc import Callable, Sequence
+
+import jax
+
+from ib_jax.estimators import adaptive, binned, common, kde
+from ib_jax.estimators.adaptive import AdaptiveBinning, adaptive_binned_information
+from ib_jax.estimators.binned import Binning, binned_information
+from ib_jax.estimators.common import Estimator
+from ib_jax.estimators.kde import KDE, kde_information
+
+# name -> builder(binning, noise_variance, num_bins): the estimator's object with those settings.
+ESTIMATORS: dict[str, Callable[[Binning, float, int], Estimator]] = {
+    "binned": lambda binning, noise_variance, num_bins: binning,
+    "kde_upper": lambda binning, noise_variance, num_bins: KDE(noise_variance, "upper"),
+    "kde_lower": lambda binning, noise_variance, num_bins: KDE(noise_variance, "lower"),
+    "adaptive_entropy": lambda binning, noise_variance, num_bins: AdaptiveBinning(num_bins, "entropy"),
+    "adaptive_range": lambda binning, noise_variance, num_bins: AdaptiveBinning(num_bins, "range"),
+}
+
+
+def by_name(name: str, *, binning: Binning, noise_variance: float, num_bins: int) -> Estimator:
+    """The estimator called `name` (a key of `ESTIMATORS`) with these settings; ValueError for
+    an unknown name or a bad setting."""
+    if name not in ESTIMATORS:
+        raise ValueError(f"unknown estimator {name!r}; choose from {', '.join(ESTIMATORS)}")
+    return ESTIMATORS[name](binning, noise_variance, num_bins)
+
+
+def information_plane(
+    acts_seq: Sequence[jax.Array],
+    labels: jax.Array,
+    *,
+    estimator: Estimator | None = None,
+    bin_size: float | None = None,
+    num_bins: int | None = None,
+    value_range: tuple[float, float] | None = None,
+    binning: Binning | None = None,
+    num_classes: int | None = None,
+    method: str = "hash",
+) -> tuple[jax.Array, jax.Array]:
+    """The information plane of several layers at once, in one jitted call.
+
+    Args:
+      acts_seq: one array per layer, [..., N, D_l]; widths may differ, leading axes (seeds,
+        epochs, ...) must agree. A train step's activation tuple fits as it is.
+      labels: int [N], class indices; or [..., N] with the activations' leading axes, a
+        labelling per item (say, per seed).
+      estimator: any estimator (`Binning`, `KDE`, `AdaptiveBinning`); or the fixed binning as
+        `bin_size=` / `num_bins=, value_range=` / `binning=`. Exactly one of these.
+      num_classes: number of classes; inferred from concrete labels, required inside jit.
+      method: "hash" (fast) or "exact" (slow, for checks), for the estimators that bin.
+
+    Returns:
+      i_xt, i_ty: float32 [..., L] in bits.
+    """
+    given = [e for e in (estimator, binning) if e is not None]
+    if (bin_size, num_bins, value_range) != (None, None, None):
+        given.append(Binning(bin_size=bin_size, num_bins=num_bins, value_range=value_range))
+    if len(given) > 1:
+        raise ValueError("give exactly one estimator: estimator=, binning= or bin_size / num_bins, value_range")
+    chosen = given[0] if given else Binning()  # Binning() raises "give exactly one binning"
+    return common.measure(acts_seq, labels, chosen, num_classes=num_classes, method=method)
+
+
+__all__ = [
+    "ESTIMATORS",
+    "AdaptiveBinning",
+    "Binning",
+    "Estimator",
+    "KDE",
+    "adaptive",
+    "adaptive_binned_information",
+    "binned",
+    "binned_information",
+    "by_name",
+    "common",
+    "information_plane",
+    "kde",
+    "kde_information",
+]

@@ -1,0 +1,123 @@
+"""Adaptive binning (Chelombiev et al., ICLR 2019): bins that follow each item's own values, then
+the plug-in estimate of the binned estimator, in bits.
+
+Per item (one layer at one epoch, seed and split), over all of its N x D activations:
+  * `strategy="entropy"`: u = the sorted *distinct* values, U = len(u); interior edges
+    e_k = u[floor(k U / n)] for k = 1..n-1; code = #{k : e_k <= a} (numpy
+    `searchsorted(e, a, side="right")`): each bin spans about U / n distinct values. The codes
+    depend only on the order of the values, so the estimate is invariant to any strictly
+    increasing transform of them.
+  * `strategy="range"`: n equal bins on the item's [min, max]:
+    code = min(floor((a - min) / (max - min) * n), n - 1); a constant item is one bin.
+Rows of codes are then measured exactly as the fixed binning does (64-bit row hashes, one sort
+of (hash, label) keys; `method="exact"` ranks rows exactly).
+
+How: "entropy" sorts the item's N x D values once (as int32 keys in the values' order, which
+XLA's CPU backend sorts ~4x faster than floats); a cumulative count of run starts gives each
+sorted value its distinct rank, a binary search finds the n - 1 edges, and every activation is
+compared with them (no argsort, no scatter). That sort is of values and the row hash's sort is
+of row keys, so the two cannot be shared; the value sort is the floor of this estimator. Items
+with a NaN or infinite activation give NaN.
+"""
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+
+from ib_jax.estimators import binned, common
+
+STRATEGIES = ("entropy", "range")
+_CHUNK_ELEMENTS = 1 << 23  # activations binned at once (the sort's temporaries)
+
+
+@dataclasses.dataclass(frozen=True)
+class AdaptiveBinning(common.Estimator):
+    """`AdaptiveBinning(num_bins=30, strategy="entropy" | "range")`."""
+
+    num_bins: int = 30
+    strategy: str = "entropy"
+
+    supports_exact = True
+
+    def __post_init__(self):
+        if self.strategy not in STRATEGIES:
+            raise ValueError(f"strategy must be 'entropy' or 'range', got {self.strategy!r}")
+        if isinstance(self.num_bins, bool) or int(self.num_bins) != self.num_bins or not 1 <= self.num_bins <= 2**15:
+            raise ValueError(f"num_bins must be an integer in [1, 32768], got {self.num_bins}")
+        object.__setattr__(self, "num_bins", int(self.num_bins))
+
+    @property
+    def name(self) -> str:
+        return f"adaptive_{self.strategy}"
+
+    def codes(self, acts_KxNxD: jax.Array) -> jax.Array:
+        """Integer codes in [0, num_bins) (int32), per item of a [K, N, D] batch."""
+        n_bins = self.num_bins
+        k = acts_KxNxD.shape[0]
+        if self.strategy == "range":
+            flat = acts_KxNxD.reshape(k, -1).astype(jnp.float32)
+            lo = jnp.min(flat, axis=1)[:, None, None]
+            span = (jnp.max(flat, axis=1) - jnp.min(flat, axis=1))[:, None, None]
+            scaled = (acts_KxNxD - lo) / jnp.where(span > 0, span, 1.0) * jnp.float32(n_bins)
+            return jnp.clip(jnp.floor(scaled), 0, n_bins - 1).astype(jnp.int32)
+        if n_bins == 1:
+            return jnp.zeros(acts_KxNxD.shape, jnp.int32)
+        keys = _order_keys(acts_KxNxD)
+        values = jnp.sort(keys.reshape(k, -1), axis=1)
+        first = jnp.concatenate([jnp.ones((k, 1), bool), values[:, 1:] != values[:, :-1]], axis=1)
+        rank = jnp.cumsum(first, axis=1, dtype=jnp.int32) - 1  # distinct rank of each sorted value
+        distinct = rank[:, -1:] + 1  # U [K, 1]
+        # e_k = u[floor(k U / n)]: the first sorted position whose distinct rank is that index.
+        k_bins = jnp.arange(1, n_bins, dtype=jnp.int32)[None, :]  # floor(k U / n) without overflow:
+        target = k_bins * (distinct // n_bins) + (k_bins * (distinct % n_bins)) // n_bins  # [K, n-1]
+        position = jax.vmap(lambda r, t: jnp.searchsorted(r, t, side="left"))(rank, target)
+        edges = jnp.take_along_axis(values, position, axis=1)  # [K, n-1], non-decreasing
+        return jax.vmap(lambda e, a: jnp.searchsorted(e, a, side="right", method="compare_all"))(edges, keys).astype(
+            jnp.int32
+        )
+
+    def layer_information(self, acts_BxNxD, labels, num_classes: int, exact: bool):
+        _, n, d = acts_BxNxD.shape
+
+        def ids_fn(acts):
+            bad = ~common.finite_items(acts)
+            codes = self.codes(jnp.where(bad[:, None, None], 0.0, acts))
+            return binned.row_ids(codes, self.num_bins - 1, exact), bad
+
+        ids, bad = common.in_chunks(ids_fn, acts_BxNxD, _CHUNK_ELEMENTS // (n * d))
+        return binned.information_from_ids(ids, bad, labels, num_classes)
+
+
+def _order_keys(acts: jax.Array) -> jax.Array:
+    """int32 keys in the order of the float32 values (-0 and +0 equal): XLA's CPU sort is ~4x
+    faster on int32 than on float32, whose comparator orders NaNs."""
+    bits = jax.lax.bitcast_convert_type(jnp.where(acts == 0, 0.0, acts).astype(jnp.float32), jnp.int32)
+    return jnp.where(bits < 0, bits ^ jnp.int32(0x7FFFFFFF), bits)
+
+
+def adaptive_binned_information(
+    acts: jax.Array,
+    labels: jax.Array,
+    *,
+    num_bins: int = 30,
+    strategy: str = "entropy",
+    num_classes: int | None = None,
+    method: str = "hash",
+) -> tuple[jax.Array, jax.Array]:
+    """I(X;T) and I(T;Y) in bits of one layer `acts` [..., N, D], with bins adapted to each item.
+
+    Args:
+      acts: [..., N, D]; the leading axes (seeds, epochs, ...) are items measured separately.
+      labels: int [N], or [..., N] with the leading axes of `acts` (a labelling per item).
+      num_bins: n >= 1 bins per item.
+      strategy: "entropy" (equal counts of distinct values per bin) or "range" (n equal bins
+        on the item's [min, max]); see the module docstring.
+      num_classes: inferred from concrete labels, required inside jit.
+      method: "hash" (fast) or "exact" (slow, for checks).
+
+    Returns:
+      i_xt, i_ty: float32 [...] in bits.
+    """
+    estimator = AdaptiveBinning(num_bins=num_bins, strategy=strategy)
+    return common.one_layer(acts, labels, estimator, num_classes=num_classes, method=method)
