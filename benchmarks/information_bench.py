@@ -20,6 +20,12 @@ from ib_jax import estimators
 
 def numpy_baseline(acts_ExNxD: np.ndarray, labels_N: np.ndarray, bin_size: float) -> tuple[np.ndarray, np.ndarray]:
     """What the reference implementations do, one layer-epoch at a time."""
+    return codes_information([np.floor(acts / bin_size).astype(np.int64) for acts in acts_ExNxD], labels_N)
+
+
+def codes_information(codes_seq, labels_N: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Plug-in I(X;T), I(T;Y) in bits of each array of codes [N, D]: rows viewed as bytes,
+    `np.unique` with counts, once for all rows and once per class."""
 
     def entropy(codes):
         rows = np.ascontiguousarray(codes).view(np.dtype((np.void, codes.dtype.itemsize * codes.shape[1])))
@@ -30,8 +36,7 @@ def numpy_baseline(acts_ExNxD: np.ndarray, labels_N: np.ndarray, bin_size: float
     classes, class_counts = np.unique(labels_N, return_counts=True)
     p_y = class_counts / len(labels_N)
     i_xt, i_ty = [], []
-    for acts in acts_ExNxD:
-        codes = np.floor(acts / bin_size).astype(np.int64)
+    for codes in codes_seq:
         h_t = entropy(codes)
         h_t_given_y = sum(p * entropy(codes[labels_N == c]) for c, p in zip(classes, p_y))
         i_xt.append(h_t)

