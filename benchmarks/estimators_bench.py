@@ -99,7 +99,7 @@ def run_case(case, name, estimator, reference, layers, labels, repeats, numpy_ep
     t = time.perf_counter()
     ref = [reference(a[:used], labels) for a in layers]
     t_np = (time.perf_counter() - t) * epochs / used
-    err = max(max(np.abs(i_xt[:used, l] - r[0]).max(), np.abs(i_ty[:used, l] - r[1]).max()) for l, r in enumerate(ref))
+    err = max(max(np.abs(i_xt[:used, j] - r[0]).max(), np.abs(i_ty[:used, j] - r[1]).max()) for j, r in enumerate(ref))
     t_floor, label = floor_time(name, layers, repeats)
     star = "*" if used < epochs else ""
     print(f"| {case} | {name} | {epochs} x {len(layers)} | {t_np:8.2f}{star} | {t_jax:7.3f} | {t_np / t_jax:6.1f}x "
