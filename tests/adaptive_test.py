@@ -96,6 +96,27 @@ class PropertyTest(chex.TestCase):
         self.labels = rng.integers(0, 3, 400).astype(np.int32)
         self.rng = rng
 
+    @parameterized.parameters("entropy", "range")
+    def test_separated_clusters_identical_rows_and_independent_labels(self, strategy):
+        """Two equal clusters of rows far apart, 2 bins (the entropy strategy's edge is then the
+        first value of the upper cluster): I(X;T) = H(cluster) = 1 bit; labels = cluster give
+        I(T;Y) = H(Y) = 1 bit; labels balanced within each cluster give 0. Rows each present twice,
+        every distinct value its own bin: I(X;T) = log2(N / 2)."""
+        cluster = np.repeat([0, 1], [200, 200])
+        acts = (np.where(cluster[:, None] == 0, -5.0, 5.0) + self.rng.uniform(-0.1, 0.1, (400, 3))).astype(np.float32)
+        h = 1.0
+        i_xt, i_ty = estimators.adaptive_binned_information(acts, cluster.astype(np.int32), num_bins=2,
+                                                            strategy=strategy)  # fmt: skip
+        chex.assert_trees_all_close((i_xt, i_ty), (h, h), atol=1e-5)
+        balanced = (np.arange(400) % 2).astype(np.int32)
+        _, i_ty = estimators.adaptive_binned_information(acts, balanced, num_bins=2, strategy=strategy)
+        self.assertAlmostEqual(float(i_ty), 0.0, places=5)
+        rows = self.rng.normal(size=(200, 3)).astype(np.float32)
+        twice = np.concatenate([rows, rows])
+        bins = 600 if strategy == "entropy" else 2**15  # range: bins fine enough to part every value
+        i_xt, _ = estimators.adaptive_binned_information(twice, self.labels, num_bins=bins, strategy=strategy)
+        self.assertAlmostEqual(float(i_xt), np.log2(200), places=5)
+
     def test_entropy_strategy_invariances(self):
         base = estimators.adaptive_binned_information(self.acts, self.labels, num_bins=9)
         rows, units = self.rng.permutation(400), self.rng.permutation(6)
