@@ -77,6 +77,37 @@ def corrupt_labels(labels: np.ndarray, fraction: float, num_classes: int, seed: 
     return np.where(replace, random_labels, labels).astype(labels.dtype)
 
 
+INPUT_CORRUPTIONS = ("shuffled_pixels", "random_pixels", "gaussian")
+
+
+def corrupt_inputs(dataset: Dataset, kind: str, seed) -> Dataset:
+    """Zhang et al.'s input corruptions, applied to the train and the test inputs alike:
+
+    * `shuffled_pixels`: one random permutation of the input features, the same for every
+      image of both splits.
+    * `random_pixels`: an independent random permutation for each image (each image keeps its
+      multiset of values).
+    * `gaussian`: every feature drawn from a Gaussian with the mean and variance of all the
+      training inputs (one mean, one variance for the whole data set).
+
+    `seed` is anything `np.random.default_rng` takes. Labels are unchanged.
+    """
+    rng = np.random.default_rng(seed)
+    x_train, x_test = dataset.x_train, dataset.x_test
+    features = x_train.shape[1]
+    if kind == "shuffled_pixels":
+        perm = rng.permutation(features)
+        return dataset.replace(x_train=x_train[:, perm], x_test=x_test[:, perm])
+    if kind == "random_pixels":
+        per_image = lambda x: np.take_along_axis(x, np.argsort(rng.random(x.shape), axis=1), axis=1)  # noqa: E731
+        return dataset.replace(x_train=per_image(x_train), x_test=per_image(x_test))
+    if kind == "gaussian":
+        mean, std = float(x_train.mean(dtype=np.float64)), float(x_train.std(dtype=np.float64))
+        draw = lambda x: rng.normal(mean, std, size=x.shape).astype(np.float32)  # noqa: E731
+        return dataset.replace(x_train=draw(x_train), x_test=draw(x_test))
+    raise errors.ConfigError(f"unknown input corruption {kind!r}; choose from {', '.join(INPUT_CORRUPTIONS)}")
+
+
 def subset_indices(labels: np.ndarray, size: int, seed: int, num_classes: int) -> np.ndarray:
     """A seeded, stratified subset of `size` indices, returned in a random order.
 

@@ -44,6 +44,13 @@ class ExperimentConfig:
     `mi_every` k measures at epochs 0, k, 2k, ... and at `epochs`; `mi_log_points` n > 0
     instead measures at n log-spaced epochs between 1 and `epochs` (rounded down, duplicates
     dropped; n = 400 gives IDNNs' 274 epochs for 8,000), and at 0 and `epochs`.
+    `conditions` (empty: the one condition that `random_labels` / `label_corruption` describe)
+    makes a sweep: rows = conditions x seeds, condition-major, each row its own seed, training
+    labels and inputs, all in one program. A condition is "true", "labels:p" (Zhang's partial
+    corruption with probability p), "permuted" (one permutation of the labels) or an input
+    corruption from `data.INPUT_CORRUPTIONS`; label randomisations and input corruptions are
+    drawn from `data_seed` (from (data_seed, seed) with `per_seed_labels`). A row's
+    epochs-to-fit is the first epoch whose training accuracy reaches `fit_threshold`.
     `estimators`: names from `ib_jax.estimators.ESTIMATORS`, all measured at every scheduled
     epoch; the first is the run's main estimator (the unprefixed keys of results.npz). `binning`
     is the "binned" estimator's, `kde_noise_variance` the KDE bounds', `adaptive_bins` the
@@ -66,6 +73,8 @@ class ExperimentConfig:
     random_labels: bool = False
     label_corruption: float = 0.0
     per_seed_labels: bool = False
+    conditions: tuple[str, ...] = ()
+    fit_threshold: float = 0.99
     seed: int = 0
     num_seeds: int = 1
     data_seed: int = 0
@@ -85,8 +94,16 @@ class ExperimentConfig:
             raise errors.ConfigError("train_size and test_size must be >= 0 (0 = all)")
         if self.seed < 0 or self.data_seed < 0:
             raise errors.ConfigError("seeds must be >= 0")
-        if self.per_seed_labels and not (self.random_labels or self.label_corruption):
-            raise errors.ConfigError("per_seed_labels needs random_labels or label_corruption")
+        object.__setattr__(self, "conditions", tuple(self.conditions))
+        if self.conditions and (self.random_labels or self.label_corruption):
+            raise errors.ConfigError("give conditions, or random_labels / label_corruption, not both")
+        if len(set(self.conditions)) != len(self.conditions):
+            raise errors.ConfigError(f"conditions are listed twice: {', '.join(self.conditions)}")
+        parsed = [parse_condition(c) for c in conditions_of(self)]
+        if self.per_seed_labels and not any(name in ("labels", "permuted") for name, _ in parsed):
+            raise errors.ConfigError("per_seed_labels needs random_labels or label_corruption (a label condition)")
+        if not 0.0 < self.fit_threshold <= 1.0:
+            raise errors.ConfigError(f"fit_threshold must be in (0, 1], got {self.fit_threshold}")
         object.__setattr__(self, "estimators", tuple(self.estimators))
         if not self.estimators:
             raise errors.ConfigError("give at least one estimator")
@@ -101,6 +118,39 @@ class ExperimentConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+LABEL_CONDITIONS = ("true", "labels", "permuted")
+CONDITIONS = LABEL_CONDITIONS + data.INPUT_CORRUPTIONS
+
+
+def parse_condition(text: str) -> tuple[str, float]:
+    """"labels:0.2" -> ("labels", 0.2); "true", "permuted", "gaussian", ... -> (name, 0.0)."""
+    name, colon, level = str(text).partition(":")
+    if name not in CONDITIONS:
+        raise errors.ConfigError(f"unknown condition {text!r}; choose from {', '.join(CONDITIONS)} (labels:p)")
+    if name != "labels":
+        if colon:
+            raise errors.ConfigError(f"condition {name} takes no level, got {text!r}")
+        return name, 0.0
+    try:
+        p = float(level)
+    except ValueError:
+        raise errors.ConfigError(f"condition labels:p needs a probability p, got {text!r}") from None
+    if not 0.0 < p <= 1.0:
+        raise errors.ConfigError(f"label corruption must be in (0, 1], got {text!r}")
+    return name, p
+
+
+def conditions_of(config: ExperimentConfig) -> tuple[str, ...]:
+    """The run's conditions: `config.conditions`, else the one its label flags describe."""
+    if config.conditions:
+        return config.conditions
+    if config.random_labels:
+        return ("permuted",)
+    if config.label_corruption:
+        return (f"labels:{config.label_corruption}",)
+    return ("true",)
 
 
 def measured_estimators(config: ExperimentConfig) -> tuple[estimators.Estimator, ...]:
@@ -127,19 +177,13 @@ def mi_epochs(config: ExperimentConfig) -> np.ndarray:
 
 
 def load_dataset(config: ExperimentConfig, data_dir: str | os.PathLike | None = None) -> data.Dataset:
+    """The run's data with its true labels (the subsets drawn); rows randomise labels and
+    corrupt inputs themselves (`row_labels`, `Trainer`)."""
     if config.dataset == "mnist":
         dataset = data.load_mnist(data_dir)
     else:
         dataset = data.load_tishby(config.test_fraction, config.data_seed, config.evaluate_on_all)
-    per_seed = config.per_seed_labels  # then the Trainer randomises the labels seed by seed
-    return data.prepare(
-        dataset,
-        train_size=config.train_size,
-        test_size=config.test_size,
-        random_labels=config.random_labels and not per_seed,
-        label_corruption=0.0 if per_seed else config.label_corruption,
-        seed=config.data_seed,
-    )
+    return data.prepare(dataset, train_size=config.train_size, test_size=config.test_size, seed=config.data_seed)
 
 
 def _entropy_bits(labels: np.ndarray) -> float:
@@ -148,24 +192,41 @@ def _entropy_bits(labels: np.ndarray) -> float:
     return float(-(p * np.log2(p)).sum())
 
 
+def row_labels(config: ExperimentConfig, dataset: data.Dataset, condition: str, seed: int) -> np.ndarray:
+    """The training labels of one row: the dataset's, or randomised as its condition says,
+    drawn from data_seed (shared by the seeds), or from (data_seed, seed) with
+    `per_seed_labels`."""
+    name, p = parse_condition(condition)
+    rng_seed = [config.data_seed, seed] if config.per_seed_labels else config.data_seed
+    return data.randomize_labels(dataset.y_train, dataset.num_classes, name == "permuted", p, rng_seed)
+
+
 def seed_labels(config: ExperimentConfig, dataset: data.Dataset, seed: int) -> np.ndarray:
-    """The training labels of one seed: the dataset's, or with `per_seed_labels` its own
-    randomisation drawn from (data_seed, seed)."""
-    if not config.per_seed_labels:
-        return dataset.y_train
-    return data.randomize_labels(
-        dataset.y_train, dataset.num_classes, config.random_labels, config.label_corruption, [config.data_seed, seed]
-    )
+    """The training labels of one seed of a single-condition run."""
+    return row_labels(config, dataset, conditions_of(config)[0], seed)
+
+
+def epochs_to_fit(train_accuracy_RxT: np.ndarray, final_accuracy_R: np.ndarray | None, threshold: float):
+    """[R] the first epoch whose training accuracy reaches `threshold` (epoch T for the final
+    network), -1 where none does."""
+    acc = train_accuracy_RxT
+    if final_accuracy_R is not None:
+        acc = np.concatenate([acc, np.asarray(final_accuracy_R)[:, None]], axis=1)
+    reached = acc >= threshold
+    return np.where(reached.any(axis=1), np.argmax(reached, axis=1), -1)
 
 
 class Trainer:
-    """The compiled pieces of a run: seeds vmapped in groups, sharded over devices, information
+    """The compiled pieces of a run: rows vmapped in groups, sharded over devices, information
     measured on the device.
 
-    Seeds are laid out on a 1-D mesh of `devices`; each device runs its block of seeds in
-    groups of `seeds_per_device` (0 = the whole block at once) one after another, so memory
-    holds one group's activations. The seed count is padded up to a multiple of
-    devices x group with the next seeds, which are run and dropped.
+    A row is one network: its own seed, training labels and inputs (a pytree `rows` of
+    per-row arrays: `seed`, `labels`, `inputs`, the index of the row's inputs in a bank of the
+    distinct input variants, which is stored once and shared by every row that uses it). Rows
+    are laid out on a 1-D mesh of `devices`; each device runs its block of rows in groups of
+    `seeds_per_device` (0 = the whole block at once) one after another, so memory holds one
+    group's activations. The row count is padded up to a multiple of devices x group by
+    repeating rows from the start, which are run and dropped.
     """
 
     def __init__(self, config: ExperimentConfig, dataset: data.Dataset, seeds_per_device: int = 0, devices=None):
@@ -173,31 +234,54 @@ class Trainer:
         self.dataset = dataset
         self.num_classes = dataset.num_classes
         self.widths = tuple(train_lib.layer_widths(config.train, self.num_classes))
-        self.x, self.x_test, self.y_test = (jnp.asarray(a) for a in (dataset.x_train, dataset.x_test, dataset.y_test))
+        self.y_test = jnp.asarray(dataset.y_test)
         self.schedule = mi_epochs(config)
         self.estimators = measured_estimators(config)
         gaps = np.diff(np.concatenate([self.schedule[self.schedule < config.epochs], [config.epochs]]))
         self.max_gap = int(max(1, gaps.max() - 1)) if gaps.size else 1
 
+        conditions = conditions_of(config)
+        seeds = range(config.seed, config.seed + config.num_seeds)
+        self.row_condition = [c for c in conditions for _ in seeds]  # condition-major
+        self.row_seed = np.array([s for _ in conditions for s in seeds], np.int64)
+        num_rows = len(self.row_seed)
+        self.shared_labels = len(conditions) == 1 and not config.per_seed_labels
+
         devices = list(devices if devices is not None else jax.devices())
         if seeds_per_device < 0:
             raise errors.ConfigError(f"seeds_per_device must be >= 0, got {seeds_per_device}")
-        per_device = -(-config.num_seeds // len(devices))
+        per_device = -(-num_rows // len(devices))
         self.group = min(seeds_per_device, per_device) if seeds_per_device else per_device
         block = len(devices) * self.group
-        self.padded = -(-config.num_seeds // block) * block
-        self.seeds = np.arange(config.seed, config.seed + config.num_seeds)
-        all_seeds = np.arange(config.seed, config.seed + self.padded)
-        labels = np.stack([seed_labels(config, dataset, int(s)) for s in all_seeds])
-        self.h_y_train = float(np.mean([_entropy_bits(y) for y in labels[: config.num_seeds]]))
+        self.padded = -(-num_rows // block) * block
+        order = np.arange(self.padded) % num_rows  # padding repeats rows from the start
+        labels = np.stack([row_labels(config, dataset, self.row_condition[r], int(self.row_seed[r])) for r in order])
+        self.h_y_train_rows = np.array([_entropy_bits(y) for y in labels[:num_rows]])
+        self.h_y_train = float(self.h_y_train_rows.mean())
+        kinds = [k for k in data.INPUT_CORRUPTIONS if k in conditions]  # the bank: clean inputs, then these
+        variants = [dataset] + [data.corrupt_inputs(dataset, k, config.data_seed) for k in kinds]
+        self.x_bank = jnp.asarray(np.stack([v.x_train for v in variants]))
+        self.x_test_bank = jnp.asarray(np.stack([v.x_test for v in variants]))
+        inputs = np.array([kinds.index(c) + 1 if c in kinds else 0 for c in self.row_condition])
         self.mesh = jax.sharding.Mesh(np.asarray(devices), ("seeds",))
         self.sharding = jax.sharding.NamedSharding(self.mesh, jax.sharding.PartitionSpec("seeds"))
-        self.seed_array = put(all_seeds.astype(np.int32), self.sharding)
-        self.labels = put(labels.astype(np.int32), self.sharding)
-        self.mi_step = jax.jit(self._sharded(self._mi_group, 3, 1), donate_argnums=0)
-        self.train_epochs = jax.jit(self._sharded(self._epochs_group, 3, 2), donate_argnums=0)
-        self.final_step = jax.jit(self._sharded(self._final_group, 3, 0))
-        self.init_states = jax.jit(self._sharded(self._init_group, 2, 0))
+        rows = {"seed": self.row_seed[order].astype(np.int32), "labels": labels.astype(np.int32),
+                "inputs": inputs[order].astype(np.int32)}  # fmt: skip
+        self.rows = put(rows, self.sharding)
+        self.mi_step = jax.jit(self._sharded(self._mi_group, 2, 1), donate_argnums=0)
+        self.train_epochs = jax.jit(self._sharded(self._epochs_group, 2, 2), donate_argnums=0)
+        self.final_step = jax.jit(self._sharded(self._final_group, 2, 0))
+        self.init_states = jax.jit(self._sharded(self._init_group, 1, 0))
+
+    @property
+    def num_rows(self) -> int:
+        return len(self.row_seed)
+
+    def _inputs(self, row):
+        """The row's training and test inputs, from the bank."""
+        if self.x_bank.shape[0] == 1:
+            return self.x_bank[0], self.x_test_bank[0]
+        return self.x_bank[row["inputs"]], self.x_test_bank[row["inputs"]]
 
     def _sharded(self, group_fn, num_seeded: int, num_static: int):
         """Wraps `group_fn(*seeded, *static)` (`num_seeded` arguments with a leading [g] seed
@@ -224,26 +308,26 @@ class Trainer:
     def _keys(self, seed):
         return jax.random.split(jax.random.key(seed))  # init key, shuffle key
 
-    def _init_group(self, seeds, labels):
-        del labels
+    def _init_group(self, rows):
         init = lambda s: train_lib.create_state(  # noqa: E731
-            self._keys(s)[0], self.config.train, self.x.shape[1], self.num_classes
+            self._keys(s)[0], self.config.train, self.x_bank.shape[-1], self.num_classes
         )
-        return jax.vmap(init)(seeds)
+        return jax.vmap(init)(rows["seed"])
 
-    def _one_epoch(self, state, seed, y, epoch):
-        """One seed's epoch: test metrics of the entering network, then the training epoch."""
-        test_metrics, test_acts = train_lib.evaluate(state.apply_fn, state.params, self.x_test, self.y_test)
-        key = jax.random.fold_in(self._keys(seed)[1], epoch)
-        new_state, metrics, acts = train_lib.train_epoch(state, key, self.x, y, self.config.train)
+    def _one_epoch(self, state, row, epoch):
+        """One row's epoch: test metrics of the entering network, then the training epoch."""
+        x, x_test = self._inputs(row)
+        test_metrics, test_acts = train_lib.evaluate(state.apply_fn, state.params, x_test, self.y_test)
+        key = jax.random.fold_in(self._keys(row["seed"])[1], epoch)
+        new_state, metrics, acts = train_lib.train_epoch(state, key, x, row["labels"], self.config.train)
         if acts is None:  # minibatch: the entering network on the whole training set
-            _, acts = train_lib.evaluate(state.apply_fn, state.params, self.x, y)
+            _, acts = train_lib.evaluate(state.apply_fn, state.params, x, row["labels"])
         return new_state, _flat_metrics((metrics, test_metrics)), (acts, test_acts)
 
     def _plane(self, train_acts, labels_GxN, test_acts):
         """Information of a group's layers by every estimator, [G, M, 4, L]; the estimators
-        are batched over seeds, epochs and layers, not vmapped."""
-        train_labels = labels_GxN if self.config.per_seed_labels else labels_GxN[0]
+        are batched over rows, epochs and layers, not vmapped."""
+        train_labels = labels_GxN[0] if self.shared_labels else labels_GxN
         planes = []
         for estimator in self.estimators:
             kw = {"estimator": estimator, "num_classes": self.num_classes}
@@ -252,36 +336,34 @@ class Trainer:
             planes.append(jnp.stack([i_xt, i_ty, i_xt_test, i_ty_test], axis=1))  # [G, 4, L]
         return jnp.stack(planes, axis=1)
 
-    def _mi_group(self, states, seeds, labels, epoch):
-        states, metrics, (acts, test_acts) = jax.vmap(self._one_epoch, in_axes=(0, 0, 0, None))(
-            states, seeds, labels, epoch
-        )
-        return states, metrics, self._plane(acts, labels, test_acts)
+    def _mi_group(self, states, rows, epoch):
+        states, metrics, (acts, test_acts) = jax.vmap(self._one_epoch, in_axes=(0, 0, None))(states, rows, epoch)
+        return states, metrics, self._plane(acts, rows["labels"], test_acts)
 
-    def _epochs_group(self, states, seeds, labels, start, count):
+    def _epochs_group(self, states, rows, start, count):
         """`count` epochs from `start` (both traced: one compilation for every gap); metrics
         [G, max_gap, 4], valid up to `count`."""
-        one = jax.vmap(lambda st, s, y, e: self._one_epoch(st, s, y, e)[:2], in_axes=(0, 0, 0, None))
+        one = jax.vmap(lambda st, r, e: self._one_epoch(st, r, e)[:2], in_axes=(0, 0, None))
 
         def body(i, carry):
             states, buffer = carry
-            states, metrics = one(states, seeds, labels, start + i)
+            states, metrics = one(states, rows, start + i)
             return states, jax.lax.dynamic_update_slice_in_dim(buffer, metrics[:, None], i, axis=1)
 
-        buffer = jnp.zeros((seeds.shape[0], self.max_gap, 4), jnp.float32)
+        buffer = jnp.zeros((rows["seed"].shape[0], self.max_gap, 4), jnp.float32)
         return jax.lax.fori_loop(0, count, body, (states, buffer))
 
-    def _final_group(self, states, seeds, labels):
+    def _final_group(self, states, rows):
         """The final network: metrics and information on both splits, no update."""
-        del seeds
 
-        def one(state, y):
-            metrics, acts = train_lib.evaluate(state.apply_fn, state.params, self.x, y)
-            test_metrics, test_acts = train_lib.evaluate(state.apply_fn, state.params, self.x_test, self.y_test)
+        def one(state, row):
+            x, x_test = self._inputs(row)
+            metrics, acts = train_lib.evaluate(state.apply_fn, state.params, x, row["labels"])
+            test_metrics, test_acts = train_lib.evaluate(state.apply_fn, state.params, x_test, self.y_test)
             return _flat_metrics((metrics, test_metrics)), (acts, test_acts)
 
-        metrics, (acts, test_acts) = jax.vmap(one)(states, labels)
-        return metrics, self._plane(acts, labels, test_acts)
+        metrics, (acts, test_acts) = jax.vmap(one)(states, rows)
+        return metrics, self._plane(acts, rows["labels"], test_acts)
 
 
 def put(tree, sharding):
@@ -325,7 +407,7 @@ class RunStopped(Exception):
 
 
 def _to_results(trainer: Trainer, record: _Record, complete: bool) -> dict[str, np.ndarray]:
-    s, num_layers, names = trainer.config.num_seeds, len(trainer.widths), trainer.config.estimators
+    s, num_layers, names = trainer.num_rows, len(trainer.widths), trainer.config.estimators
     mi = np.stack(record.mi, axis=3) if record.mi else np.zeros((len(names), 4, s, 0, num_layers), np.float32)
     metrics = np.stack(record.metrics, axis=2) if record.metrics else np.zeros((4, s, 0), np.float32)
     out = {
@@ -334,8 +416,14 @@ def _to_results(trainer: Trainer, record: _Record, complete: bool) -> dict[str, 
         "train_loss": metrics[0], "train_accuracy": metrics[1],
         "test_loss": metrics[2], "test_accuracy": metrics[3],
         "layer_widths": np.asarray(trainer.widths),
-        "seeds": trainer.seeds,
+        "seeds": trainer.row_seed,
+        "seed": trainer.row_seed,
+        "condition": np.asarray([parse_condition(c)[0] for c in trainer.row_condition]),
+        "corruption": np.asarray([parse_condition(c)[1] for c in trainer.row_condition]),
+        "epochs_to_fit": epochs_to_fit(metrics[1], record.final_metrics[1] if record.final_metrics is not None
+                                       else None, trainer.config.fit_threshold),
         "h_y_train": trainer.h_y_train,
+        "h_y_train_rows": trainer.h_y_train_rows,
         "h_y_test": _entropy_bits(trainer.dataset.y_test),
         "n_train": len(trainer.dataset.y_train), "n_test": len(trainer.dataset.y_test),
         "test_name": trainer.dataset.test_name,
@@ -435,7 +523,7 @@ def run(
     out = pathlib.Path(output_dir)
     trainer = Trainer(config, dataset, seeds_per_device=seeds_per_device)
     writer = jax.process_index() == 0  # one process writes files
-    s = config.num_seeds
+    s = trainer.num_rows
     config_json = json.dumps(config.to_dict(), sort_keys=True)
     meta = {"config": config.to_dict(), "versions": versions(), "complete": False,
             "estimators": estimator_settings(config), **(extra_config or {})}  # fmt: skip
@@ -444,7 +532,7 @@ def run(
     if writer:
         results.save_json(out / results.CONFIG, meta)
     checkpoint = out / results.CHECKPOINT
-    seeded = (trainer.seed_array, trainer.labels)
+    seeded = (trainer.rows,)
     states = trainer.init_states(*seeded)
     record = _Record()
     if checkpoint.is_file():
@@ -491,7 +579,7 @@ def run(
             rate = (now - start_time) / max(record.epoch - start_epoch, 1)
             m = record.metrics[-1]
             logging.info(
-                "epoch %d/%d  loss %.4f  acc %.4f  test loss %.4f  test acc %.4f  (mean of %d seeds)  ETA %.0f s",
+                "epoch %d/%d  loss %.4f  acc %.4f  test loss %.4f  test acc %.4f  (mean of %d rows)  ETA %.0f s",
                 record.epoch, epochs, m[0].mean(), m[1].mean(), m[2].mean(), m[3].mean(), s,
                 rate * (epochs - record.epoch),
             )  # fmt: skip
