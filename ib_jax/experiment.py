@@ -125,7 +125,7 @@ CONDITIONS = LABEL_CONDITIONS + data.INPUT_CORRUPTIONS
 
 
 def parse_condition(text: str) -> tuple[str, float]:
-    """"labels:0.2" -> ("labels", 0.2); "true", "permuted", "gaussian", ... -> (name, 0.0)."""
+    """ "labels:0.2" -> ("labels", 0.2); "true", "permuted", "gaussian", ... -> (name, 0.0)."""
     name, colon, level = str(text).partition(":")
     if name not in CONDITIONS:
         raise errors.ConfigError(f"unknown condition {text!r}; choose from {', '.join(CONDITIONS)} (labels:p)")

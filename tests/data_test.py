@@ -87,6 +87,50 @@ class MnistTest(chex.TestCase):
             data.prepare(self.ds, random_labels=True, label_corruption=0.5)
 
 
+class InputCorruptionTest(chex.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        testing.require_data()
+        cls.ds = data.prepare(data.load_mnist(testing.DATA_DIR, download=False), train_size=2000, test_size=500)
+
+    def test_shuffled_pixels_are_one_permutation_for_every_image(self):
+        out = data.corrupt_inputs(self.ds, "shuffled_pixels", seed=1)
+        # Every output pixel is one input pixel, the same one in every train and test image
+        # (matched on both splits at once; pixels that are equal everywhere may match either).
+        before = np.concatenate([self.ds.x_train, self.ds.x_test])
+        after = np.concatenate([out.x_train, out.x_test])
+        source = [np.flatnonzero(np.all(before == after[:, [j]], axis=0)) for j in range(784)]
+        self.assertTrue(all(len(s) for s in source))
+        perm = np.array([s[0] for s in source])
+        np.testing.assert_array_equal(after, before[:, perm])
+        self.assertGreater(np.mean(perm != np.arange(784)), 0.9)
+        np.testing.assert_array_equal(out.y_train, self.ds.y_train)
+
+    def test_random_pixels_keep_each_images_values(self):
+        out = data.corrupt_inputs(self.ds, "random_pixels", seed=1)
+        for x, y in ((self.ds.x_train, out.x_train), (self.ds.x_test, out.x_test)):
+            np.testing.assert_array_equal(np.sort(x, axis=1), np.sort(y, axis=1))
+        moved = np.mean(out.x_train != self.ds.x_train, axis=1)
+        self.assertGreater(moved.min(), 0.05)  # every image is moved
+        # Independent permutations: the images' non-zero pixels land in different places.
+        overlap = np.mean((out.x_train[0] > 0) & (out.x_train[1] > 0))
+        self.assertLess(overlap, 0.1)
+
+    def test_gaussian_inputs_have_the_training_sets_mean_and_variance(self):
+        out = data.corrupt_inputs(self.ds, "gaussian", seed=1)
+        mean, std = self.ds.x_train.mean(), self.ds.x_train.std()
+        for x in (out.x_train, out.x_test):
+            self.assertAlmostEqual(float(x.mean()), mean, delta=0.002)
+            self.assertAlmostEqual(float(x.std()), std, delta=0.002)
+        self.assertEqual(out.x_train.dtype, np.float32)
+        chex.assert_shape(out.x_test, self.ds.x_test.shape)
+
+    def test_unknown_corruption(self):
+        with self.assertRaisesRegex(errors.ConfigError, "unknown input corruption"):
+            data.corrupt_inputs(self.ds, "blurred", seed=0)
+
+
 class MnistErrorsTest(chex.TestCase):
     def setUp(self):
         super().setUp()

@@ -72,6 +72,44 @@ class SeedsTest(chex.TestCase):
         single = _run(_config(seed=1, num_seeds=1, random_labels=True, per_seed_labels=True))
         assert_runs_close(self, both, {k: v[0] for k, v in single.items() if k in _KEYS}, rows=1)
 
+    def test_rows_of_a_sweep_equal_single_condition_runs(self):
+        """Conditions x seeds as one program: row r equals the run of its condition and seed
+        alone (labels and inputs drawn the same way)."""
+        conditions = ("true", "labels:0.5", "permuted", "shuffled_pixels", "gaussian")
+        sweep = _run(_config(conditions=conditions, seed=3, num_seeds=2), seeds_per_device=4)
+        np.testing.assert_array_equal(sweep["condition"], np.repeat(
+            ["true", "labels", "permuted", "shuffled_pixels", "gaussian"], 2))  # fmt: skip
+        np.testing.assert_array_equal(sweep["corruption"], np.repeat([0.0, 0.5, 0.0, 0.0, 0.0], 2))
+        np.testing.assert_array_equal(sweep["seed"], np.tile([3, 4], 5))
+        chex.assert_shape([sweep["i_xt_train"], sweep["i_ty_test"]], (10, 3, 3))
+        chex.assert_shape(sweep["epochs_to_fit"], (10,))
+        singles = {
+            1: _config(seed=4, num_seeds=1),
+            2: _config(seed=3, num_seeds=1, label_corruption=0.5),
+            5: _config(seed=4, num_seeds=1, random_labels=True),
+            6: _config(seed=3, num_seeds=1, conditions=("shuffled_pixels",)),
+            9: _config(seed=4, num_seeds=1, conditions=("gaussian",)),
+        }
+        for row, config in singles.items():
+            single = _run(config)
+            assert_runs_close(self, sweep, {k: v[0] for k, v in single.items() if k in _KEYS}, rows=row)
+        self.assertGreater(np.abs(sweep["train_loss"][0] - sweep["train_loss"][2]).max(), 1e-3)  # labels differ
+
+    def test_epochs_to_fit(self):
+        acc = np.array([[0.5, 0.99, 1.0], [0.5, 0.6, 0.7], [0.2, 0.3, 0.98]])
+        np.testing.assert_array_equal(experiment.epochs_to_fit(acc, np.array([1.0, 0.8, 0.995]), 0.99), [1, -1, 3])
+
+    def test_bad_conditions(self):
+        for conditions, message in ((("true", "true"), "twice"), (("labels",), "probability"),
+                                    (("labels:1.5",), "in \\(0, 1\\]"), (("noise",), "unknown condition"),
+                                    (("gaussian:0.5",), "no level")):  # fmt: skip
+            with self.assertRaisesRegex(experiment.errors.ConfigError, message):
+                _config(conditions=conditions)
+        with self.assertRaisesRegex(experiment.errors.ConfigError, "not both"):
+            _config(conditions=("true",), random_labels=True)
+        with self.assertRaisesRegex(experiment.errors.ConfigError, "fit_threshold"):
+            _config(fit_threshold=0.0)
+
     def test_per_seed_labels_need_random_labels(self):
         with self.assertRaisesRegex(experiment.errors.ConfigError, "per_seed_labels"):
             _config(per_seed_labels=True)
