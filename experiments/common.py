@@ -166,8 +166,11 @@ def init_distributed() -> None:
         jax.distributed.initialize()
 
 
-def run_experiment(config: experiment.ExperimentConfig, name: str, data_dir: str | None = None) -> None:
-    """Loads the data, runs or resumes, draws the figures, prints a summary (process 0)."""
+def run_experiment(
+    config: experiment.ExperimentConfig, name: str, data_dir: str | None = None, sweep: bool = False
+) -> None:
+    """Loads the data, runs or resumes, draws the figures, prints a summary (process 0).
+    `sweep`: a memorization sweep (conditions x seeds): its own figures and `summary.json`."""
     import jax  # pylint: disable=g-import-not-at-top
 
     try:
@@ -188,10 +191,18 @@ def run_experiment(config: experiment.ExperimentConfig, name: str, data_dir: str
         fail(f"stopped: {e}", 3)
     if jax.process_index() != 0:
         return
-    paths = plotting.save_run_figures(res, out, name, seeds_faint=FLAGS.plot_seeds) if FLAGS.plot else []
-    final = {k: res[f"final_{k}"].mean() for k in ("train_accuracy", "test_accuracy")}
-    print(f"{name}: {config.epochs} epochs, {config.num_seeds} seed(s): final train accuracy "
-          f"{final['train_accuracy']:.4f}, {res['test_name']} accuracy {final['test_accuracy']:.4f}")  # fmt: skip
+    if sweep:
+        summary = results.sweep_summary(res, config.to_dict())
+        results.save_json(out / results.SUMMARY, summary)
+        paths = plotting.save_sweep_figures(res, out, name) if FLAGS.plot else []
+        print(f"{name}: {config.epochs} epochs, {len(res['seed'])} rows")
+        print(results.summary_table(summary["rows"]))
+        print(f"summary: {out / results.SUMMARY}")
+    else:
+        paths = plotting.save_run_figures(res, out, name, seeds_faint=FLAGS.plot_seeds) if FLAGS.plot else []
+        final = {k: res[f"final_{k}"].mean() for k in ("train_accuracy", "test_accuracy")}
+        print(f"{name}: {config.epochs} epochs, {config.num_seeds} seed(s): final train accuracy "
+              f"{final['train_accuracy']:.4f}, {res['test_name']} accuracy {final['test_accuracy']:.4f}")  # fmt: skip
     print(f"results: {out / results.RESULTS}")
     for p in paths:
         print(f"figure: {p}")

@@ -6,6 +6,9 @@
 estimator (`--estimator`, default each run's first). The reimplemented project's headline
 figure is this with a true-label and a random-label run.
 
+`--layout headline RUN_TRUE RUN_RANDOM`: the reimplemented project's headline figure, 2 x 2:
+the information plane of --split on top, I(X;T) of the last five layers against epoch below.
+
 `--layout estimators`: a row per run, a column per estimator measured by every run (or those
 of `--estimators`), the information plane of `--split`; it also prints a table of the last
 hidden layer's I(X;T) at its peak and at the end, mean +- std over seeds, per run and
@@ -22,11 +25,13 @@ from ib_jax import errors, plotting, results
 
 _OUTPUT = flags.DEFINE_string("output", "compare.png", "Where to write the figure (PNG).")
 _NAMES = flags.DEFINE_list("names", None, "Run titles (default: each run's name, else its folder).")
-_LAYOUT = flags.DEFINE_enum("layout", "runs", ["runs", "estimators"], "Runs as columns (planes of both splits), or "
-                            "runs as rows and estimators as columns (planes of --split).")  # fmt: skip
-_ESTIMATOR = flags.DEFINE_string("estimator", None, "--layout runs: the estimator to draw (default: each run's first).")
+_LAYOUT = flags.DEFINE_enum("layout", "runs", ["runs", "estimators", "headline"], "Runs as columns (planes of "
+                            "both splits); runs as rows and estimators as columns (planes of --split); or the "
+                            "reimplemented project's 2 x 2 headline of two runs (true, random labels).")  # fmt: skip
+_ESTIMATOR = flags.DEFINE_string("estimator", None, "--layout runs, headline: the estimator to draw (default: each "
+                                 "run's first).")  # fmt: skip
 _ESTIMATORS = flags.DEFINE_list("estimators", None, "--layout estimators: the columns (default: all the runs share).")
-_SPLIT = flags.DEFINE_enum("split", "train", list(plotting.SPLITS), "--layout estimators: the split drawn.")
+_SPLIT = flags.DEFINE_enum("split", "train", list(plotting.SPLITS), "--layout estimators, headline: the split.")
 
 
 def _table(loaded, names, chosen, split) -> str:
@@ -55,10 +60,15 @@ def main(argv):
         names = _NAMES.value or [results.load_config(r).get("name") or r for r in runs]
         if len(names) != len(runs):
             raise errors.ConfigError(f"--names has {len(names)} names for {len(runs)} runs")
-        if _LAYOUT.value == "runs":
+        if _LAYOUT.value in ("runs", "headline"):
             if _ESTIMATOR.value:
                 loaded = [results.estimator_view(res, _ESTIMATOR.value) for res in loaded]
-            plotting.compare_figure(loaded, names, _OUTPUT.value)
+            if _LAYOUT.value == "runs":
+                plotting.compare_figure(loaded, names, _OUTPUT.value)
+            elif len(loaded) != 2:
+                raise errors.ConfigError(f"--layout headline takes two runs (true, random labels), got {len(loaded)}")
+            else:
+                plotting.headline_figure(loaded, names, _OUTPUT.value, _SPLIT.value)
         else:
             shared = [e for e in results.estimator_names(loaded[0]) if all(
                 e in results.estimator_names(res) for res in loaded)]  # fmt: skip

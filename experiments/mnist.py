@@ -30,8 +30,11 @@ common.define_flags(
         "kde_noise_variance": 0.1,
     }
 )
-_DATA_DIR = flags.DEFINE_string("data_dir", None, "Folder with MNIST/raw/*.gz (default: $IB_JAX_DATA or "
-                                "~/.cache/ib_jax; downloaded there when missing).")  # fmt: skip
+_DATA_DIR = flags.DEFINE_string("data_dir", None, "Folder with MNIST/raw/*.gz, or the --dataset's files in "
+                                "torchvision's layout (default: $IB_JAX_DATA or ~/.cache/ib_jax; downloaded "
+                                "there when missing).")  # fmt: skip
+_DATASET = flags.DEFINE_enum("dataset", "mnist", ["mnist", "fashion_mnist", "cifar10"],
+                             "Data set: MNIST, Fashion-MNIST or CIFAR-10 (flattened to 3,072 inputs).")  # fmt: skip
 
 
 def main(argv):
@@ -39,7 +42,7 @@ def main(argv):
         common.fail(f"error: unexpected arguments {argv[1:]}", 2)
     common.init_distributed()
     try:
-        config = common.config_from_flags("mnist")
+        config = common.config_from_flags(_DATASET.value)
     except common.errors.ConfigError as e:
         common.fail(f"error: {e}", 2)
     labels = "random labels" if config.random_labels else "true labels"
@@ -47,7 +50,8 @@ def main(argv):
         labels = f"labels corrupted with p={config.label_corruption}"
     if common.FLAGS.output_dir is None:
         common.FLAGS.output_dir = f"runs/mnist_{'random' if config.random_labels else 'true'}"
-    common.run_experiment(config, f"MNIST, {labels}", _DATA_DIR.value)
+    title = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST", "cifar10": "CIFAR-10"}[_DATASET.value]
+    common.run_experiment(config, f"{title}, {labels}", _DATA_DIR.value)
 
 
 if __name__ == "__main__":

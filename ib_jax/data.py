@@ -9,7 +9,7 @@ import os
 
 import numpy as np
 
-from ib_jax import errors, mnist, tishby
+from ib_jax import cifar10, errors, mnist, tishby
 
 
 @dataclasses.dataclass(frozen=True)
@@ -28,9 +28,15 @@ class Dataset:
         return dataclasses.replace(self, **changes)
 
 
-def load_mnist(data_dir: str | os.PathLike | None = None, download: bool = True) -> Dataset:
-    """MNIST, 60,000 train and 10,000 test images, pixels in [0, 1] flattened to 784."""
-    return Dataset(name="mnist", num_classes=mnist.NUM_CLASSES, **mnist.load(data_dir, download))
+def load_mnist(data_dir: str | os.PathLike | None = None, download: bool = True, dataset: str = "mnist") -> Dataset:
+    """MNIST (or `dataset="fashion_mnist"`), 60,000 train and 10,000 test images, pixels in
+    [0, 1] flattened to 784."""
+    return Dataset(name=dataset, num_classes=mnist.NUM_CLASSES, **mnist.load(data_dir, download, dataset))
+
+
+def load_cifar10(data_dir: str | os.PathLike | None = None, download: bool = True) -> Dataset:
+    """CIFAR-10, 50,000 train and 10,000 test images, pixels in [0, 1] flattened to 3,072."""
+    return Dataset(name="cifar10", num_classes=cifar10.NUM_CLASSES, **cifar10.load(data_dir, download))
 
 
 def load_tishby(test_fraction: float = 0.2, seed: int = 0, evaluate_on_all: bool = False) -> Dataset:

@@ -29,7 +29,7 @@ from absl import logging
 from ib_jax import data, errors, estimators, results
 from ib_jax import train as train_lib
 
-DATASETS = ("mnist", "tishby")
+DATASETS = ("mnist", "fashion_mnist", "cifar10", "tishby")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -179,8 +179,10 @@ def mi_epochs(config: ExperimentConfig) -> np.ndarray:
 def load_dataset(config: ExperimentConfig, data_dir: str | os.PathLike | None = None) -> data.Dataset:
     """The run's data with its true labels (the subsets drawn); rows randomise labels and
     corrupt inputs themselves (`row_labels`, `Trainer`)."""
-    if config.dataset == "mnist":
-        dataset = data.load_mnist(data_dir)
+    if config.dataset in ("mnist", "fashion_mnist"):
+        dataset = data.load_mnist(data_dir, dataset=config.dataset)
+    elif config.dataset == "cifar10":
+        dataset = data.load_cifar10(data_dir)
     else:
         dataset = data.load_tishby(config.test_fraction, config.data_seed, config.evaluate_on_all)
     return data.prepare(dataset, train_size=config.train_size, test_size=config.test_size, seed=config.data_seed)
@@ -429,6 +431,7 @@ def _to_results(trainer: Trainer, record: _Record, complete: bool) -> dict[str, 
         "test_name": trainer.dataset.test_name,
         "complete": complete,
         "estimators": np.asarray(names),
+        "fit_threshold": trainer.config.fit_threshold,
     }  # fmt: skip
     for m, name in enumerate(names):
         for i, key in enumerate(results.MI_KEYS):

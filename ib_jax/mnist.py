@@ -1,7 +1,9 @@
-"""MNIST from the four original IDX files, read with numpy and gzip (torch is not imported).
+"""MNIST and Fashion-MNIST from their four IDX files, read with numpy and gzip (torch is not
+imported).
 
-The files are looked for in `<data_dir>/MNIST/raw/` (torchvision's layout). When they are
-missing, torchvision downloads them (md5-checked); it is imported only then, because the PyPI
+The files are looked for in `<data_dir>/MNIST/raw/` or `<data_dir>/FashionMNIST/raw/`
+(torchvision's layouts; both use the same file names and format). When they are missing,
+torchvision downloads them (md5-checked); it is imported only then, because the PyPI
 torchvision wheel may fail to import beside a CPU-only torch.
 """
 
@@ -35,8 +37,12 @@ def default_data_dir() -> pathlib.Path:
     return pathlib.Path(cache) / "ib_jax"
 
 
-def raw_dir(data_dir: str | os.PathLike) -> pathlib.Path:
-    return pathlib.Path(data_dir) / "MNIST" / "raw"
+FOLDERS = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST"}  # torchvision's folder and class names
+_TITLES = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST"}
+
+
+def raw_dir(data_dir: str | os.PathLike, dataset: str = "mnist") -> pathlib.Path:
+    return pathlib.Path(data_dir) / FOLDERS[dataset] / "raw"
 
 
 def _read_idx(path: pathlib.Path, magic: int, count: int, item_shape: tuple[int, ...]) -> np.ndarray:
@@ -57,25 +63,27 @@ def _read_idx(path: pathlib.Path, magic: int, count: int, item_shape: tuple[int,
     return body.reshape((count, *item_shape))
 
 
-def _download(data_dir: pathlib.Path) -> None:
+def _download(data_dir: pathlib.Path, dataset: str = "mnist") -> None:
     """Fetches the files with torchvision, with a socket timeout so an offline machine fails fast."""
     missing = ", ".join(FILES.values())
-    where = raw_dir(data_dir)
+    where = raw_dir(data_dir, dataset)
+    title = _TITLES[dataset]
     try:
         import torchvision  # pylint: disable=g-import-not-at-top
     except Exception as e:  # pylint: disable=broad-except  # any import failure means: no downloader.
         raise errors.DataError(
-            f"MNIST files missing ({missing}) in {where}, and torchvision cannot be imported to fetch them "
+            f"{title} files missing ({missing}) in {where}, and torchvision cannot be imported to fetch them "
             f"({type(e).__name__}); put the four files there or pass --data_dir"
         ) from None
     old_timeout = socket.getdefaulttimeout()
     socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)
     try:
-        torchvision.datasets.MNIST(root=str(data_dir), train=True, download=True)
-        torchvision.datasets.MNIST(root=str(data_dir), train=False, download=True)
+        source = getattr(torchvision.datasets, FOLDERS[dataset])
+        source(root=str(data_dir), train=True, download=True)
+        source(root=str(data_dir), train=False, download=True)
     except Exception as e:  # pylint: disable=broad-except  # network errors come in many types.
         raise errors.DataError(
-            f"MNIST files missing ({missing}) in {where} and the download failed "
+            f"{title} files missing ({missing}) in {where} and the download failed "
             f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); put the four files there "
             "or pass --data_dir"
         ) from None
@@ -83,12 +91,16 @@ def _download(data_dir: pathlib.Path) -> None:
         socket.setdefaulttimeout(old_timeout)
 
 
-def load(data_dir: str | os.PathLike | None = None, download: bool = True) -> dict[str, np.ndarray]:
-    """Loads MNIST: images float32 [N, 784] in [0, 1], labels int32 [N].
+def load(
+    data_dir: str | os.PathLike | None = None, download: bool = True, dataset: str = "mnist"
+) -> dict[str, np.ndarray]:
+    """Loads MNIST or Fashion-MNIST: images float32 [N, 784] in [0, 1], labels int32 [N].
 
     Args:
-      data_dir: folder holding `MNIST/raw/*.gz`; `default_data_dir()` when None.
+      data_dir: folder holding `MNIST/raw/*.gz` (`FashionMNIST/raw/*.gz`); `default_data_dir()`
+        when None.
       download: fetch missing files with torchvision.
+      dataset: "mnist" or "fashion_mnist".
 
     Returns:
       A dict with `x_train` [60000, 784], `y_train` [60000], `x_test` [10000, 784], `y_test` [10000].
@@ -97,11 +109,11 @@ def load(data_dir: str | os.PathLike | None = None, download: bool = True) -> di
       errors.DataError: files missing (and not downloadable), truncated or corrupt.
     """
     data_dir = pathlib.Path(data_dir) if data_dir is not None else default_data_dir()
-    where = raw_dir(data_dir)
+    where = raw_dir(data_dir, dataset)
     if not all((where / name).is_file() for name in FILES.values()):
         if not download:
-            raise errors.DataError(f"MNIST files missing in {where}: expected {', '.join(FILES.values())}")
-        _download(data_dir)
+            raise errors.DataError(f"{_TITLES[dataset]} files missing in {where}: expected {', '.join(FILES.values())}")
+        _download(data_dir, dataset)
     out = {}
     for split, count in _COUNTS.items():
         images = _read_idx(where / FILES[f"{split}_images"], _IMAGES_MAGIC, count, (28, 28))

@@ -31,6 +31,7 @@ from ib_jax import errors
 RESULTS = "results.npz"
 CONFIG = "config.json"
 CHECKPOINT = "checkpoint.msgpack"
+SUMMARY = "summary.json"
 MI_KEYS = ("i_xt_train", "i_ty_train", "i_xt_test", "i_ty_test")
 REQUIRED = (
     "mi_epochs", "i_xt_train", "i_ty_train", "i_xt_test", "i_ty_test",
@@ -120,3 +121,70 @@ def peak_and_end(res: Mapping[str, np.ndarray], estimator: str, split: str, laye
         "peak_epoch": int(res["mi_epochs"][int(np.argmax(i_xt.mean(axis=0)))]),
         "seeds": int(i_xt.shape[0]),
     }  # fmt: skip
+
+
+_PER_ROW = ("train_loss", "train_accuracy", "test_loss", "test_accuracy", "seeds", "seed", "condition",
+            "corruption", "epochs_to_fit", "h_y_train_rows")  # fmt: skip
+
+
+def row_view(res: Mapping[str, np.ndarray], rows) -> dict[str, np.ndarray]:
+    """`res` restricted to some rows (an index array or a boolean mask over the row axis), with
+    `h_y_train` the mean over those rows: one condition of a sweep reads as a run of its own."""
+    out = dict(res)
+    for key, value in res.items():
+        if key in _PER_ROW or key.startswith("final_") or key.split(".")[-1] in MI_KEYS:
+            out[key] = np.asarray(value)[rows]
+    if "h_y_train_rows" in res:
+        out["h_y_train"] = float(np.mean(out["h_y_train_rows"]))
+    return out
+
+
+def condition_label(condition: str, corruption: float) -> str:
+    """A row's condition as a figure label: "labels p=0.4", "true", "gaussian", ..."""
+    return f"labels p={corruption:g}" if condition == "labels" else str(condition)
+
+
+def conditions(res: Mapping[str, np.ndarray]) -> list[tuple[str, float]]:
+    """The distinct (condition, corruption) pairs of a run's rows, in row order."""
+    if "condition" not in res:
+        return [("true", 0.0)]
+    pairs = zip((str(c) for c in res["condition"]), (float(p) for p in res["corruption"]))
+    return list(dict.fromkeys(pairs))
+
+
+def condition_rows(res: Mapping[str, np.ndarray], condition: str, corruption: float) -> np.ndarray:
+    """A boolean mask of the rows of one condition."""
+    return (np.asarray(res["condition"]).astype(str) == condition) & np.isclose(res["corruption"], corruption)
+
+
+def sweep_summary(res: Mapping[str, np.ndarray], settings: Mapping[str, Any]) -> dict[str, Any]:
+    """summary.json of a sweep: one object per row (condition, corruption, seed, epochs to fit
+    or None, final train and test accuracy) and the run's settings."""
+    rows = []
+    for r in range(len(res["seed"])):
+        fit = int(res["epochs_to_fit"][r])
+        rows.append({
+            "condition": str(res["condition"][r]), "corruption": float(res["corruption"][r]),
+            "seed": int(res["seed"][r]), "epochs_to_fit": fit if fit >= 0 else None,
+            "train_accuracy": float(res["final_train_accuracy"][r]),
+            "test_accuracy": float(res["final_test_accuracy"][r]),
+        })  # fmt: skip
+    return {"rows": rows, "settings": dict(settings)}
+
+
+def summary_table(rows: list[dict[str, Any]]) -> str:
+    """A markdown table of a sweep per condition: epochs to fit, final train and test accuracy,
+    mean +- std over seeds (epochs over the fitted seeds; how many fitted)."""
+    groups: dict[tuple[str, float], list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault((row["condition"], row["corruption"]), []).append(row)
+    lines = ["| condition | seeds fitted | epochs to fit | train accuracy | test accuracy |",
+             "| --- | --- | --- | --- | --- |"]  # fmt: skip
+    for (condition, p), members in groups.items():
+        fits = [m["epochs_to_fit"] for m in members if m["epochs_to_fit"] is not None]
+        epochs = f"{np.mean(fits):.0f} ± {np.std(fits):.0f}" if fits else "—"
+        train = np.array([m["train_accuracy"] for m in members])
+        test = np.array([m["test_accuracy"] for m in members])
+        lines.append(f"| {condition_label(condition, p)} | {len(fits)}/{len(members)} | {epochs} | "
+                     f"{train.mean():.3f} ± {train.std():.3f} | {test.mean():.3f} ± {test.std():.3f} |")  # fmt: skip
+    return "\n".join(lines)

@@ -1,6 +1,8 @@
 """Tests of MNIST loading, label randomisation, subsets and the 12-bit task."""
 
 import gzip
+import pathlib
+import pickle
 import shutil
 import sys
 import tempfile
@@ -11,7 +13,7 @@ import numpy as np
 import scipy.io
 from absl.testing import absltest, parameterized
 
-from ib_jax import data, errors, mnist, tishby
+from ib_jax import cifar10, data, errors, mnist, tishby
 from tests import testing
 
 
@@ -173,6 +175,69 @@ class MnistErrorsTest(chex.TestCase):
         path.write_bytes(b"not a gzip file")
         with self.assertRaisesRegex(errors.DataError, "train-labels-idx1-ubyte.gz is not a readable gzip"):
             mnist.load(self.tmp, download=False)
+
+
+def write_idx(path, array, magic):
+    """A gzipped IDX file as torchvision lays it out (big-endian header, uint8 body)."""
+    header = np.array([magic, *array.shape], dtype=">i4").tobytes()
+    with gzip.open(path, "wb") as f:
+        f.write(header + np.ascontiguousarray(array, np.uint8).tobytes())
+
+
+class OtherDatasetsTest(chex.TestCase):
+    """Fashion-MNIST and CIFAR-10 from small synthetic files in torchvision's layouts."""
+
+    def setUp(self):
+        super().setUp()
+        self.tmp = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, self.tmp)
+        self.rng = np.random.default_rng(0)
+
+    def test_fashion_mnist_reads_its_folder(self):
+        raw = mnist.raw_dir(self.tmp, "fashion_mnist")
+        raw.mkdir(parents=True)
+        images = {s: self.rng.integers(0, 256, (n, 28, 28)) for s, n in (("train", 60000), ("test", 10000))}
+        labels = {s: self.rng.integers(0, 10, len(images[s])) for s in images}
+        for split in ("train", "test"):
+            write_idx(raw / mnist.FILES[f"{split}_images"], images[split], 2051)
+            write_idx(raw / mnist.FILES[f"{split}_labels"], labels[split], 2049)
+        ds = data.load_mnist(self.tmp, download=False, dataset="fashion_mnist")
+        self.assertEqual(ds.name, "fashion_mnist")
+        np.testing.assert_allclose(ds.x_test[3], images["test"][3].reshape(-1) / 255.0, rtol=1e-6)
+        np.testing.assert_array_equal(ds.y_train, labels["train"])
+        with self.assertRaisesRegex(errors.DataError, "MNIST files missing"):  # MNIST/raw is another folder
+            data.load_mnist(self.tmp, download=False)
+
+    def _write_cifar(self, n=20):
+        where = pathlib.Path(self.tmp) / cifar10.FOLDER
+        where.mkdir()
+        batches = {}
+        for name in cifar10.TRAIN_FILES + cifar10.TEST_FILES:
+            batch = {b"data": self.rng.integers(0, 256, (n, 3072)).astype(np.uint8),
+                     b"labels": list(self.rng.integers(0, 10, n))}  # fmt: skip
+            (where / name).write_bytes(pickle.dumps(batch))
+            batches[name] = batch
+        return where, batches
+
+    def test_cifar10_batches(self):
+        _, batches = self._write_cifar()
+        ds = data.load_cifar10(self.tmp, download=False)
+        chex.assert_shape(ds.x_train, (100, 3072))
+        chex.assert_shape(ds.x_test, (20, 3072))
+        np.testing.assert_allclose(ds.x_train[25], batches["data_batch_2"][b"data"][5] / 255.0, rtol=1e-6)
+        np.testing.assert_array_equal(ds.y_test, batches["test_batch"][b"labels"])
+        self.assertEqual((ds.x_train.dtype, ds.y_train.dtype, ds.num_classes), (np.float32, np.int32, 10))
+
+    def test_cifar10_errors(self):
+        with self.assertRaisesRegex(errors.DataError, "CIFAR-10 files missing"):
+            data.load_cifar10(self.tmp, download=False)
+        where, _ = self._write_cifar()
+        (where / "data_batch_3").write_bytes(b"garbage")
+        with self.assertRaisesRegex(errors.DataError, "data_batch_3 is not a CIFAR-10 batch"):
+            data.load_cifar10(self.tmp, download=False)
+        (where / "data_batch_3").write_bytes(pickle.dumps({b"data": np.zeros((4, 100), np.uint8), b"labels": [0] * 4}))
+        with self.assertRaisesRegex(errors.DataError, "shape"):
+            data.load_cifar10(self.tmp, download=False)
 
 
 class TishbyTest(chex.TestCase):

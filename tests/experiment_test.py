@@ -187,7 +187,8 @@ class MainsTest(chex.TestCase):
             self.assertEqual(int(res["n_train"]), 200)
             self.assertEqual(results.load_config(f"{self.tmp}/{labels}")["config"]["kde_noise_variance"], 0.1)
         runs = [f"{self.tmp}/true", f"{self.tmp}/random"]
-        for extra in ([], ["--estimator", "kde_upper"], ["--layout", "estimators", "--split", "test"]):
+        for extra in ([], ["--estimator", "kde_upper"], ["--layout", "headline"],
+                      ["--layout", "estimators", "--split", "test"]):  # fmt: skip
             proc = _run_main("experiments.compare", *runs, *extra, "--output", f"{self.tmp}/compare.png")
             self.assertEqual(proc.returncode, 0, proc.stderr[-2000:])
             self.assertTrue(os.path.exists(f"{self.tmp}/compare.png"))
@@ -195,11 +196,42 @@ class MainsTest(chex.TestCase):
         self.assertIn("| adaptive_range | 2 (width 8) |", proc.stdout)  # the table of --layout estimators
         for extra, message in ((["--estimator", "kde_lower"], "not kde_lower"),
                                (["--layout", "estimators", "--estimators", "kde_lower"], "not every run measured"),
-                               (["--names", "a"], "--names"), (["--layout", "grid"], "layout")):  # fmt: skip
+                               (["--names", "a"], "--names"), (["--layout", "grid"], "layout"),
+                               (["--layout", "headline", runs[0]], "two runs")):  # fmt: skip
             proc = _run_main("experiments.compare", *runs, *extra, "--output", f"{self.tmp}/compare.png")
             self.assertEqual(proc.returncode, 1 if extra == ["--layout", "grid"] else 2, proc.stderr[-2000:])  # absl: 1
             self.assertNotIn("Traceback", proc.stderr)
             self.assertIn(message, proc.stderr)
+
+    def test_memorization_smoke(self):
+        """Conditions x seeds in one run: the row keys, summary.json, the sweep's figures."""
+        out = f"{self.tmp}/memorization"
+        proc = _run_main("experiments.memorization", "--data_dir", str(testing.DATA_DIR), "--train_size", "200",
+                         "--test_size", "100", "--epochs", "6", "--mi_every", "3", "--hidden", "32,8",
+                         "--label_corruption_levels", "0.5,1", "--input_corruptions", "shuffled_pixels,gaussian",
+                         "--num_seeds", "2", "--fit_threshold", "0.3", "--output_dir", out)  # fmt: skip
+        self.assertEqual(proc.returncode, 0, proc.stderr[-2000:])
+        res = results.load_results(out)
+        conditions = ["true", "labels", "labels", "permuted", "shuffled_pixels", "gaussian"]
+        np.testing.assert_array_equal(res["condition"], np.repeat(conditions, 2))
+        np.testing.assert_array_equal(res["corruption"], np.repeat([0, 0.5, 1.0, 0, 0, 0], 2))
+        np.testing.assert_array_equal(res["seed"], np.tile([0, 1], 6))
+        chex.assert_shape([res["i_xt_train"], res["i_ty_test"]], (12, 3, 3))
+        summary = json.loads(open(f"{out}/summary.json").read())
+        self.assertLen(summary["rows"], 12)
+        self.assertEqual(sorted(summary["rows"][2]), ["condition", "corruption", "epochs_to_fit", "seed",
+                                                      "test_accuracy", "train_accuracy"])  # fmt: skip
+        self.assertEqual((summary["rows"][2]["condition"], summary["rows"][2]["corruption"]), ("labels", 0.5))
+        self.assertEqual(summary["settings"]["fit_threshold"], 0.3)
+        for r, row in enumerate(summary["rows"]):
+            want = int(res["epochs_to_fit"][r])
+            self.assertEqual(row["epochs_to_fit"], want if want >= 0 else None)
+            fitted = np.flatnonzero(np.append(res["train_accuracy"][r], res["final_train_accuracy"][r]) >= 0.3)
+            self.assertEqual(want, fitted[0] if fitted.size else -1)
+        for name in ("zhang.png", "information_plane_conditions_train.png", "information_plane_conditions_test.png",
+                     "headline.png", "config.json"):  # fmt: skip
+            self.assertTrue(os.path.exists(f"{out}/{name}"), name)
+        self.assertIn("| labels p=0.5 |", proc.stdout)
 
     def test_tishby_idnns_preset_smoke(self):
         """Minibatches, log-spaced epochs, num_bins, truncated-normal init, the 'all' split."""
@@ -243,6 +275,27 @@ class MainsTest(chex.TestCase):
             np.testing.assert_array_equal(resumed[key], whole[key], err_msg=key)
 
     @parameterized.named_parameters(
+        ("levels_text", ["--label_corruption_levels=0.2,abc"], "numbers"),
+        ("levels_range", ["--label_corruption_levels=1.5"], "(0, 1]"),
+        ("levels_zero", ["--label_corruption_levels=0"], "(0, 1]"),
+        ("levels_twice", ["--label_corruption_levels=0.5,0.5"], "twice"),
+        ("input_unknown", ["--input_corruptions=blurred"], "unknown condition"),
+        ("fit_threshold", ["--fit_threshold=0"], "fit_threshold"),
+        ("fit_threshold_big", ["--fit_threshold=1.5"], "fit_threshold"),
+        ("single_condition_flag", ["--random_labels"], "single-condition"),
+        ("corruption_flag", ["--label_corruption=0.3"], "single-condition"),
+        ("dataset", ["--dataset=svhn"], "dataset"),
+        ("missing_data", ["--data_dir=/nonexistent/ib_jax"], "MNIST files missing"),
+        ("missing_cifar", ["--dataset=cifar10", "--data_dir=/nonexistent/ib_jax"], "CIFAR-10 files missing"),
+    )
+    def test_memorization_bad_input(self, args, message):
+        proc = _run_main("experiments.memorization", *args, "--epochs=1", "--output_dir", f"{self.tmp}/bad_mem",
+                         timeout=120)  # fmt: skip
+        self.assertNotEqual(proc.returncode, 0)
+        self.assertNotIn("Traceback", proc.stderr)
+        self.assertTrue([line for line in proc.stderr.splitlines() if message in line], proc.stderr[-2000:])
+
+    @parameterized.named_parameters(
         ("hidden", ["--hidden=abc"], "--hidden"),
         ("epochs", ["--epochs=0"], "epochs"),
         ("activation", ["--activation=swish"], "activation"),
@@ -256,6 +309,7 @@ class MainsTest(chex.TestCase):
         ("kde_noise_variance", ["--kde_noise_variance=0"], "noise_variance"),
         ("kde_noise_variance_text", ["--kde_noise_variance=big"], "kde_noise_variance"),
         ("adaptive_bins", ["--adaptive_bins=-3"], "num_bins"),
+        ("dataset", ["--dataset=imagenet"], "dataset"),
     )
     def test_bad_input_is_one_line_and_nonzero(self, args, message):
         proc = _run_main("experiments.mnist", *args, "--epochs=1" if "epochs" not in args[0] else "--seed=0",
