@@ -563,8 +563,9 @@ def run(
         else:
             following = [e for e in trainer.schedule if e > record.epoch]
             count = min(following[0] if following else epochs, epochs) - record.epoch
-            if seconds_per_epoch:  # calls of about 5 s, so that a signal is answered soon
-                count = min(count, max(1, int(5.0 / seconds_per_epoch)))
+            # Calls of about 5 s, so that progress shows and a signal is answered soon; the first
+            # call (one epoch, compilation included) measures the pace.
+            count = min(count, max(1, int(5.0 / seconds_per_epoch)) if seconds_per_epoch else 1)
             call_start = time.monotonic()
             states, buffer = trainer.train_epochs(states, *seeded, record.epoch, count)
             new_metrics = list(np.transpose(host(buffer)[:s, :count], (1, 2, 0)))  # count x [4, S]
