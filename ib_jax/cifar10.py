@@ -9,7 +9,6 @@ torchvision, imported only then.
 import os
 import pathlib
 import pickle
-import socket
 
 import numpy as np
 
@@ -37,28 +36,6 @@ def _read_batch(path: pathlib.Path) -> tuple[np.ndarray, np.ndarray]:
     return images, labels
 
 
-def _download(data_dir: pathlib.Path) -> None:
-    where = data_dir / FOLDER
-    try:
-        import torchvision  # pylint: disable=g-import-not-at-top
-    except Exception as e:  # pylint: disable=broad-except  # any import failure means: no downloader.
-        raise errors.DataError(
-            f"CIFAR-10 files missing in {where}, and torchvision cannot be imported to fetch them "
-            f"({type(e).__name__}); put the batches there or pass --data_dir"
-        ) from None
-    old_timeout = socket.getdefaulttimeout()
-    socket.setdefaulttimeout(mnist.DOWNLOAD_TIMEOUT_S)
-    try:
-        torchvision.datasets.CIFAR10(root=str(data_dir), train=True, download=True)
-    except Exception as e:  # pylint: disable=broad-except  # network errors come in many types.
-        raise errors.DataError(
-            f"CIFAR-10 files missing in {where} and the download failed ({type(e).__name__}); put the "
-            "batches there or pass --data_dir"
-        ) from None
-    finally:
-        socket.setdefaulttimeout(old_timeout)
-
-
 def load(data_dir: str | os.PathLike | None = None, download: bool = True) -> dict[str, np.ndarray]:
     """CIFAR-10: images float32 [N, 3072] in [0, 1] (flattened, channel planes in order),
     labels int32 [N]; 50,000 train and 10,000 test images."""
@@ -67,7 +44,7 @@ def load(data_dir: str | os.PathLike | None = None, download: bool = True) -> di
     if not all((where / name).is_file() for name in TRAIN_FILES + TEST_FILES):
         if not download:
             raise errors.DataError(f"CIFAR-10 files missing in {where}: expected {', '.join(TRAIN_FILES + TEST_FILES)}")
-        _download(data_dir)
+        mnist.torchvision_download(data_dir, "CIFAR10", f"CIFAR-10 files missing in {where}")
     out = {}
     for split, names in (("train", TRAIN_FILES), ("test", TEST_FILES)):
         batches = [_read_batch(where / name) for name in names]

@@ -63,29 +63,27 @@ def _read_idx(path: pathlib.Path, magic: int, count: int, item_shape: tuple[int,
     return body.reshape((count, *item_shape))
 
 
-def _download(data_dir: pathlib.Path, dataset: str = "mnist") -> None:
-    """Fetches the files with torchvision, with a socket timeout so an offline machine fails fast."""
-    missing = ", ".join(FILES.values())
-    where = raw_dir(data_dir, dataset)
-    title = _TITLES[dataset]
+def torchvision_download(data_dir: pathlib.Path, class_name: str, what: str) -> None:
+    """Fetches a data set with `torchvision.datasets.<class_name>` (both splits), with a socket
+    timeout so an offline machine fails fast; `what` ("MNIST files missing (...) in DIR") starts
+    the one-line error."""
     try:
         import torchvision  # pylint: disable=g-import-not-at-top
     except Exception as e:  # pylint: disable=broad-except  # any import failure means: no downloader.
         raise errors.DataError(
-            f"{title} files missing ({missing}) in {where}, and torchvision cannot be imported to fetch them "
-            f"({type(e).__name__}); put the four files there or pass --data_dir"
+            f"{what}, and torchvision cannot be imported to fetch them ({type(e).__name__}); put the files there "
+            "or pass --data_dir"
         ) from None
     old_timeout = socket.getdefaulttimeout()
     socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)
     try:
-        source = getattr(torchvision.datasets, FOLDERS[dataset])
+        source = getattr(torchvision.datasets, class_name)
         source(root=str(data_dir), train=True, download=True)
         source(root=str(data_dir), train=False, download=True)
     except Exception as e:  # pylint: disable=broad-except  # network errors come in many types.
         raise errors.DataError(
-            f"{title} files missing ({missing}) in {where} and the download failed "
-            f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); put the four files there "
-            "or pass --data_dir"
+            f"{what} and the download failed ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); "
+            "put the files there or pass --data_dir"
         ) from None
     finally:
         socket.setdefaulttimeout(old_timeout)
@@ -113,7 +111,8 @@ def load(
     if not all((where / name).is_file() for name in FILES.values()):
         if not download:
             raise errors.DataError(f"{_TITLES[dataset]} files missing in {where}: expected {', '.join(FILES.values())}")
-        _download(data_dir, dataset)
+        what = f"{_TITLES[dataset]} files missing ({', '.join(FILES.values())}) in {where}"
+        torchvision_download(data_dir, FOLDERS[dataset], what)
     out = {}
     for split, count in _COUNTS.items():
         images = _read_idx(where / FILES[f"{split}_images"], _IMAGES_MAGIC, count, (28, 28))

@@ -10,6 +10,12 @@
 plus `seeds` [S], `h_y_train`, `h_y_test`, `n_train`, `n_test` (for the figures' reference
 lines) and `complete` (False while a run is in progress or stopped early).
 
+Rows (since the memorization sweep): the leading axis S is a row axis, one network each; a
+run without conditions has one row per seed, as before. `seed` [R] (= `seeds`), `condition`
+[R] ("true", "labels", "permuted", "shuffled_pixels", "random_pixels", "gaussian"),
+`corruption` [R] (the label corruption p, 0 otherwise), `epochs_to_fit` [R] (the first epoch
+whose training accuracy reaches `fit_threshold`, -1 for never), `h_y_train_rows` [R].
+
 Several estimators (since the estimator suite): `estimators` [M] lists their names in order;
 every estimator E writes `E.i_xt_train`, `E.i_ty_train`, `E.i_xt_test`, `E.i_ty_test`
 [S, E, L], and the unprefixed keys above are the first estimator's. Folders written before
