@@ -10,6 +10,7 @@ network, measured after the last update.
 """
 
 import dataclasses
+import functools
 import json
 import math
 import os
@@ -51,6 +52,10 @@ class ExperimentConfig:
     corruption from `data.INPUT_CORRUPTIONS`; label randomisations and input corruptions are
     drawn from `data_seed` (from (data_seed, seed) with `per_seed_labels`). A row's
     epochs-to-fit is the first epoch whose training accuracy reaches `fit_threshold`.
+    `gradient_stats`: at every scheduled epoch, per layer, the norms of the mean and of the
+    standard deviation of the kernel gradients over the epoch's minibatches (full batch:
+    `gradient_sub_batches` parts of the batch at the epoch's parameters) and |W|_F; see
+    `train.train_epoch`.
     `estimators`: names from `ib_jax.estimators.ESTIMATORS`, all measured at every scheduled
     epoch; the first is the run's main estimator (the unprefixed keys of results.npz). `binning`
     is the "binned" estimator's, `kde_noise_variance` the KDE bounds', `adaptive_bins` the
@@ -75,6 +80,8 @@ class ExperimentConfig:
     per_seed_labels: bool = False
     conditions: tuple[str, ...] = ()
     fit_threshold: float = 0.99
+    gradient_stats: bool = True
+    gradient_sub_batches: int = 16
     seed: int = 0
     num_seeds: int = 1
     data_seed: int = 0
@@ -102,6 +109,8 @@ class ExperimentConfig:
         parsed = [parse_condition(c) for c in conditions_of(self)]
         if self.per_seed_labels and not any(name in ("labels", "permuted") for name, _ in parsed):
             raise errors.ConfigError("per_seed_labels needs random_labels or label_corruption (a label condition)")
+        if self.gradient_sub_batches < 2:
+            raise errors.ConfigError(f"gradient_sub_batches must be >= 2, got {self.gradient_sub_batches}")
         if not 0.0 < self.fit_threshold <= 1.0:
             raise errors.ConfigError(f"fit_threshold must be in (0, 1], got {self.fit_threshold}")
         object.__setattr__(self, "estimators", tuple(self.estimators))
@@ -316,15 +325,19 @@ class Trainer:
         )
         return jax.vmap(init)(rows["seed"])
 
-    def _one_epoch(self, state, row, epoch):
-        """One row's epoch: test metrics of the entering network, then the training epoch."""
+    def _one_epoch(self, state, row, epoch, gradient_stats: bool = False):
+        """One row's epoch: test metrics of the entering network, then the training epoch; with
+        `gradient_stats`, also the gradient statistics [3, L] (mean norm, std norm, |W|_F)."""
         x, x_test = self._inputs(row)
         test_metrics, test_acts = train_lib.evaluate(state.apply_fn, state.params, x_test, self.y_test)
         key = jax.random.fold_in(self._keys(row["seed"])[1], epoch)
-        new_state, metrics, acts = train_lib.train_epoch(state, key, x, row["labels"], self.config.train)
+        new_state, metrics, acts = train_lib.train_epoch(
+            state, key, x, row["labels"], self.config.train, gradient_stats, self.config.gradient_sub_batches
+        )
         if acts is None:  # minibatch: the entering network on the whole training set
             _, acts = train_lib.evaluate(state.apply_fn, state.params, x, row["labels"])
-        return new_state, _flat_metrics((metrics, test_metrics)), (acts, test_acts)
+        grads = jnp.stack([metrics.pop(k) for k in GRADIENT_KEYS]) if gradient_stats else None
+        return new_state, _flat_metrics((metrics, test_metrics)), (acts, test_acts), grads
 
     def _plane(self, train_acts, labels_GxN, test_acts):
         """Information of a group's layers by every estimator, [G, M, 4, L]; the estimators
@@ -339,13 +352,16 @@ class Trainer:
         return jnp.stack(planes, axis=1)
 
     def _mi_group(self, states, rows, epoch):
-        states, metrics, (acts, test_acts) = jax.vmap(self._one_epoch, in_axes=(0, 0, None))(states, rows, epoch)
-        return states, metrics, self._plane(acts, rows["labels"], test_acts)
+        one = functools.partial(self._one_epoch, gradient_stats=self.config.gradient_stats)
+        states, metrics, (acts, test_acts), grads = jax.vmap(one, in_axes=(0, 0, None))(states, rows, epoch)
+        if grads is None:
+            grads = jnp.zeros((rows["seed"].shape[0], len(GRADIENT_KEYS), len(self.widths)), jnp.float32)
+        return states, metrics, self._plane(acts, rows["labels"], test_acts), grads
 
     def _epochs_group(self, states, rows, start, count):
         """`count` epochs from `start` (both traced: one compilation for every gap); metrics
         [G, max_gap, 4], valid up to `count`."""
-        one = jax.vmap(lambda st, r, e: self._one_epoch(st, r, e)[:2], in_axes=(0, 0, None))
+        one = jax.vmap(lambda st, r, e: self._one_epoch(st, r, e)[:2], in_axes=(0, 0, None))  # no statistics
 
         def body(i, carry):
             states, buffer = carry
@@ -365,7 +381,10 @@ class Trainer:
             return _flat_metrics((metrics, test_metrics)), (acts, test_acts)
 
         metrics, (acts, test_acts) = jax.vmap(one)(states, rows)
-        return metrics, self._plane(acts, rows["labels"], test_acts)
+        # No epoch is trained from the final network: gradient statistics are NaN, |W|_F is its own.
+        weights = jax.vmap(lambda st: train_lib.weight_norms(st.params))(states)
+        nan = jnp.full_like(weights, jnp.nan)
+        return metrics, self._plane(acts, rows["labels"], test_acts), jnp.stack([nan, nan, weights], axis=1)
 
 
 def put(tree, sharding):
@@ -401,11 +420,15 @@ class _Record:
     epoch: int = 0  # epochs trained
     metrics: list = dataclasses.field(default_factory=list)  # [4, S] per epoch
     mi: list = dataclasses.field(default_factory=list)  # [M, 4, S, L] per measured epoch (M estimators)
+    grads: list = dataclasses.field(default_factory=list)  # [3, S, L] per measured epoch
     final_metrics: np.ndarray | None = None
 
 
 class RunStopped(Exception):
     """A run stopped before its end (interrupt or non-finite loss); what it measured is saved."""
+
+
+GRADIENT_KEYS = ("grad_mean_norm", "grad_std_norm", "weight_norm")
 
 
 def _to_results(trainer: Trainer, record: _Record, complete: bool) -> dict[str, np.ndarray]:
@@ -436,6 +459,9 @@ def _to_results(trainer: Trainer, record: _Record, complete: bool) -> dict[str, 
     for m, name in enumerate(names):
         for i, key in enumerate(results.MI_KEYS):
             out[f"{name}.{key}"] = mi[m, i]
+    if trainer.config.gradient_stats:
+        grads = np.stack(record.grads, axis=2) if record.grads else np.zeros((3, s, 0, num_layers), np.float32)
+        out.update(zip(GRADIENT_KEYS, grads))
     if record.final_metrics is not None:
         for i, name in enumerate(("train_loss", "train_accuracy", "test_loss", "test_accuracy")):
             out[f"final_{name}"] = record.final_metrics[i]
@@ -449,6 +475,7 @@ def _save_checkpoint(path: pathlib.Path, config_json: str, states, record: _Reco
         "states": flax.serialization.to_state_dict(jax.tree.map(host, states)),
         "metrics": np.stack(record.metrics, axis=-1) if record.metrics else np.zeros(0),
         "mi": np.stack(record.mi, axis=3) if record.mi else np.zeros(0),
+        "grads": np.stack(record.grads, axis=2) if record.grads else np.zeros(0),
     }
     results.atomic_write(path, lambda f: f.write(flax.serialization.msgpack_serialize(payload)))
 
@@ -469,6 +496,8 @@ def _load_checkpoint(path: pathlib.Path, config_json: str, template_states, shar
         record.metrics = list(np.moveaxis(payload["metrics"], -1, 0))
     if payload["mi"].size:
         record.mi = list(np.moveaxis(payload["mi"], 3, 0))
+    if payload["grads"].size:
+        record.grads = list(np.moveaxis(payload["grads"], 2, 0))
     return put(states, sharding), record
 
 
@@ -557,8 +586,9 @@ def run(
     seconds_per_epoch = None
     while record.epoch < epochs:
         if record.epoch in schedule:
-            states, metrics, mi = trainer.mi_step(states, *seeded, record.epoch)
+            states, metrics, mi, grads = trainer.mi_step(states, *seeded, record.epoch)
             record.mi.append(np.transpose(host(mi)[:s], (1, 2, 0, 3)))  # [M, 4, S, L]
+            record.grads.append(np.moveaxis(host(grads)[:s], 1, 0))  # [3, S, L]
             new_metrics = [host(metrics)[:s].T]
         else:
             following = [e for e in trainer.schedule if e > record.epoch]
@@ -593,10 +623,11 @@ def run(
         if now - last_save >= checkpoint_every_s:
             save(complete=False)
             last_save = time.monotonic()
-    final_metrics, mi = trainer.final_step(states, *seeded)
+    final_metrics, mi, grads = trainer.final_step(states, *seeded)
     record.final_metrics = host(final_metrics)[:s].T
     if epochs in schedule:
         record.mi.append(np.transpose(host(mi)[:s], (1, 2, 0, 3)))
+        record.grads.append(np.moveaxis(host(grads)[:s], 1, 0))
     out_results = _to_results(trainer, record, complete=True)
     if writer:
         results.save_results(out, out_results)

@@ -89,43 +89,106 @@ def _metrics(logits_BxC: jax.Array, labels_B: jax.Array, losses_B: jax.Array) ->
     return {"loss": jnp.mean(losses_B), "accuracy": accuracy}
 
 
+def _loss_and_grads(state: train_state.TrainState, params, batch: Batch, reduction: str):
+    """Gradient of the batch's loss at `params`, with the forward pass's logits, per-sample
+    losses and activations."""
+    x_BxF, labels_B = batch
+
+    def loss_fn(p):
+        logits, acts = state.apply_fn({"params": p}, x_BxF)
+        losses = cross_entropy(logits, labels_B)
+        total = jnp.sum(losses) if reduction == "sum" else jnp.mean(losses)
+        return total, (logits, losses, acts)
+
+    return jax.grad(loss_fn, has_aux=True)(params)
+
+
 def train_step(
     state: train_state.TrainState, batch: Batch, reduction: str = "mean"
 ) -> tuple[train_state.TrainState, Metrics, tuple[jax.Array, ...]]:
     """One optimiser step. Returns the new state, the batch's metrics and the activations of
     every layer from the same forward pass that gave the gradient (before the update)."""
-    x_BxF, labels_B = batch
+    grads, (logits, losses, acts) = _loss_and_grads(state, state.params, batch, reduction)
+    return state.apply_gradients(grads=grads), _metrics(logits, batch[1], losses), acts
 
-    def loss_fn(params):
-        logits, acts = state.apply_fn({"params": params}, x_BxF)
-        losses = cross_entropy(logits, labels_B)
-        total = jnp.sum(losses) if reduction == "sum" else jnp.mean(losses)
-        return total, (logits, losses, acts)
 
-    grads, (logits, losses, acts) = jax.grad(loss_fn, has_aux=True)(state.params)
-    return state.apply_gradients(grads=grads), _metrics(logits, labels_B, losses), acts
+def kernels(params) -> tuple[jax.Array, ...]:
+    """Each layer's weight matrix, input layer first (the MLP's "Dense_i" kernels)."""
+    return tuple(params[f"Dense_{i}"]["kernel"] for i in range(len(params)))
+
+
+def _frobenius(x: jax.Array) -> jax.Array:
+    return jnp.sqrt(jnp.sum(jnp.square(x)))
+
+
+def weight_norms(params) -> jax.Array:
+    """|W|_F of each layer's kernel [L]."""
+    return jnp.stack([_frobenius(w) for w in kernels(params)])
+
+
+def gradient_norms(mean_K, var_K, params) -> dict[str, jax.Array]:
+    """Per layer [L]: |mean gradient|_F, |element-wise std|_F, |W|_F (W from `params`)."""
+    return {
+        "grad_mean_norm": jnp.stack([_frobenius(m) for m in mean_K]),
+        "grad_std_norm": jnp.stack([_frobenius(jnp.sqrt(jnp.maximum(v, 0.0))) for v in var_K]),
+        "weight_norm": weight_norms(params),
+    }
 
 
 def train_epoch(
-    state: train_state.TrainState, key: jax.Array, x_NxF: jax.Array, labels_N: jax.Array, config: TrainConfig
+    state: train_state.TrainState,
+    key: jax.Array,
+    x_NxF: jax.Array,
+    labels_N: jax.Array,
+    config: TrainConfig,
+    gradient_stats: bool = False,
+    sub_batches: int = 16,
 ) -> tuple[train_state.TrainState, Metrics, tuple[jax.Array, ...] | None]:
     """One epoch. Full batch: a single step whose activations are returned. Minibatch: a seeded
     permutation (from `key`) cut into `N // batch_size` batches under `lax.scan`; the last
     incomplete batch is dropped (a different remainder each epoch); activations are None.
-    Metrics are averaged over the epoch's batches."""
+    Metrics are averaged over the epoch's batches.
+
+    With `gradient_stats`, the metrics also hold, per layer [L], the Frobenius norms of the mean
+    and of the element-wise standard deviation (over the epoch's minibatches) of the kernel
+    gradients the steps used, taken before each update and accumulated in the scan (Welford's
+    running mean and sum of squares, no per-step storage), and |W|_F after the epoch. Full
+    batch: the batch is split into `sub_batches` equal parts (the remainder dropped) whose
+    gradients are taken at the epoch's parameters, beside the unchanged full-batch update.
+    """
     n = x_NxF.shape[0]
     if config.batch_size == 0 or config.batch_size >= n:
-        return train_step(state, (x_NxF, labels_N), config.loss_reduction)
+        new_state, metrics, acts = train_step(state, (x_NxF, labels_N), config.loss_reduction)
+        if gradient_stats:
+            size = n // sub_batches
+            parts = lambda a: a[: size * sub_batches].reshape(sub_batches, size, *a.shape[1:])  # noqa: E731
+            grads = jax.vmap(lambda x, y: kernels(_loss_and_grads(state, state.params, (x, y),
+                                                                  config.loss_reduction)[0]))(
+                parts(x_NxF), parts(labels_N))  # fmt: skip
+            metrics |= gradient_norms([g.mean(0) for g in grads], [g.var(0) for g in grads], new_state.params)
+        return new_state, metrics, acts
     num_batches = n // config.batch_size
     perm = jax.random.permutation(key, n)[: num_batches * config.batch_size]
     perm_BxS = perm.reshape(num_batches, config.batch_size)
 
     def body(carry, idx_S):
-        new_state, metrics, _ = train_step(carry, (x_NxF[idx_S], labels_N[idx_S]), config.loss_reduction)
-        return new_state, metrics
+        state, count, mean, m2 = carry
+        batch = (x_NxF[idx_S], labels_N[idx_S])
+        grads, (logits, losses, _) = _loss_and_grads(state, state.params, batch, config.loss_reduction)
+        if gradient_stats:  # Welford: a numerically stable running mean and sum of squares
+            count = count + 1.0
+            g = kernels(grads)
+            delta = [gi - mi for gi, mi in zip(g, mean)]
+            mean = [mi + di / count for mi, di in zip(mean, delta)]
+            m2 = [vi + di * (gi - mi) for vi, di, gi, mi in zip(m2, delta, g, mean)]
+        return (state.apply_gradients(grads=grads), count, mean, m2), _metrics(logits, batch[1], losses)
 
-    state, metrics = jax.lax.scan(body, state, perm_BxS)
-    return state, jax.tree.map(jnp.mean, metrics), None
+    zeros = [jnp.zeros_like(k) for k in kernels(state.params)] if gradient_stats else []
+    (state, count, mean, m2), metrics = jax.lax.scan(body, (state, jnp.float32(0.0), zeros, zeros), perm_BxS)
+    metrics = jax.tree.map(jnp.mean, metrics)
+    if gradient_stats:
+        metrics |= gradient_norms(mean, [v / count for v in m2], state.params)
+    return state, metrics, None
 
 
 def evaluate(apply_fn, params, x_NxF: jax.Array, labels_N: jax.Array) -> tuple[Metrics, tuple[jax.Array, ...]]:
@@ -140,4 +203,4 @@ def layer_widths(config: TrainConfig, num_classes: int) -> Sequence[int]:
 
 
 jit_train_step = jax.jit(train_step, static_argnames="reduction", donate_argnums=0)
-jit_train_epoch = jax.jit(train_epoch, static_argnames="config")
+jit_train_epoch = jax.jit(train_epoch, static_argnames=("config", "gradient_stats", "sub_batches"))

@@ -53,7 +53,8 @@ class ScheduleTest(parameterized.TestCase):
     @parameterized.parameters({"epochs": 0}, {"mi_every": 0}, {"num_seeds": 0}, {"dataset": "cifar"},
                               {"train_size": -1}, {"mi_log_points": -2}, {"estimators": ()},
                               {"estimators": ("binned", "binned")}, {"estimators": ("kde",)},
-                              {"kde_noise_variance": 0.0}, {"adaptive_bins": 0})  # fmt: skip
+                              {"kde_noise_variance": 0.0}, {"adaptive_bins": 0},
+                              {"gradient_sub_batches": 1})  # fmt: skip
     def test_bad_config(self, **kwargs):
         with self.assertRaises(errors.ConfigError):
             experiment.ExperimentConfig(**kwargs)
@@ -86,6 +87,10 @@ class RunTest(chex.TestCase):
         for key in results.MI_KEYS:  # the unprefixed keys are the first estimator's
             np.testing.assert_array_equal(res[key], res[f"binned.{key}"])
         self.assertTrue(np.all(res["kde_upper.i_xt_train"] >= res["kde_lower.i_xt_train"] - 1e-6))
+        for key in experiment.GRADIENT_KEYS:
+            chex.assert_shape(res[key], (1, 5, 3))
+        self.assertTrue(np.all(np.isnan(res["grad_mean_norm"][:, -1])))  # no epoch trained from the final network
+        self.assertTrue(np.all(res["grad_std_norm"][:, :-1] > 0) and np.all(np.isfinite(res["weight_norm"])))
         self.assertEqual(
             config["estimators"],
             [{"name": "binned", "bin_size": 0.1, "num_bins": None, "value_range": None},
@@ -123,6 +128,11 @@ class RunTest(chex.TestCase):
             i_xt, i_ty = estimators.information_plane(acts, y, estimator=estimator)
             np.testing.assert_allclose(self.full[f"{estimator.name}.i_xt_train"][0, 1], i_xt, atol=1e-5)
             np.testing.assert_allclose(self.full[f"{estimator.name}.i_ty_train"][0, 1], i_ty, atol=1e-5)
+        # The gradient statistics of epoch 10: the epoch trained from that network.
+        _, metrics, _ = train.jit_train_epoch(state, jax.random.fold_in(shuffle_key, 10), x, y, _TINY.train,
+                                              gradient_stats=True, sub_batches=_TINY.gradient_sub_batches)  # fmt: skip
+        for key in experiment.GRADIENT_KEYS:
+            np.testing.assert_allclose(self.full[key][0, 1], metrics[key], rtol=1e-5, err_msg=key)
 
     def test_stop_and_resume_equal_an_uninterrupted_run(self):
         out = experiment.prepare_output_dir(f"{self.tmp}/stopped", False)
@@ -134,7 +144,7 @@ class RunTest(chex.TestCase):
         self.assertTrue(os.path.exists(out / results.CHECKPOINT))
         resumed = experiment.run(_TINY, self.dataset, out)
         for key in ("i_xt_train", "i_ty_test", "kde_lower.i_xt_test", "adaptive_range.i_ty_train", "train_loss",
-                    "test_accuracy", "final_train_loss"):  # fmt: skip
+                    "test_accuracy", "final_train_loss", "grad_std_norm", "weight_norm"):  # fmt: skip
             np.testing.assert_array_equal(resumed[key], self.full[key], err_msg=key)
 
     def test_finished_run_is_not_overwritten(self):

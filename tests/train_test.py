@@ -57,6 +57,62 @@ class TrainStepTest(chex.TestCase):
         self.assertLess(float(after["loss"]), float(before["loss"]) - 0.01)
         self.assertEqual(acts is None, config.batch_size > 0)
 
+    @parameterized.named_parameters(("adam_sum", "adam", "sum"), ("sgd_mean", "sgd", "mean"))
+    def test_gradient_statistics_equal_a_python_loop(self, optimizer, reduction):
+        """In-scan statistics = a loop over the same minibatches taking jax.grad of the same loss
+        at the same parameters before each update; the update is unchanged."""
+        config = train.TrainConfig(hidden=(6, 4), optimizer=optimizer, learning_rate=0.05, batch_size=32,
+                                   loss_reduction=reduction)  # fmt: skip
+        state = train.create_state(jax.random.key(1), config, 12, 2)
+        key = jax.random.key(5)
+        got_state, got, _ = train.jit_train_epoch(state, key, self.x, self.y, config, gradient_stats=True)
+        plain_state, plain, _ = train.jit_train_epoch(state, key, self.x, self.y, config)
+        chex.assert_trees_all_close(got_state.params, plain_state.params)
+        self.assertNotIn("grad_mean_norm", plain)
+        perm = np.asarray(jax.random.permutation(key, 256))[: 8 * 32].reshape(8, 32)
+        grads, loop_state = [], state
+        for idx in perm:
+            x, y = self.x[idx], self.y[idx]
+
+            def loss(params, x=x, y=y):
+                logits, _ = state.apply_fn({"params": params}, x)
+                per_sample = train.cross_entropy(logits, y)
+                return jnp.sum(per_sample) if reduction == "sum" else jnp.mean(per_sample)
+
+            g = jax.grad(loss)(loop_state.params)
+            grads.append([np.asarray(g[f"Dense_{i}"]["kernel"]) for i in range(3)])
+            loop_state = loop_state.apply_gradients(grads=g)
+        for layer in range(3):
+            stack = np.stack([g[layer] for g in grads]).astype(np.float64)
+            np.testing.assert_allclose(got["grad_mean_norm"][layer], np.linalg.norm(stack.mean(0)), rtol=1e-4)
+            np.testing.assert_allclose(got["grad_std_norm"][layer], np.linalg.norm(stack.std(0)), rtol=1e-4)
+            kernel = np.asarray(loop_state.params[f"Dense_{layer}"]["kernel"])
+            np.testing.assert_allclose(got["weight_norm"][layer], np.linalg.norm(kernel), rtol=1e-5)
+
+    def test_full_batch_gradient_statistics_from_sub_batches(self):
+        config = train.TrainConfig(hidden=(6, 4), learning_rate=1e-2, loss_reduction="sum")
+        state = train.create_state(jax.random.key(2), config, 12, 2)
+        key = jax.random.key(0)
+        got_state, got, acts = train.jit_train_epoch(state, key, self.x, self.y, config, gradient_stats=True,
+                                                     sub_batches=4)  # fmt: skip
+        plain_state, _, _ = train.jit_train_epoch(state, key, self.x, self.y, config)
+        chex.assert_trees_all_close(got_state.params, plain_state.params)  # the full-batch update, unchanged
+        self.assertIsNotNone(acts)
+        grads = []
+        for part in range(4):
+            x, y = self.x[part * 64 : (part + 1) * 64], self.y[part * 64 : (part + 1) * 64]
+
+            def loss(params, x=x, y=y):
+                logits, _ = state.apply_fn({"params": params}, x)
+                return jnp.sum(train.cross_entropy(logits, y))
+
+            g = jax.grad(loss)(state.params)
+            grads.append([np.asarray(g[f"Dense_{i}"]["kernel"]) for i in range(3)])
+        for layer in range(3):
+            stack = np.stack([g[layer] for g in grads]).astype(np.float64)
+            np.testing.assert_allclose(got["grad_mean_norm"][layer], np.linalg.norm(stack.mean(0)), rtol=1e-4)
+            np.testing.assert_allclose(got["grad_std_norm"][layer], np.linalg.norm(stack.std(0)), rtol=1e-4)
+
     def test_same_seed_same_parameters(self):
         def run(seed):
             state = train.create_state(jax.random.key(seed), _TINY, 12, 2)
