@@ -66,6 +66,11 @@ def define_flags(defaults: dict[str, Any]) -> None:
     flags.DEFINE_bool("plot_seeds", False, "Also draw each seed's trajectories, thin, in the information plane.")
     flags.DEFINE_float("checkpoint_every_s", 120.0, "Seconds between checkpoints (and on SIGINT/SIGTERM).")
     flags.DEFINE_bool("plot", True, "Draw the figures at the end.")
+    flags.DEFINE_bool("gradient_stats", True, "At every measured epoch, per layer, the norms of the mean and std of "
+                      "the kernel gradients over the epoch's batches, and |W|_F.")  # fmt: skip
+    flags.DEFINE_integer("gradient_sub_batches", 16, "Full batch: parts of the batch whose gradients give the "
+                         "statistics (at measured epochs; the update is unchanged).")  # fmt: skip
+    flags.DEFINE_bool("animate", False, "Also write the information plane of each split as a GIF.")
 
 
 def _hidden(text: str) -> tuple[int, ...]:
@@ -115,6 +120,8 @@ def config_from_flags(dataset: str, **overrides) -> experiment.ExperimentConfig:
             estimators=tuple(e.strip() for e in FLAGS.estimators),
             kde_noise_variance=FLAGS.kde_noise_variance,
             adaptive_bins=FLAGS.adaptive_bins,
+            gradient_stats=FLAGS.gradient_stats,
+            gradient_sub_batches=FLAGS.gradient_sub_batches,
             train_size=FLAGS.train_size,
             test_size=FLAGS.test_size,
             random_labels=FLAGS.random_labels,
@@ -200,6 +207,8 @@ def run_experiment(
         print(f"summary: {out / results.SUMMARY}")
     else:
         paths = plotting.save_run_figures(res, out, name, seeds_faint=FLAGS.plot_seeds) if FLAGS.plot else []
+        if FLAGS.animate:
+            paths += plotting.save_animations(res, out, name)
         final = {k: res[f"final_{k}"].mean() for k in ("train_accuracy", "test_accuracy")}
         print(f"{name}: {config.epochs} epochs, {config.num_seeds} seed(s): final train accuracy "
               f"{final['train_accuracy']:.4f}, {res['test_name']} accuracy {final['test_accuracy']:.4f}")  # fmt: skip

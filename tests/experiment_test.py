@@ -11,6 +11,7 @@ import time
 import chex
 import jax
 import numpy as np
+import PIL.Image
 from absl.testing import absltest, parameterized
 
 from ib_jax import errors, estimators, experiment, plotting, results, train
@@ -247,7 +248,7 @@ class MainsTest(chex.TestCase):
         """Minibatches, log-spaced epochs, num_bins, truncated-normal init, the 'all' split."""
         out = f"{self.tmp}/idnns"
         proc = _run_main("experiments.tishby", "--preset", "idnns", "--epochs", "30", "--mi_log_points", "10",
-                         "--output_dir", out)  # fmt: skip
+                         "--animate", "--output_dir", out)  # fmt: skip
         self.assertEqual(proc.returncode, 0, proc.stderr[-2000:])
         res = results.load_results(out)
         self.assertEqual(str(res["test_name"]), "all")
@@ -257,6 +258,12 @@ class MainsTest(chex.TestCase):
         self.assertEqual(config["binning"], {"bin_size": None, "num_bins": 29, "value_range": [-1.0, 1.0]})
         self.assertEqual((config["train"]["batch_size"], config["train"]["init"]), (512, "truncated_normal"))
         self.assertTrue(os.path.exists(f"{out}/information_plane.png"))
+        for name in ("gradients.png", "information_plane_train.gif", "information_plane_test.gif"):
+            self.assertTrue(os.path.exists(f"{out}/{name}"), name)
+        with PIL.Image.open(f"{out}/information_plane_test.gif") as gif:
+            self.assertEqual(gif.n_frames, len(res["mi_epochs"]))  # one frame per measured epoch
+        chex.assert_shape([res[k] for k in experiment.GRADIENT_KEYS], (1, 11, 6))
+        self.assertTrue(np.all(res["grad_std_norm"][:, :-1] > 0))
 
     def test_tishby_killed_and_rerun_equals_uninterrupted(self):
         args = ["--epochs", "3000", "--mi_every", "50", "--hidden", "8,5", "--checkpoint_every_s", "0", "--plot=false"]
@@ -320,6 +327,9 @@ class MainsTest(chex.TestCase):
         ("kde_noise_variance_text", ["--kde_noise_variance=big"], "kde_noise_variance"),
         ("adaptive_bins", ["--adaptive_bins=-3"], "num_bins"),
         ("dataset", ["--dataset=imagenet"], "dataset"),
+        ("gradient_sub_batches", ["--gradient_sub_batches=1"], "gradient_sub_batches"),
+        ("gradient_stats", ["--gradient_stats=maybe"], "gradient_stats"),
+        ("animate", ["--animate=often"], "animate"),
     )
     def test_bad_input_is_one_line_and_nonzero(self, args, message):
         proc = _run_main("experiments.mnist", *args, "--epochs=1" if "epochs" not in args[0] else "--seed=0",
