@@ -159,8 +159,20 @@ def fail(message: str, code: int) -> None:
     sys.exit(code)
 
 
+def quiet_jax_logs() -> None:
+    """JAX's backend probing ("Unable to initialize backend 'tpu'", ...) logs at INFO; at the
+    default verbosity those lines are hidden, `--verbosity 1` shows them."""
+    if FLAGS.verbosity < 1:
+        import logging as std_logging  # pylint: disable=g-import-not-at-top
+
+        for name in ("jax._src.xla_bridge", "jax._src.compiler", "jax._src.dispatch"):
+            std_logging.getLogger(name).setLevel(std_logging.WARNING)
+
+
 def init_distributed() -> None:
-    """jax.distributed.initialize from the flags, when asked (before any other JAX call)."""
+    """Quiets JAX's backend-probing logs, then jax.distributed.initialize from the flags, when
+    asked (before any other JAX call)."""
+    quiet_jax_logs()
     if FLAGS.coordinator_address:
         if FLAGS.num_processes is None or FLAGS.process_id is None:
             fail("error: --coordinator_address needs --num_processes and --process_id", 2)
@@ -181,8 +193,9 @@ def run_experiment(
     import jax  # pylint: disable=g-import-not-at-top
 
     try:
-        out = experiment.prepare_output_dir(FLAGS.output_dir, FLAGS.overwrite)
+        experiment.check_output_dir(FLAGS.output_dir)  # every check before anything is created
         dataset = experiment.load_dataset(config, data_dir)
+        out = experiment.prepare_output_dir(FLAGS.output_dir, FLAGS.overwrite)
         res = experiment.run(
             config,
             dataset,

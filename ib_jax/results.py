@@ -16,6 +16,9 @@ run without conditions has one row per seed, as before. `seed` [R] (= `seeds`), 
 `corruption` [R] (the label corruption p, 0 otherwise), `epochs_to_fit` [R] (the first epoch
 whose training accuracy reaches `fit_threshold`, -1 for never), `h_y_train_rows` [R].
 
+`contract` (2 since the estimator suite; absent, 1, before): a folder written by a newer
+contract is refused with one line.
+
 Several estimators (since the estimator suite): `estimators` [M] lists their names in order;
 every estimator E writes `E.i_xt_train`, `E.i_ty_train`, `E.i_xt_test`, `E.i_ty_test`
 [S, E, L], and the unprefixed keys above are the first estimator's. Folders written before
@@ -38,6 +41,7 @@ RESULTS = "results.npz"
 CONFIG = "config.json"
 CHECKPOINT = "checkpoint.msgpack"
 SUMMARY = "summary.json"
+CONTRACT = 2  # 1: before `contract` was written; 2: estimators, rows, gradient statistics
 MI_KEYS = ("i_xt_train", "i_ty_train", "i_xt_test", "i_ty_test")
 REQUIRED = (
     "mi_epochs", "i_xt_train", "i_ty_train", "i_xt_test", "i_ty_test",
@@ -81,8 +85,13 @@ def load_results(run_dir: str | os.PathLike) -> dict[str, np.ndarray]:
     try:
         with np.load(path) as f:
             out = {k: f[k] for k in f.files}
-    except (OSError, ValueError) as e:
-        raise errors.DataError(f"{path} is unreadable ({e})") from None
+    except Exception as e:  # pylint: disable=broad-except  # zipfile, zlib, pickle and OS errors alike
+        raise errors.DataError(f"{path} is unreadable ({type(e).__name__}); rerun the experiment or pass another "
+                               "folder") from None  # fmt: skip
+    version = int(out["contract"]) if "contract" in out else 1
+    if version > CONTRACT:
+        raise errors.DataError(f"{path} follows results contract {version}, newer than this ib_jax's "
+                               f"({CONTRACT}); update ib_jax")  # fmt: skip
     missing = [k for k in REQUIRED if k not in out]
     if missing:
         raise errors.DataError(f"{path} lacks {', '.join(missing)}")

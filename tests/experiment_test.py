@@ -291,6 +291,75 @@ class MainsTest(chex.TestCase):
         for key in whole:
             np.testing.assert_array_equal(resumed[key], whole[key], err_msg=key)
 
+    def _assert_one_error_line(self, proc, message):
+        self.assertEqual(proc.returncode, 2, proc.stderr[-2000:])
+        self.assertNotIn("Traceback", proc.stderr)
+        lines = [line for line in proc.stderr.splitlines() if line.strip()]
+        self.assertLen(lines, 1, proc.stderr[-2000:])
+        self.assertTrue(lines[0].startswith("error:") and message in lines[0], lines[0])
+
+    def test_impossible_output_dirs_are_one_line_and_create_nothing(self):
+        a_file = f"{self.tmp}/a_file"
+        open(a_file, "w").close()
+        for where, message in ((a_file, "not a folder"), (f"{a_file}/sub", "which is a file"),
+                               ("/proc/ib_jax_forbidden", "cannot be created"), ("", "empty")):  # fmt: skip
+            proc = _run_main("experiments.tishby", "--epochs=2", f"--output_dir={where}", timeout=120)
+            self._assert_one_error_line(proc, message)
+        self.assertFalse(os.path.exists("/proc/ib_jax_forbidden"))
+        out = f"{self.tmp}/never_made"
+        for args in (["--label_corruption=1.5"], ["--estimators=mine"], ["--epochs=0"]):  # settings checked first
+            self._assert_one_error_line(_run_main("experiments.tishby", *args, f"--output_dir={out}"), "")
+        self.assertFalse(os.path.exists(out))
+        proc = _run_main("experiments.mnist", "--data_dir=/nonexistent/ib_jax", f"--output_dir={out}")
+        self._assert_one_error_line(proc, "MNIST files missing")  # the data, before the folder
+        self.assertFalse(os.path.exists(out))
+
+    def test_jax_backend_logs_quiet_unless_verbose(self):
+        args = ["--epochs=2", "--mi_every=1", "--plot=false", "--overwrite", f"--output_dir={self.tmp}/quiet"]
+        quiet = _run_main("experiments.tishby", *args)
+        self.assertEqual(quiet.returncode, 0, quiet.stderr[-2000:])
+        self.assertNotIn("xla_bridge.py", quiet.stderr)  # JAX's backend probing ("Unable to initialize ...")
+        verbose = _run_main("experiments.tishby", *args, "--verbosity=1")
+        self.assertIn("xla_bridge.py", verbose.stderr)
+
+    def test_second_run_on_a_busy_folder_is_refused(self):
+        out = f"{self.tmp}/busy"
+        env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+        command = [sys.executable, "-m", "experiments.tishby", "--epochs=100000", "--mi_every=50000",
+                   "--plot=false", f"--output_dir={out}"]  # fmt: skip
+        first = subprocess.Popen(command, cwd=testing.REPO, env=env, stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.DEVNULL)  # fmt: skip
+        try:
+            deadline = time.monotonic() + 120
+            while not os.path.exists(f"{out}/.lock") or not open(f"{out}/.lock").read().strip():
+                self.assertLess(time.monotonic(), deadline, "the first run never locked its folder")
+                time.sleep(0.1)
+            second = _run_main("experiments.tishby", "--epochs=2", f"--output_dir={out}")
+            self._assert_one_error_line(second, f"process {first.pid}")
+            self.assertIn(out, second.stderr)
+        finally:
+            first.kill()
+            first.wait()
+        # The OS released the lock with the killed process: the folder can be used again.
+        proc = _run_main("experiments.tishby", "--epochs=2", "--mi_every=1", "--plot=false", "--overwrite",
+                         f"--output_dir={out}")  # fmt: skip
+        self.assertEqual(proc.returncode, 0, proc.stderr[-2000:])
+
+    def test_compare_refuses_bad_folders_in_one_line(self):
+        good = f"{self.tmp}/compare_good"
+        proc = _run_main("experiments.tishby", "--epochs=2", "--mi_every=1", "--plot=false", f"--output_dir={good}")
+        self.assertEqual(proc.returncode, 0, proc.stderr[-2000:])
+        empty, truncated, newer = (f"{self.tmp}/compare_{n}" for n in ("empty", "truncated", "newer"))
+        os.makedirs(empty)
+        os.makedirs(truncated)
+        data = open(f"{good}/results.npz", "rb").read()
+        open(f"{truncated}/results.npz", "wb").write(data[: len(data) // 2])
+        res = results.load_results(good)
+        results.save_results(newer, {**res, "contract": results.CONTRACT + 1})
+        for folder, message in ((empty, "no results.npz"), (truncated, "unreadable"), (newer, "newer")):
+            proc = _run_main("experiments.compare", good, folder, "--output", f"{self.tmp}/c.png")
+            self._assert_one_error_line(proc, message)
+
     @parameterized.named_parameters(
         ("levels_text", ["--label_corruption_levels=0.2,abc"], "numbers"),
         ("levels_range", ["--label_corruption_levels=1.5"], "(0, 1]"),

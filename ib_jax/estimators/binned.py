@@ -41,6 +41,9 @@ _INT8_MAX_UNITS = 1 << 17  # int8 products summed in int32 stay exact below this
 _NARROW_UNITS = 128  # narrower layers hash elementwise, wider ones by a matrix product
 _CONTRACT_UNITS = (((2,), (0,)), ((), ()))  # [C, N, D] x [D, K] -> [C, N, K]
 _SEED = 0x1B_1A_C5
+# Integer products are exact on every backend; the precision is stated anyway, so that no
+# backend's default (TF32 or bf16 passes for floats on GPUs and TPUs) can apply to a hash.
+_EXACT = jax.lax.Precision.HIGHEST
 
 
 @dataclasses.dataclass(frozen=True)
@@ -170,7 +173,7 @@ def _lanes_elementwise(codes_CxNxD: jax.Array) -> jax.Array:
 def _lanes_int32(codes_CxNxD: jax.Array) -> jax.Array:
     """Both lanes by an int32 matrix product (wide layers, any codes)."""
     _, words_Dx2 = _weights(codes_CxNxD.shape[-1])
-    lanes = jax.lax.dot_general(codes_CxNxD, jnp.asarray(words_Dx2), _CONTRACT_UNITS,
+    lanes = jax.lax.dot_general(codes_CxNxD, jnp.asarray(words_Dx2), _CONTRACT_UNITS, precision=_EXACT,
                                 preferred_element_type=jnp.int32)  # fmt: skip
     return lanes.astype(jnp.uint32)
 
@@ -178,7 +181,7 @@ def _lanes_int32(codes_CxNxD: jax.Array) -> jax.Array:
 def _lanes_int8(small_CxNxD: jax.Array) -> jax.Array:
     """Both lanes by an int8 matrix product against the weights' bytes (wide layers, int8 codes)."""
     bytes_Dx8, _ = _weights(small_CxNxD.shape[-1])
-    part = jax.lax.dot_general(small_CxNxD, jnp.asarray(bytes_Dx8), _CONTRACT_UNITS,
+    part = jax.lax.dot_general(small_CxNxD, jnp.asarray(bytes_Dx8), _CONTRACT_UNITS, precision=_EXACT,
                                preferred_element_type=jnp.int32)  # fmt: skip
     part = part.astype(jnp.uint32).reshape(*part.shape[:-1], 2, 4)
     return jnp.sum(part << (8 * jnp.arange(4, dtype=jnp.uint32)), axis=-1, dtype=jnp.uint32)
