@@ -209,8 +209,22 @@ def run_experiment(
         fail(f"error: {e}", 2)
     except experiment.RunStopped as e:
         fail(f"stopped: {e}", 3)
+    except OSError as e:  # a failed write (disk full, ...): the previous files are intact (atomic writes)
+        fail(f"error: writing to {FLAGS.output_dir} failed ({e.strerror or e}); the last complete results and "
+             "checkpoint are kept: free the space and rerun the same command to resume", 1)  # fmt: skip
     if jax.process_index() != 0:
         return
+    try:
+        paths = _finish(res, out, config, name, sweep)
+    except OSError as e:
+        fail(f"error: writing the figures to {out} failed ({e.strerror or e}); results.npz is complete", 1)
+    print(f"results: {out / results.RESULTS}")
+    for p in paths:
+        print(f"figure: {p}")
+
+
+def _finish(res, out, config, name: str, sweep: bool) -> list:
+    """The summary and figures of a finished run (process 0); returns the figures' paths."""
     if sweep:
         summary = results.sweep_summary(res, config.to_dict())
         results.save_json(out / results.SUMMARY, summary)
@@ -225,6 +239,4 @@ def run_experiment(
         final = {k: res[f"final_{k}"].mean() for k in ("train_accuracy", "test_accuracy")}
         print(f"{name}: {config.epochs} epochs, {config.num_seeds} seed(s): final train accuracy "
               f"{final['train_accuracy']:.4f}, {res['test_name']} accuracy {final['test_accuracy']:.4f}")  # fmt: skip
-    print(f"results: {out / results.RESULTS}")
-    for p in paths:
-        print(f"figure: {p}")
+    return paths

@@ -33,6 +33,27 @@ _TINY = experiment.ExperimentConfig(
 )  # fmt: skip
 
 
+# A main whose 5th atomic write fails half-way with ENOSPC (a full disk).
+_DISK_FULL = """
+import errno, sys
+from absl import app
+from ib_jax import results
+from experiments import tishby
+calls, real = [], results.atomic_write
+def failing(path, write):
+    calls.append(path)
+    if len(calls) == 5:
+        def partial(f):
+            f.write(b"PK half a file")
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(path, partial)
+    return real(path, write)
+results.atomic_write = failing
+sys.argv = ["tishby", *sys.argv[1:]]
+app.run(tishby.main)
+"""
+
+
 def _run_main(module, *args, timeout=300):
     env = {**os.environ, "JAX_PLATFORMS": "cpu", "PYTHONUNBUFFERED": "1"}
     return subprocess.run([sys.executable, "-m", module, *args], cwd=testing.REPO, capture_output=True, text=True,
@@ -344,6 +365,41 @@ class MainsTest(chex.TestCase):
         proc = _run_main("experiments.tishby", "--epochs=2", "--mi_every=1", "--plot=false", "--overwrite",
                          f"--output_dir={out}")  # fmt: skip
         self.assertEqual(proc.returncode, 0, proc.stderr[-2000:])
+
+    def test_failed_write_keeps_the_last_good_files_and_the_rerun_resumes(self):
+        """Disk full in the middle of the 5th atomic write (a checkpoint): one error line, exit
+        1, the previous results and checkpoint intact, no temporary file; the rerun resumes and
+        ends as an uninterrupted run."""
+        args = ["--epochs=300", "--mi_every=50", "--hidden=8,5", "--plot=false"]
+        whole = _run_main("experiments.tishby", *args, f"--output_dir={self.tmp}/full_disk_whole")
+        self.assertEqual(whole.returncode, 0, whole.stderr[-2000:])
+        out = f"{self.tmp}/full_disk"
+        env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+        command = [sys.executable, "-c", _DISK_FULL, *args, "--checkpoint_every_s=0", f"--output_dir={out}"]
+        proc = subprocess.run(command, cwd=testing.REPO, env=env, capture_output=True, text=True, timeout=300)
+        self.assertEqual(proc.returncode, 1, proc.stderr[-2000:])
+        self.assertNotIn("Traceback", proc.stderr)
+        last = proc.stderr.strip().splitlines()[-1]
+        self.assertTrue(last.startswith("error:") and "No space left on device" in last, last)
+        self.assertFalse(results.load_results(out)["complete"])  # the previous results, readable
+        self.assertTrue(os.path.exists(f"{out}/{results.CHECKPOINT}"))
+        self.assertEqual([f for f in os.listdir(out) if f.endswith(".tmp")], [])
+        rerun = _run_main("experiments.tishby", *args, f"--output_dir={out}")
+        self.assertEqual(rerun.returncode, 0, rerun.stderr[-2000:])
+        want, got = results.load_results(f"{self.tmp}/full_disk_whole"), results.load_results(out)
+        for key in ("i_xt_train", "i_ty_test", "train_loss", "test_accuracy", "grad_std_norm", "final_train_loss"):
+            np.testing.assert_array_equal(got[key], want[key], err_msg=key)
+
+    def test_corrupt_checkpoint_is_one_line_never_a_silent_restart(self):
+        out = f"{self.tmp}/corrupt_checkpoint"
+        args = ["--epochs=2", "--mi_every=1", "--plot=false", f"--output_dir={out}"]
+        self.assertEqual(_run_main("experiments.tishby", *args).returncode, 0)
+        before = open(f"{out}/results.npz", "rb").read()
+        open(f"{out}/{results.CHECKPOINT}", "wb").write(b"\x00garbage")
+        proc = _run_main("experiments.tishby", *args)
+        self._assert_one_error_line(proc, "--overwrite")
+        self.assertIn("corrupt", proc.stderr)
+        self.assertEqual(open(f"{out}/results.npz", "rb").read(), before)
 
     def test_compare_refuses_bad_folders_in_one_line(self):
         good = f"{self.tmp}/compare_good"
