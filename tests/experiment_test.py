@@ -2,11 +2,13 @@
 
 import json
 import os
+import pathlib
 import signal
 import subprocess
 import sys
 import tempfile
 import time
+from unittest import mock
 
 import chex
 import jax
@@ -168,6 +170,33 @@ class RunTest(chex.TestCase):
         for key in ("i_xt_train", "i_ty_test", "kde_lower.i_xt_test", "adaptive_range.i_ty_train", "train_loss",
                     "test_accuracy", "final_train_loss", "grad_std_norm", "weight_norm"):  # fmt: skip
             np.testing.assert_array_equal(resumed[key], self.full[key], err_msg=key)
+
+    def test_interrupt_during_the_final_write_leaves_the_old_files(self):
+        """SIGTERM's second signal (KeyboardInterrupt) in the middle of writing the final
+        results: the folder holds the previous complete files, never half of the new ones, and
+        the rerun finishes as an uninterrupted run."""
+        out = experiment.prepare_output_dir(f"{self.tmp}/final_write", False)
+        real_save = results.save_results
+
+        def interrupted(output_dir, arrays):
+            if not arrays["complete"]:
+                return real_save(output_dir, arrays)
+
+            def half(f):
+                f.write(b"PK half of the final results")
+                raise KeyboardInterrupt
+
+            results.atomic_write(pathlib.Path(output_dir) / results.RESULTS, half)
+
+        with mock.patch.object(results, "save_results", interrupted), self.assertRaises(KeyboardInterrupt):
+            experiment.run(_TINY, self.dataset, out, checkpoint_every_s=0)
+        self.assertFalse(results.load_results(out)["complete"])  # the old file, whole
+        self.assertFalse(json.loads(open(out / results.CONFIG).read())["complete"])
+        self.assertEqual([f for f in os.listdir(out) if f.endswith(".tmp")], [])
+        resumed = experiment.run(_TINY, self.dataset, out)
+        for key in ("i_xt_train", "kde_upper.i_ty_test", "train_loss", "final_test_accuracy", "weight_norm"):
+            np.testing.assert_array_equal(resumed[key], self.full[key], err_msg=key)
+        self.assertTrue(results.load_results(out)["complete"])
 
     def test_finished_run_is_not_overwritten(self):
         with self.assertRaisesRegex(errors.ConfigError, "--overwrite"):
