@@ -340,9 +340,9 @@ def save_sweep_figures(res, output_dir: str | os.PathLike, name: str = "") -> li
 
 
 def snr_crossings(res) -> list[int | None]:
-    """Per layer, the first measured epoch (after epoch 0) at which the seed-mean SNR
-    |mean gradient| / |std| falls below 1; None where it never does."""
-    snr = np.mean(res["grad_mean_norm"] / res["grad_std_norm"], axis=0)  # [E, L]; NaN at the final epoch
+    """Per layer, the first measured epoch (after epoch 0) at which the SNR |mean gradient| /
+    |std| (geometric mean over seeds, as drawn) falls below 1; None where it never does."""
+    snr = np.exp(np.mean(np.log(res["grad_mean_norm"] / res["grad_std_norm"]), axis=0))  # [E, L]; NaN at the end
     epochs = res["mi_epochs"]
     out = []
     for layer in range(snr.shape[1]):
@@ -351,11 +351,22 @@ def snr_crossings(res) -> list[int | None]:
     return out
 
 
+def _log_band(ax, epochs, x_SxE, label, color, ls="-"):
+    """For log axes: the geometric mean over seeds, and a band of one geometric standard
+    deviation (x / and x the factor), which stays positive."""
+    logs = np.log(x_SxE)
+    mean, std = logs.mean(axis=0), logs.std(axis=0)
+    ax.plot(epochs, np.exp(mean), label=label, color=color, lw=1.2 if ls == "-" else 1.0, ls=ls)
+    if x_SxE.shape[0] > 1:
+        ax.fill_between(epochs, np.exp(mean - std), np.exp(mean + std), color=color, alpha=0.15, lw=0)
+
+
 def gradients_figure(res, path: str | os.PathLike, name: str = "") -> None:
     """Shwartz-Ziv & Tishby's gradient picture: per layer, the norms of the mean and of the
-    standard deviation of the kernel gradients against epoch (log-log; solid mean, dashed std,
-    seed mean with one standard deviation), and their ratio, the SNR, with the epoch where each
-    layer's SNR first falls below 1 marked and stated in the legend."""
+    standard deviation of the kernel gradients against epoch (log-log; solid mean, dashed std;
+    geometric mean over seeds with a band of one geometric standard deviation), and their
+    ratio, the SNR, with the epoch where each layer's SNR first falls below 1 marked and stated
+    in the legend."""
     fig = Figure(figsize=(13, 4.8), layout="constrained")
     axes = fig.subplots(1, 2)
     widths = res["layer_widths"]
@@ -366,12 +377,11 @@ def gradients_figure(res, path: str | os.PathLike, name: str = "") -> None:
     crossings = snr_crossings(res)
     for layer, width in enumerate(widths):
         color = palette[layer]
-        _band(axes[0], epochs[keep], res["grad_mean_norm"][:, keep, layer], f"layer {layer + 1} ({width})", color)
-        mean, std = _mean_std(res["grad_std_norm"][:, keep, layer])
-        axes[0].plot(epochs[keep], mean, color=color, ls="--", lw=1.0)
+        _log_band(axes[0], epochs[keep], res["grad_mean_norm"][:, keep, layer], f"layer {layer + 1} ({width})", color)
+        _log_band(axes[0], epochs[keep], res["grad_std_norm"][:, keep, layer], None, color, ls="--")
         cross = crossings[layer]
         label = f"layer {layer + 1}: SNR < 1 at epoch {cross}" if cross is not None else f"layer {layer + 1}: SNR ≥ 1"
-        _band(axes[1], epochs[keep], snr[:, keep, layer], label, color)
+        _log_band(axes[1], epochs[keep], snr[:, keep, layer], label, color)
         if cross is not None:
             axes[1].axvline(cross, color=color, lw=0.8, ls=":")
     axes[1].axhline(1.0, color="0.3", lw=0.8)
