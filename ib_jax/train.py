@@ -126,6 +126,21 @@ def weight_norms(params) -> jax.Array:
     return jnp.stack([_frobenius(w) for w in kernels(params)])
 
 
+def _welford_init(params):
+    zeros = [jnp.zeros_like(k) for k in kernels(params)]
+    return jnp.float32(0.0), zeros, zeros
+
+
+def _welford(stats, grads_K):
+    """One step of Welford's numerically stable running mean and sum of squared deviations."""
+    count, mean, m2 = stats
+    count = count + 1.0
+    delta = [g - m for g, m in zip(grads_K, mean)]
+    mean = [m + d / count for m, d in zip(mean, delta)]
+    m2 = [v + d * (g - m) for v, d, g, m in zip(m2, delta, grads_K, mean)]
+    return count, mean, m2
+
+
 def gradient_norms(mean_K, var_K, params) -> dict[str, jax.Array]:
     """Per layer [L]: |mean gradient|_F, |element-wise std|_F, |W|_F (W from `params`)."""
     return {
@@ -154,39 +169,40 @@ def train_epoch(
     gradients the steps used, taken before each update and accumulated in the scan (Welford's
     running mean and sum of squares, no per-step storage), and |W|_F after the epoch. Full
     batch: the batch is split into `sub_batches` equal parts (the remainder dropped) whose
-    gradients are taken at the epoch's parameters, beside the unchanged full-batch update.
+    gradients are taken one after another at the epoch's parameters (accumulated the same way),
+    beside the unchanged full-batch update.
     """
     n = x_NxF.shape[0]
     if config.batch_size == 0 or config.batch_size >= n:
         new_state, metrics, acts = train_step(state, (x_NxF, labels_N), config.loss_reduction)
-        if gradient_stats:
+        if gradient_stats:  # the parts one after another, accumulated like minibatches
             size = n // sub_batches
             parts = lambda a: a[: size * sub_batches].reshape(sub_batches, size, *a.shape[1:])  # noqa: E731
-            grads = jax.vmap(lambda x, y: kernels(_loss_and_grads(state, state.params, (x, y),
-                                                                  config.loss_reduction)[0]))(
-                parts(x_NxF), parts(labels_N))  # fmt: skip
-            metrics |= gradient_norms([g.mean(0) for g in grads], [g.var(0) for g in grads], new_state.params)
+
+            def part(carry, batch):
+                grads, _ = _loss_and_grads(state, state.params, batch, config.loss_reduction)
+                return _welford(carry, kernels(grads)), None
+
+            (count, mean, m2), _ = jax.lax.scan(part, _welford_init(state.params), (parts(x_NxF), parts(labels_N)))
+            metrics |= gradient_norms(mean, [v / count for v in m2], new_state.params)
         return new_state, metrics, acts
     num_batches = n // config.batch_size
     perm = jax.random.permutation(key, n)[: num_batches * config.batch_size]
     perm_BxS = perm.reshape(num_batches, config.batch_size)
 
     def body(carry, idx_S):
-        state, count, mean, m2 = carry
+        state, stats = carry
         batch = (x_NxF[idx_S], labels_N[idx_S])
         grads, (logits, losses, _) = _loss_and_grads(state, state.params, batch, config.loss_reduction)
-        if gradient_stats:  # Welford: a numerically stable running mean and sum of squares
-            count = count + 1.0
-            g = kernels(grads)
-            delta = [gi - mi for gi, mi in zip(g, mean)]
-            mean = [mi + di / count for mi, di in zip(mean, delta)]
-            m2 = [vi + di * (gi - mi) for vi, di, gi, mi in zip(m2, delta, g, mean)]
-        return (state.apply_gradients(grads=grads), count, mean, m2), _metrics(logits, batch[1], losses)
+        if gradient_stats:
+            stats = _welford(stats, kernels(grads))
+        return (state.apply_gradients(grads=grads), stats), _metrics(logits, batch[1], losses)
 
-    zeros = [jnp.zeros_like(k) for k in kernels(state.params)] if gradient_stats else []
-    (state, count, mean, m2), metrics = jax.lax.scan(body, (state, jnp.float32(0.0), zeros, zeros), perm_BxS)
+    stats = _welford_init(state.params) if gradient_stats else None
+    (state, stats), metrics = jax.lax.scan(body, (state, stats), perm_BxS)
     metrics = jax.tree.map(jnp.mean, metrics)
     if gradient_stats:
+        count, mean, m2 = stats
         metrics |= gradient_norms(mean, [v / count for v in m2], state.params)
     return state, metrics, None
 
