@@ -154,6 +154,15 @@ class _StopFlag:
         return self.requested
 
 
+def parse_flags(argv: list[str]) -> list[str]:
+    """absl's flag parsing, with a bad flag (wrong type, unknown enum value, unknown flag) as one
+    line `error: ...` and exit status 2, like every other bad setting; for `app.run`."""
+    try:
+        return FLAGS(argv)
+    except flags.Error as e:
+        fail(f"error: {str(e).splitlines()[0] if str(e) else type(e).__name__}", 2)
+
+
 def fail(message: str, code: int) -> None:
     print(message, file=sys.stderr, flush=True)
     sys.exit(code)
@@ -193,6 +202,8 @@ def run_experiment(
     import jax  # pylint: disable=g-import-not-at-top
 
     try:
+        if FLAGS.seeds_per_device < 0:
+            raise errors.ConfigError(f"--seeds_per_device must be >= 0, got {FLAGS.seeds_per_device}")
         experiment.check_output_dir(FLAGS.output_dir)  # every check before anything is created
         dataset = experiment.load_dataset(config, data_dir)
         out = experiment.prepare_output_dir(FLAGS.output_dir, FLAGS.overwrite)
