@@ -206,7 +206,7 @@ def run_experiment(
             raise errors.ConfigError(f"--seeds_per_device must be >= 0, got {FLAGS.seeds_per_device}")
         experiment.check_output_dir(FLAGS.output_dir)  # every check before anything is created
         dataset = experiment.load_dataset(config, data_dir)
-        out = experiment.prepare_output_dir(FLAGS.output_dir, FLAGS.overwrite)
+        out = experiment.prepare_output_dir(FLAGS.output_dir, FLAGS.overwrite, lock=jax.process_index() == 0)
         res = experiment.run(
             config,
             dataset,

@@ -560,15 +560,18 @@ def _lock(out: pathlib.Path) -> None:
     _HELD[key] = handle
 
 
-def prepare_output_dir(output_dir: str | os.PathLike, overwrite: bool) -> pathlib.Path:
-    """Checks the folder (`check_output_dir`), creates and locks it (one run per folder), then
-    refuses to touch a finished run unless `overwrite`; with it, removes the old outputs."""
+def prepare_output_dir(output_dir: str | os.PathLike, overwrite: bool, lock: bool = True) -> pathlib.Path:
+    """Checks the folder (`check_output_dir`), creates it and, with `lock` (the writing process
+    of a run; the other processes of a multi-host run pass False), locks it: one run per
+    folder. Then refuses to touch a finished run unless `overwrite`; with it, removes the old
+    outputs."""
     out = check_output_dir(output_dir)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise errors.ConfigError(f"--output_dir {out} cannot be created ({e.strerror})") from None
-    _lock(out)
+    if lock:
+        _lock(out)
     finished = (out / results.RESULTS).is_file() and not (out / results.CHECKPOINT).is_file()
     if overwrite:
         for name in (results.RESULTS, results.CONFIG, results.CHECKPOINT, results.SUMMARY):
