@@ -454,6 +454,8 @@ class MainsTest(chex.TestCase):
         ("levels_twice", ["--label_corruption_levels=0.5,0.5"], "twice"),
         ("input_unknown", ["--input_corruptions=blurred"], "unknown condition"),
         ("fit_threshold", ["--fit_threshold=0"], "fit_threshold"),
+        ("permuted_labels", ["--permuted_labels=perhaps"], "permuted_labels"),
+        ("inputs_twice", ["--input_corruptions=gaussian,gaussian"], "twice"),
         ("fit_threshold_big", ["--fit_threshold=1.5"], "fit_threshold"),
         ("single_condition_flag", ["--random_labels"], "single-condition"),
         ("corruption_flag", ["--label_corruption=0.3"], "single-condition"),
