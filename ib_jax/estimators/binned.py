@@ -145,7 +145,7 @@ def _bad_items(acts_CxNxD: jax.Array, binning: Binning) -> jax.Array:
     """
 
     def elementwise(acts):
-        bad = ~jnp.isfinite(jnp.sum(acts * 0.0, axis=(1, 2)))
+        bad = ~common.finite_items(acts)
         if binning.bin_size is not None:
             bad |= jnp.max(jnp.abs(binning.scaled(acts)), axis=(1, 2)) >= 2.0**31
         return bad

@@ -69,12 +69,9 @@ class KDE(common.Estimator):
         block = -(-n // nb)
         items = max(1, _TILE_ELEMENTS // (block * block))
         width = BOUNDS[self.bound] * self.noise_variance
-        if labels.ndim == 1:
-            fn = lambda a: _log_sums(a, labels, width, num_classes, nb, block)  # noqa: E731
-            log_all, log_same = common.in_chunks(fn, acts_BxNxD, items)
-        else:
-            fn = lambda a, y: _log_sums(a, y, width, num_classes, nb, block)  # noqa: E731
-            log_all, log_same = common.in_chunks(fn, acts_BxNxD, items, labels)
+        per_item = (labels,) if labels.ndim == 2 else ()  # shared labels are closed over, not chunked
+        fn = lambda a, *y: _log_sums(a, y[0] if y else labels, width, num_classes, nb, block)  # noqa: E731
+        log_all, log_same = common.in_chunks(fn, acts_BxNxD, items, *per_item)
         p_y = common.label_distribution(labels, num_classes)  # [K] or [B, K]
         counts = p_y * n
         h_y_part = jnp.sum(jnp.where(counts > 0, p_y * jnp.log(jnp.where(counts > 0, counts, 1.0)), 0.0), axis=-1)
