@@ -63,7 +63,10 @@ class MLP(nn.Module):
 
     `__call__` returns `(logits_BxC, acts)` where `acts` is a tuple with one [B, width] array
     per hidden layer and the logits last: the layers of the information plane. Parameters are
-    named and shaped as a stack of `nn.Dense` ("Dense_0", ...).
+    named and shaped as a stack of `nn.Dense` ("Dense_0", ...). Layer i's pre-activations
+    [width, B] (feature-major) pass through `perturb("z_i")`: given zero "perturbations", the
+    gradient by them is the loss's gradient by each sample's pre-activations (`train` uses it
+    for the gradient statistics); without them it does nothing.
     """
 
     hidden: Sequence[int]
@@ -86,6 +89,7 @@ class MLP(nn.Module):
                 bias_init = lambda k, s, d=jnp.float32, b=bound: jax.random.uniform(k, s, d, -b, b)  # noqa: E731
                 kwargs = {"kernel_init": _uniform_fan_in, "bias_init": bias_init}
             h_FxB = _FeatureMajorDense(width, name=f"Dense_{i}", **kwargs)(h_FxB)
+            h_FxB = self.perturb(f"z_{i}", h_FxB)  # a no-op unless "perturbations" are passed
             if i < len(self.hidden):
                 h_FxB = act(h_FxB)
             acts.append(h_FxB.T)

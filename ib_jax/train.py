@@ -103,6 +103,57 @@ def _loss_and_grads(state: train_state.TrainState, params, batch: Batch, reducti
     return jax.grad(loss_fn, has_aux=True)(params)
 
 
+def _dot(a, b, spec):
+    return jnp.einsum(spec, a, b, precision=jax.lax.Precision.HIGHEST)
+
+
+def _part_grams(a_BxD: jax.Array, parts: int, size: int) -> jax.Array:
+    """[parts, size, size]: the Gram matrix of the rows of each part."""
+    a_PxSxD = a_BxD[: parts * size].reshape(parts, size, a_BxD.shape[-1])
+    return _dot(a_PxSxD, a_PxSxD, "psd,ptd->pst")
+
+
+def _full_batch_statistics(state: train_state.TrainState, batch: Batch, reduction: str, parts: int):
+    """The full-batch gradient with its forward pass's logits, losses and activations (as
+    `_loss_and_grads`), and the mean [in, out] and the summed variance (a scalar) over `parts`
+    equal parts of the batch (the remainder left out) of each part's own kernel gradients at
+    these parameters, from the same forward and backward pass.
+
+    Part p's kernel gradient is c X_p^T D_p (X_p the layer's inputs, D_p the loss's gradients by
+    its pre-activations, which a zero perturbation of them gives; c = 1 for "sum", N / part size
+    for "mean"). Their mean is c / P times the full gradient less the remainder's share, and
+    sum_p |g_p|_F^2 = c^2 sum_p sum_st (X_p X_p^T)_st (D_p D_p^T)_st: Gram matrices of the parts,
+    a fraction (part size / width) of one step's products, instead of a second pass."""
+    x_BxF, labels_B = batch
+    n = x_BxF.shape[0]
+    size = n // parts
+    if size == 0:
+        raise errors.ConfigError(f"gradient_sub_batches ({parts}) exceeds the {n} training samples")
+    cut = size * parts
+    num_layers = len(state.params)
+    widths = [state.params[f"Dense_{i}"]["kernel"].shape[1] for i in range(num_layers)]
+    zeros = {f"z_{i}": jnp.zeros((w, n), jnp.float32) for i, w in enumerate(widths)}
+
+    def loss_fn(params, perturbations):
+        logits, acts = state.apply_fn({"params": params, "perturbations": perturbations}, x_BxF)
+        losses = cross_entropy(logits, labels_B)
+        total = jnp.sum(losses) if reduction == "sum" else jnp.mean(losses)
+        return total, (logits, losses, acts)
+
+    (grads, d_pre), aux = jax.grad(loss_fn, argnums=(0, 1), has_aux=True)(state.params, zeros)
+    scale = 1.0 if reduction == "sum" else n / size
+    inputs = (x_BxF, *aux[2][:-1])
+    mean, var = [], []
+    for i, (h_BxI, kernel_grad) in enumerate(zip(inputs, kernels(grads))):
+        d_BxO = d_pre[f"z_{i}"].T
+        remainder = _dot(h_BxI[cut:], d_BxO[cut:], "ni,no->io")
+        part_mean = (scale / parts) * (kernel_grad - remainder)
+        mean_square = scale**2 * jnp.sum(_part_grams(h_BxI, parts, size) * _part_grams(d_BxO, parts, size)) / parts
+        mean.append(part_mean)
+        var.append(jnp.maximum(mean_square - jnp.sum(jnp.square(part_mean)), 0.0))
+    return grads, mean, var, aux
+
+
 def train_step(
     state: train_state.TrainState, batch: Batch, reduction: str = "mean"
 ) -> tuple[train_state.TrainState, Metrics, tuple[jax.Array, ...]]:
@@ -168,24 +219,25 @@ def train_epoch(
     and of the element-wise standard deviation (over the epoch's minibatches) of the kernel
     gradients the steps used, taken before each update and accumulated in the scan (Welford's
     running mean and sum of squares, no per-step storage), and |W|_F after the epoch. Full
-    batch: the batch is split into `sub_batches` equal parts (the remainder dropped) whose
-    gradients are taken one after another at the epoch's parameters (accumulated the same way),
-    beside the unchanged full-batch update.
+    batch: the statistics are those of the gradients of `sub_batches` equal parts of the batch
+    (the remainder left out of them) at the epoch's parameters, taken from the step's own
+    forward and backward pass (see `_full_batch_statistics`); the update is the full batch's.
     """
     n = x_NxF.shape[0]
     if config.batch_size == 0 or config.batch_size >= n:
-        new_state, metrics, acts = train_step(state, (x_NxF, labels_N), config.loss_reduction)
-        if gradient_stats:  # the parts one after another, accumulated like minibatches
-            size = n // sub_batches
-            parts = lambda a: a[: size * sub_batches].reshape(sub_batches, size, *a.shape[1:])  # noqa: E731
-
-            def part(carry, batch):
-                grads, _ = _loss_and_grads(state, state.params, batch, config.loss_reduction)
-                return _welford(carry, kernels(grads)), None
-
-            (count, mean, m2), _ = jax.lax.scan(part, _welford_init(state.params), (parts(x_NxF), parts(labels_N)))
-            metrics |= gradient_norms(mean, [v / count for v in m2], new_state.params)
-        return new_state, metrics, acts
+        if not gradient_stats:
+            new_state, metrics, acts = train_step(state, (x_NxF, labels_N), config.loss_reduction)
+            return new_state, metrics, acts
+        grads, mean, var, (logits, losses, acts) = _full_batch_statistics(
+            state, (x_NxF, labels_N), config.loss_reduction, sub_batches
+        )
+        new_state = state.apply_gradients(grads=grads)
+        norms = {
+            "grad_mean_norm": jnp.stack([_frobenius(m) for m in mean]),
+            "grad_std_norm": jnp.sqrt(jnp.stack(var)),
+            "weight_norm": weight_norms(new_state.params),
+        }
+        return new_state, _metrics(logits, labels_N, losses) | norms, acts
     num_batches = n // config.batch_size
     perm = jax.random.permutation(key, n)[: num_batches * config.batch_size]
     perm_BxS = perm.reshape(num_batches, config.batch_size)

@@ -89,22 +89,27 @@ class TrainStepTest(chex.TestCase):
             kernel = np.asarray(loop_state.params[f"Dense_{layer}"]["kernel"])
             np.testing.assert_allclose(got["weight_norm"][layer], np.linalg.norm(kernel), rtol=1e-5)
 
-    def test_full_batch_gradient_statistics_from_sub_batches(self):
-        config = train.TrainConfig(hidden=(6, 4), learning_rate=1e-2, loss_reduction="sum")
+    @parameterized.named_parameters(("sum_4_parts", "sum", 4), ("mean_5_parts_with_a_remainder", "mean", 5))
+    def test_full_batch_gradient_statistics_from_sub_batches(self, reduction, parts):
+        """One pass gives the full-batch update (as without statistics) and each part's own
+        gradient, as jax.grad of the part's loss at the epoch's parameters."""
+        config = train.TrainConfig(hidden=(6, 4), learning_rate=1e-2, loss_reduction=reduction)
         state = train.create_state(jax.random.key(2), config, 12, 2)
         key = jax.random.key(0)
         got_state, got, acts = train.jit_train_epoch(state, key, self.x, self.y, config, gradient_stats=True,
-                                                     sub_batches=4)  # fmt: skip
-        plain_state, _, _ = train.jit_train_epoch(state, key, self.x, self.y, config)
-        chex.assert_trees_all_close(got_state.params, plain_state.params)  # the full-batch update, unchanged
-        self.assertIsNotNone(acts)
+                                                     sub_batches=parts)  # fmt: skip
+        plain_state, plain, plain_acts = train.jit_train_epoch(state, key, self.x, self.y, config)
+        chex.assert_trees_all_close(got_state.params, plain_state.params, rtol=1e-5)  # the full-batch update
+        chex.assert_trees_all_close(acts, plain_acts, rtol=1e-5, atol=1e-6)  # in the batch's order
+        chex.assert_trees_all_close(got["loss"], plain["loss"], rtol=1e-5)
+        size = 256 // parts
         grads = []
-        for part in range(4):
-            x, y = self.x[part * 64 : (part + 1) * 64], self.y[part * 64 : (part + 1) * 64]
+        for part in range(parts):
+            x, y = self.x[part * size : (part + 1) * size], self.y[part * size : (part + 1) * size]
 
             def loss(params, x=x, y=y):
-                logits, _ = state.apply_fn({"params": params}, x)
-                return jnp.sum(train.cross_entropy(logits, y))
+                per_sample = train.cross_entropy(state.apply_fn({"params": params}, x)[0], y)
+                return jnp.sum(per_sample) if reduction == "sum" else jnp.mean(per_sample)
 
             g = jax.grad(loss)(state.params)
             grads.append([np.asarray(g[f"Dense_{i}"]["kernel"]) for i in range(3)])
