@@ -223,6 +223,17 @@ class RunTest(chex.TestCase):
         self.assertGreater(res["train_loss"].shape[1], 0)
 
 
+def _run_forked(module, arg_lists, timeout=300):
+    """`_run_main(module, *args)` for each argument list, each in a child forked from one process
+    (tests/fork_main.py): the same exit status and output, one interpreter start for them all."""
+    env = {**os.environ, "JAX_PLATFORMS": "cpu", "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.run([sys.executable, "-m", "tests.fork_main", module], input=json.dumps(arg_lists),
+                          cwd=testing.REPO, capture_output=True, text=True, timeout=timeout, env=env)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return [subprocess.CompletedProcess(args, r["code"], r["stdout"], r["stderr"])
+            for args, r in zip(arg_lists, json.loads(proc.stdout))]  # fmt: skip
+
+
 class MainsTest(chex.TestCase):
     """The mains as a user runs them (subprocesses)."""
 
@@ -256,7 +267,7 @@ class MainsTest(chex.TestCase):
             self.assertEqual(proc.returncode, 0, proc.stderr[-2000:])
             self.assertTrue(os.path.exists(f"{self.tmp}/compare.png"))
             os.unlink(f"{self.tmp}/compare.png")
-        self.assertIn("| adaptive_range | 2 (width 8) |", proc.stdout)  # the table of --layout estimators
+        self.assertIn("| adaptive_range | layer 2 (8) |", proc.stdout)  # the table of --layout estimators
         for extra, message in ((["--estimator", "kde_lower"], "not kde_lower"),
                                (["--layout", "estimators", "--estimators", "kde_lower"], "not every run measured"),
                                (["--names", "a"], "--names"), (["--layout", "grid"], "layout"),
@@ -353,16 +364,18 @@ class MainsTest(chex.TestCase):
     def test_impossible_output_dirs_are_one_line_and_create_nothing(self):
         a_file = f"{self.tmp}/a_file"
         open(a_file, "w").close()
-        for where, message in ((a_file, "not a folder"), (f"{a_file}/sub", "which is a file"),
-                               ("/proc/ib_jax_forbidden", "cannot be created"), ("", "empty")):  # fmt: skip
-            proc = _run_main("experiments.tishby", "--epochs=2", f"--output_dir={where}", timeout=120)
-            self._assert_one_error_line(proc, message)
-        self.assertFalse(os.path.exists("/proc/ib_jax_forbidden"))
         out = f"{self.tmp}/never_made"
+        places = ((a_file, "not a folder"), (f"{a_file}/sub", "which is a file"),
+                  ("/proc/ib_jax_forbidden", "cannot be created"), ("", "empty"))  # fmt: skip
+        cases = [(["--epochs=2", f"--output_dir={where}"], message) for where, message in places]
         for args in (["--label_corruption=1.5"], ["--estimators=mine"], ["--epochs=0"]):  # settings checked first
-            self._assert_one_error_line(_run_main("experiments.tishby", *args, f"--output_dir={out}"), "")
+            cases.append(([*args, f"--output_dir={out}"], ""))
+        for (args, message), proc in zip(cases, _run_forked("experiments.tishby", [a for a, _ in cases])):
+            with self.subTest(str(args)):
+                self._assert_one_error_line(proc, message)
+        self.assertFalse(os.path.exists("/proc/ib_jax_forbidden"))
         self.assertFalse(os.path.exists(out))
-        proc = _run_main("experiments.mnist", "--data_dir=/nonexistent/ib_jax", f"--output_dir={out}")
+        (proc,) = _run_forked("experiments.mnist", [["--data_dir=/nonexistent/ib_jax", f"--output_dir={out}"]])
         self._assert_one_error_line(proc, "MNIST files missing")  # the data, before the folder
         self.assertFalse(os.path.exists(out))
 
@@ -443,11 +456,13 @@ class MainsTest(chex.TestCase):
         open(f"{truncated}/results.npz", "wb").write(data[: len(data) // 2])
         res = results.load_results(good)
         results.save_results(newer, {**res, "contract": results.CONTRACT + 1})
-        for folder, message in ((empty, "no results.npz"), (truncated, "unreadable"), (newer, "newer")):
-            proc = _run_main("experiments.compare", good, folder, "--output", f"{self.tmp}/c.png")
+        cases = ((empty, "no results.npz"), (truncated, "unreadable"), (newer, "newer"))
+        arg_lists = [[good, folder, "--output", f"{self.tmp}/c.png"] for folder, _ in cases]
+        procs = _run_forked("experiments.compare", arg_lists)
+        for (_, message), proc in zip(cases, procs):
             self._assert_one_error_line(proc, message)
 
-    @parameterized.named_parameters(
+    _MEMORIZATION_BAD = (
         ("levels_text", ["--label_corruption_levels=0.2,abc"], "numbers"),
         ("levels_range", ["--label_corruption_levels=1.5"], "(0, 1]"),
         ("levels_zero", ["--label_corruption_levels=0"], "(0, 1]"),
@@ -463,18 +478,30 @@ class MainsTest(chex.TestCase):
         ("missing_data", ["--data_dir=/nonexistent/ib_jax"], "MNIST files missing"),
         ("missing_cifar", ["--dataset=cifar10", "--data_dir=/nonexistent/ib_jax"], "CIFAR-10 files missing"),
     )
-    def test_memorization_bad_input(self, args, message):
-        self._assert_bad_input("experiments.memorization", [*args, "--epochs=1"], message)
 
-    def _assert_bad_input(self, module, args, message):
-        """Exit 2, exactly one stderr line `error: ...` naming the problem, no traceback, and
-        no output folder created."""
-        out = tempfile.mkdtemp(dir=self.tmp) + "/never"
-        proc = _run_main(module, *args, f"--output_dir={out}", timeout=120)
-        self._assert_one_error_line(proc, message)
-        self.assertFalse(os.path.exists(out), f"{module} {args} created its output folder")
+    def test_memorization_bad_input(self):
+        self._assert_bad_inputs("experiments.memorization", [(n, [*a, "--epochs=1"], m) for n, a, m in
+                                                              self._MEMORIZATION_BAD])  # fmt: skip
 
-    @parameterized.named_parameters(
+    def _assert_bad_inputs(self, module, cases):
+        """For each (name, args, message): exit 2, exactly one stderr line `error: ...` naming
+        the problem, no traceback, and no output folder created."""
+        outs = [tempfile.mkdtemp(dir=self.tmp) + "/never" for _ in cases]
+        procs = _run_forked(module, [[*args, f"--output_dir={out}"] for (_, args, _), out in zip(cases, outs)])
+        for (name, args, message), out, proc in zip(cases, outs, procs):
+            with self.subTest(name):
+                self._assert_one_error_line(proc, message)
+                self.assertFalse(os.path.exists(out), f"{module} {args} created its output folder")
+
+    def test_forked_cases_equal_their_own_processes(self):
+        """The forked harness reports what separate `python -m` processes do."""
+        cases = [["--epochs=0", "--output_dir=/nonexistent/never"], ["--no_such_flag"], ["--plot=false", "extra"]]
+        forked = _run_forked("experiments.tishby", cases)
+        for args, got in zip(cases, forked):
+            want = _run_main("experiments.tishby", *args)
+            self.assertEqual((got.returncode, got.stderr, got.stdout), (want.returncode, want.stderr, want.stdout))
+
+    _TISHBY_BAD = (
         ("preset", ["--preset=bogus"], "preset"),
         ("test_fraction", ["--test_fraction=1.5"], "test_fraction"),
         ("mi_log_points", ["--mi_log_points=-1"], "mi_log_points"),
@@ -495,21 +522,26 @@ class MainsTest(chex.TestCase):
         ("unknown_flag", ["--no_such_flag=1"], "no_such_flag"),
         ("optimizer", ["--optimizer=lbfgs"], "optimizer"),
     )
-    def test_tishby_bad_input(self, args, message):
-        self._assert_bad_input("experiments.tishby", args, message)
 
-    @parameterized.named_parameters(
+    def test_tishby_bad_input(self):
+        self._assert_bad_inputs("experiments.tishby", self._TISHBY_BAD)
+
+    _COMPARE_BAD = (
         ("one_run", [], "at least two"),
         ("no_results", ["/nonexistent/a", "/nonexistent/b"], "no results.npz"),
         ("layout", ["a", "b", "--layout=grid"], "layout"),
         ("split", ["a", "b", "--split=valid"], "split"),
     )
-    def test_compare_bad_input(self, args, message):
-        proc = _run_main("experiments.compare", *args, f"--output={self.tmp}/never.png", timeout=120)
-        self._assert_one_error_line(proc, message)
+
+    def test_compare_bad_input(self):
+        procs = _run_forked("experiments.compare", [[*a, f"--output={self.tmp}/never.png"] for _, a, _ in
+                                                     self._COMPARE_BAD])  # fmt: skip
+        for (name, _, message), proc in zip(self._COMPARE_BAD, procs):
+            with self.subTest(name):
+                self._assert_one_error_line(proc, message)
         self.assertFalse(os.path.exists(f"{self.tmp}/never.png"))
 
-    @parameterized.named_parameters(
+    _MNIST_BAD = (
         ("hidden", ["--hidden=abc"], "--hidden"),
         ("epochs", ["--epochs=0"], "epochs"),
         ("activation", ["--activation=swish"], "activation"),
@@ -528,9 +560,10 @@ class MainsTest(chex.TestCase):
         ("gradient_stats", ["--gradient_stats=maybe"], "gradient_stats"),
         ("animate", ["--animate=often"], "animate"),
     )
-    def test_bad_input_is_one_line_and_nonzero(self, args, message):
-        self._assert_bad_input("experiments.mnist", [*args, "--epochs=1" if "epochs" not in args[0] else "--seed=0"],
-                               message)  # fmt: skip
+
+    def test_bad_input_is_one_line_and_nonzero(self):
+        cases = [(n, [*a, "--epochs=1" if "epochs" not in a[0] else "--seed=0"], m) for n, a, m in self._MNIST_BAD]
+        self._assert_bad_inputs("experiments.mnist", cases)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,65 @@
+"""Runs a main (`python -m MODULE ARGS...`) for many argument lists, each in a child forked from
+one process that has already imported JAX, Flax and ib_jax: the exit status, stdout and stderr
+of each are those of its own `python -m` process (the module runs as `__main__` in the child,
+its flags defined there), without starting an interpreter and importing JAX per case.
+
+  python -m tests.fork_main MODULE < cases.json > results.json
+
+cases.json: a list of argument lists; results.json: a list of {"code", "stdout", "stderr"}.
+The parent never starts a JAX backend, so forking is safe.
+"""
+
+import json
+import os
+import runpy
+import sys
+import tempfile
+
+from absl import flags
+
+import experiments.common  # noqa: F401  # the heavy imports, once: jax, flax, optax, ib_jax
+
+
+def _child(module: str, args: list[str], out_fd: int, err_fd: int) -> None:
+    os.dup2(out_fd, 1)
+    os.dup2(err_fd, 2)
+    sys.argv = [module, *args]
+    code = 0
+    try:
+        runpy.run_module(module, run_name="__main__", alter_sys=True)
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+        if isinstance(e.code, str):
+            print(e.code, file=sys.stderr)
+    except BaseException:  # pylint: disable=broad-except  # a traceback, as the interpreter would print it
+        import traceback  # pylint: disable=g-import-not-at-top
+
+        traceback.print_exc()
+        code = 1
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def main() -> None:
+    module = sys.argv[1]
+    cases = json.load(sys.stdin)
+    assert not flags.FLAGS.is_parsed()
+    results = []
+    for args in cases:
+        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            pid = os.fork()
+            if pid == 0:
+                _child(module, args, out.fileno(), err.fileno())
+            _, status = os.waitpid(pid, 0)
+            out.seek(0)
+            err.seek(0)
+            results.append({"code": os.waitstatus_to_exitcode(status), "stdout": out.read().decode(),
+                            "stderr": err.read().decode()})  # fmt: skip
+    json.dump(results, sys.stdout)
+
+
+if __name__ == "__main__":
+    main()
