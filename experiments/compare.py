@@ -44,7 +44,7 @@ def _table(loaded, names, chosen, split) -> str:
         for estimator in chosen:
             r = results.peak_and_end(res, estimator, split, layer)
             lines.append(
-                f"| {name} | {estimator} | {layer + 1} (width {int(res['layer_widths'][layer])}) | "
+                f"| {name} | {estimator} | {plotting.layer_label(res, layer)} | "
                 f"{r['peak_mean']:.2f} ± {r['peak_std']:.2f} | {r['end_mean']:.2f} ± {r['end_std']:.2f} | "
                 f"{r['peak_epoch']} | {r['seeds']} |"
             )

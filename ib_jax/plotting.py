@@ -18,6 +18,12 @@ from ib_jax import results
 SPLITS = ("train", "test")
 
 
+def layer_label(res: Mapping[str, np.ndarray], layer: int) -> str:
+    """ "layer 3 (1024)", or the layer's name where the run recorded names ("conv1 (1568)")."""
+    name = str(res["layer_names"][layer]) if "layer_names" in res else f"layer {layer + 1}"
+    return f"{name} ({int(res['layer_widths'][layer])})"
+
+
 def _mean_std(x_SxE: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return x_SxE.mean(axis=0), x_SxE.std(axis=0)
 
@@ -87,8 +93,8 @@ def layers_figure(res, path: str | os.PathLike, name: str = "") -> None:
     for col, split in enumerate(SPLITS):
         for row, what in enumerate(("i_xt", "i_ty")):
             ax = axes[row, col]
-            for layer, width in enumerate(widths):
-                _band(ax, res["mi_epochs"], res[f"{what}_{split}"][:, :, layer], f"layer {layer + 1} ({width})",
+            for layer in range(len(widths)):
+                _band(ax, res["mi_epochs"], res[f"{what}_{split}"][:, :, layer], layer_label(res, layer),
                       palette[layer])  # fmt: skip
             ax.set_ylabel(("I(X;T)" if what == "i_xt" else "I(T;Y)") + " [bits]")
             ax.set_title(_title(res, name, split), fontsize=9)
@@ -138,8 +144,8 @@ def estimators_layers_figure(res, path: str | os.PathLike, name: str = "") -> No
         view = results.estimator_view(res, estimator)
         for row, split in enumerate(SPLITS):
             ax = axes[row, col]
-            for layer, width in enumerate(widths):
-                _band(ax, res["mi_epochs"], view[f"i_xt_{split}"][:, :, layer], f"layer {layer + 1} ({width})",
+            for layer in range(len(widths)):
+                _band(ax, res["mi_epochs"], view[f"i_xt_{split}"][:, :, layer], layer_label(res, layer),
                       palette[layer])  # fmt: skip
             ax.set_title(f"{estimator}, {split}", fontsize=9)
             ax.set_ylabel("I(X;T) [bits]")
@@ -313,7 +319,7 @@ def headline_figure(runs, names, path: str | os.PathLike, split: str = "train") 
         palette = cm.plasma(np.linspace(0, 0.9, len(last)))
         for color, layer in zip(palette, last):
             _band(axes[1, col], res["mi_epochs"], res[f"i_xt_{split}"][:, :, layer],
-                  f"layer {layer + 1} ({widths[layer]})", color)  # fmt: skip
+                  layer_label(res, layer), color)  # fmt: skip
         axes[1, col].set_xlabel("epoch")
         axes[1, col].set_ylabel("I(X;T) [bits]")
         axes[1, col].legend(fontsize=7)
@@ -375,9 +381,9 @@ def gradients_figure(res, path: str | os.PathLike, name: str = "") -> None:
     keep = (epochs > 0) & np.all(np.isfinite(res["grad_mean_norm"]), axis=(0, 2))  # log axes; the final has none
     snr = res["grad_mean_norm"] / res["grad_std_norm"]
     crossings = snr_crossings(res)
-    for layer, width in enumerate(widths):
+    for layer in range(len(widths)):
         color = palette[layer]
-        _log_band(axes[0], epochs[keep], res["grad_mean_norm"][:, keep, layer], f"layer {layer + 1} ({width})", color)
+        _log_band(axes[0], epochs[keep], res["grad_mean_norm"][:, keep, layer], layer_label(res, layer), color)
         _log_band(axes[0], epochs[keep], res["grad_std_norm"][:, keep, layer], None, color, ls="--")
         cross = crossings[layer]
         label = f"layer {layer + 1}: SNR < 1 at epoch {cross}" if cross is not None else f"layer {layer + 1}: SNR ≥ 1"
