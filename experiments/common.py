@@ -5,13 +5,14 @@ flags, data or output folder print one line (`error: ...`) and exit 2; a run sto
 SIGINT/SIGTERM or a non-finite loss prints one line and exits 3 after saving what it measured.
 """
 
+import pathlib
 import signal
 import sys
 from typing import Any
 
 from absl import flags, logging
 
-from ib_jax import errors, estimators, experiment, plotting, results, train
+from ib_jax import data, errors, estimators, experiment, plotting, results, train
 
 FLAGS = flags.FLAGS
 
@@ -71,6 +72,27 @@ def define_flags(defaults: dict[str, Any]) -> None:
     flags.DEFINE_integer("gradient_sub_batches", 16, "Full batch: parts of the batch whose gradients give the "
                          "statistics (at measured epochs; the update is unchanged).")  # fmt: skip
     flags.DEFINE_bool("animate", False, "Also write the information plane of each split as a GIF.")
+
+
+DATASET_TITLES = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST", "cifar10": "CIFAR-10"}
+
+
+def define_dataset_flag() -> flags.FlagHolder:
+    """`--dataset` of the image mains: a known data set, or one's own file as npz:PATH."""
+    return flags.DEFINE_string(
+        "dataset", "mnist", "Data set: mnist, fashion_mnist, cifar10 (flattened to 3,072 inputs), or npz:PATH, a "
+        ".npz with x_train, y_train, x_test, y_test (inputs of any shape, flattened as they are; integer labels "
+        "0..K-1)."
+    )  # fmt: skip
+
+
+def dataset_from_flag(value: str) -> tuple[str, str]:
+    """The --dataset value checked, and its title for figures."""
+    if value in DATASET_TITLES:
+        return value, DATASET_TITLES[value]
+    if value.startswith(data.NPZ_PREFIX) and value[len(data.NPZ_PREFIX) :].strip():
+        return value, pathlib.Path(value[len(data.NPZ_PREFIX) :]).name
+    raise errors.ConfigError(f"unknown --dataset {value!r}; choose from {', '.join(DATASET_TITLES)} or npz:PATH")
 
 
 def _hidden(text: str) -> tuple[int, ...]:

@@ -45,7 +45,7 @@ common.define_flags(
 )
 _DATA_DIR = flags.DEFINE_string("data_dir", None, "Folder with the data set's files in torchvision's layout "
                                 "(default: $IB_JAX_DATA or ~/.cache/ib_jax; downloaded when missing).")  # fmt: skip
-_DATASET = flags.DEFINE_enum("dataset", "mnist", ["mnist", "fashion_mnist", "cifar10"], "Data set.")
+_DATASET = common.define_dataset_flag()
 _LEVELS = flags.DEFINE_list("label_corruption_levels", ["0.2", "0.4", "0.6", "0.8", "1.0"],
                             "Label corruption probabilities p, one condition each (empty: none).")  # fmt: skip
 _PERMUTED = flags.DEFINE_bool("permuted_labels", True, "Add the reimplemented project's random labels: one "
@@ -78,11 +78,11 @@ def main(argv):
         common.fail(f"error: unexpected arguments {argv[1:]}", 2)
     common.init_distributed()
     try:
-        config = common.config_from_flags(_DATASET.value, conditions=conditions_from_flags(), fit_threshold=_FIT.value)
+        dataset, title = common.dataset_from_flag(_DATASET.value)
+        config = common.config_from_flags(dataset, conditions=conditions_from_flags(), fit_threshold=_FIT.value)
     except common.errors.ConfigError as e:
         common.fail(f"error: {e}", 2)
-    names = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST", "cifar10": "CIFAR-10"}
-    common.run_experiment(config, f"{names[_DATASET.value]}, memorization sweep", _DATA_DIR.value, sweep=True)
+    common.run_experiment(config, f"{title}, memorization sweep", _DATA_DIR.value, sweep=True)
 
 
 if __name__ == "__main__":

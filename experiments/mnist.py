@@ -33,8 +33,7 @@ common.define_flags(
 _DATA_DIR = flags.DEFINE_string("data_dir", None, "Folder with MNIST/raw/*.gz, or the --dataset's files in "
                                 "torchvision's layout (default: $IB_JAX_DATA or ~/.cache/ib_jax; downloaded "
                                 "there when missing).")  # fmt: skip
-_DATASET = flags.DEFINE_enum("dataset", "mnist", ["mnist", "fashion_mnist", "cifar10"],
-                             "Data set: MNIST, Fashion-MNIST or CIFAR-10 (flattened to 3,072 inputs).")  # fmt: skip
+_DATASET = common.define_dataset_flag()
 
 
 def main(argv):
@@ -42,7 +41,8 @@ def main(argv):
         common.fail(f"error: unexpected arguments {argv[1:]}", 2)
     common.init_distributed()
     try:
-        config = common.config_from_flags(_DATASET.value)
+        dataset, title = common.dataset_from_flag(_DATASET.value)
+        config = common.config_from_flags(dataset)
     except common.errors.ConfigError as e:
         common.fail(f"error: {e}", 2)
     labels = "random labels" if config.random_labels else "true labels"
@@ -50,7 +50,6 @@ def main(argv):
         labels = f"labels corrupted with p={config.label_corruption}"
     if common.FLAGS.output_dir is None:
         common.FLAGS.output_dir = f"runs/mnist_{'random' if config.random_labels else 'true'}"
-    title = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST", "cifar10": "CIFAR-10"}[_DATASET.value]
     common.run_experiment(config, f"{title}, {labels}", _DATA_DIR.value)
 
 

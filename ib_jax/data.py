@@ -6,6 +6,8 @@ fully determined by its config. Arrays move to the device in the training code.
 
 import dataclasses
 import os
+import pathlib
+import zipfile
 
 import numpy as np
 
@@ -59,6 +61,65 @@ def load_tishby(test_fraction: float = 0.2, seed: int = 0, evaluate_on_all: bool
     if evaluate_on_all:
         return Dataset("tishby", x[train], y[train], x, y, num_classes=2, test_name="all")
     return Dataset("tishby", x[train], y[train], x[test], y[test], num_classes=2)
+
+
+NPZ_PREFIX = "npz:"
+NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
+
+
+def load_npz(path: str | os.PathLike) -> Dataset:
+    """One's own data: a `.npz` with `x_train`, `y_train`, `x_test`, `y_test`. Inputs of any
+    numeric dtype and item shape (the same for both splits) are flattened to float32 [N, F] as
+    they are (no scaling); labels are integer classes 0..K-1 (integer dtype, or floats holding
+    whole numbers), and K is the largest label of either split plus one.
+
+    Raises:
+      errors.DataError: a missing or unreadable file, a missing key, lengths or item shapes that
+        differ, non-numeric or non-finite inputs, labels that are not whole non-negative numbers.
+    """
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise errors.DataError(f"no file {path} (--dataset npz:PATH)")
+    if not zipfile.is_zipfile(path):
+        raise errors.DataError(f"{path} is not a readable .npz file (not a zip archive; write it with np.savez)")
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            arrays = {k: f[k] for k in f.files}
+    except ValueError as e:
+        raise errors.DataError(f"{path} holds object arrays, which are not read ({e})") from None
+    except Exception as e:  # pylint: disable=broad-except  # zipfile, zlib and OS errors alike
+        raise errors.DataError(f"{path} is not a readable .npz file ({type(e).__name__})") from None
+    missing = [k for k in NPZ_KEYS if k not in arrays]
+    if missing:
+        raise errors.DataError(f"{path} lacks {', '.join(missing)} (it has {', '.join(arrays) or 'no arrays'})")
+    out = {}
+    for split in ("train", "test"):
+        x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]
+        if x.ndim < 1 or len(x) == 0:
+            raise errors.DataError(f"{path}: x_{split} is empty")
+        if y.ndim != 1 or len(y) != len(x):
+            raise errors.DataError(f"{path}: y_{split} must be [{len(x)}] (one label per row of x_{split}), "
+                                   f"got shape {y.shape}")  # fmt: skip
+        if not (np.issubdtype(x.dtype, np.number) or x.dtype == bool) or np.iscomplexobj(x):
+            raise errors.DataError(f"{path}: x_{split} must be real numbers, got dtype {x.dtype}")
+        x = x.reshape(len(x), -1).astype(np.float32)
+        bad = ~np.isfinite(x).all(axis=1)
+        if bad.any():
+            raise errors.DataError(f"{path}: x_{split} holds NaN or infinite values (first in row {np.argmax(bad)})")
+        if not (np.issubdtype(y.dtype, np.integer) or np.issubdtype(y.dtype, np.floating) or y.dtype == bool):
+            raise errors.DataError(f"{path}: y_{split} must be integer class labels, got dtype {y.dtype}")
+        whole = np.isfinite(y) & (y == np.round(y)) if np.issubdtype(y.dtype, np.floating) else np.ones(len(y), bool)
+        if not whole.all():
+            raise errors.DataError(f"{path}: y_{split} holds a label that is not a whole number "
+                                   f"({y[np.argmin(whole)]!r} in row {np.argmin(whole)})")  # fmt: skip
+        if (y < 0).any():
+            raise errors.DataError(f"{path}: y_{split} holds a negative label ({y.min()!r}); classes are 0..K-1")
+        out[f"x_{split}"], out[f"y_{split}"] = x, y.astype(np.int32)
+    if arrays["x_train"].shape[1:] != arrays["x_test"].shape[1:]:
+        raise errors.DataError(f"{path}: x_train and x_test items differ ({arrays['x_train'].shape[1:]} and "
+                               f"{arrays['x_test'].shape[1:]})")  # fmt: skip
+    num_classes = int(max(out["y_train"].max(), out["y_test"].max())) + 1
+    return Dataset(name=f"{NPZ_PREFIX}{path}", num_classes=num_classes, **out)
 
 
 def permute_labels(labels: np.ndarray, seed: int) -> np.ndarray:

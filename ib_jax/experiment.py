@@ -87,8 +87,12 @@ class ExperimentConfig:
     data_seed: int = 0
 
     def __post_init__(self):
-        if self.dataset not in DATASETS:
-            raise errors.ConfigError(f"unknown dataset {self.dataset!r}; choose from {', '.join(DATASETS)}")
+        if self.dataset.startswith(data.NPZ_PREFIX):
+            if not self.dataset[len(data.NPZ_PREFIX) :].strip():
+                raise errors.ConfigError("give the file after npz: (--dataset npz:PATH)")
+        elif self.dataset not in DATASETS:
+            raise errors.ConfigError(f"unknown dataset {self.dataset!r}; choose from {', '.join(DATASETS)} or "
+                                     "npz:PATH")  # fmt: skip
         if self.epochs < 1:
             raise errors.ConfigError(f"epochs must be >= 1, got {self.epochs}")
         if self.mi_every < 1:
@@ -192,6 +196,8 @@ def load_dataset(config: ExperimentConfig, data_dir: str | os.PathLike | None = 
         dataset = data.load_mnist(data_dir, dataset=config.dataset)
     elif config.dataset == "cifar10":
         dataset = data.load_cifar10(data_dir)
+    elif config.dataset.startswith(data.NPZ_PREFIX):
+        dataset = data.load_npz(config.dataset[len(data.NPZ_PREFIX) :])
     else:
         dataset = data.load_tishby(config.test_fraction, config.data_seed, config.evaluate_on_all)
     return data.prepare(dataset, train_size=config.train_size, test_size=config.test_size, seed=config.data_seed)
