@@ -89,7 +89,11 @@ class TrainStepTest(chex.TestCase):
             kernel = np.asarray(loop_state.params[f"Dense_{layer}"]["kernel"])
             np.testing.assert_allclose(got["weight_norm"][layer], np.linalg.norm(kernel), rtol=1e-5)
 
-    @parameterized.named_parameters(("sum_4_parts", "sum", 4), ("mean_5_parts_with_a_remainder", "mean", 5))
+    @parameterized.named_parameters(
+        ("sum_4_parts", "sum", 4),  # parts of 64: every layer from the parts' gradients
+        ("mean_5_parts_with_a_remainder", "mean", 5),
+        ("mean_63_parts_of_4", "mean", 63),  # the first layer (12 -> 6) from the parts' Gram matrices
+    )
     def test_full_batch_gradient_statistics_from_sub_batches(self, reduction, parts):
         """One pass gives the full-batch update (as without statistics) and each part's own
         gradient, as jax.grad of the part's loss at the epoch's parameters."""
