@@ -107,17 +107,18 @@ def _dot(a, b, spec):
     return jnp.einsum(spec, a, b, precision=jax.lax.Precision.HIGHEST)
 
 
-def _parts_square_norm(h_BxI: jax.Array, d_BxO: jax.Array, parts: int, size: int) -> jax.Array:
-    """sum_p |X_p^T D_p|_F^2 over the first `parts` x `size` rows, the cheaper of two ways: the
-    parts' Gram matrices, sum_p sum_st (X_p X_p^T)_st (D_p D_p^T)_st (size x (in + out) products
-    per row), when parts are small next to the layer; else the parts' gradients themselves
-    [parts, in, out] (in x out products per row, as the step's own)."""
-    split = lambda a: a[: parts * size].reshape(parts, size, a.shape[-1])  # noqa: E731
-    x_PxSxI, d_PxSxO = split(h_BxI), split(d_BxO)
-    fan_in, fan_out = h_BxI.shape[-1], d_BxO.shape[-1]
+def _parts_square_norm(h_IxB: jax.Array, d_OxB: jax.Array, parts: int, size: int) -> jax.Array:
+    """sum_p |X_p^T D_p|_F^2 over the first `parts` x `size` samples, from feature-major layer
+    inputs X^T [in, B] and errors D^T [out, B] (the MLP's own layout: no transposed copies), the
+    cheaper of two ways: the parts' Gram matrices, sum_p sum_st (X_p X_p^T)_st (D_p D_p^T)_st
+    (size x (in + out) products per sample), when parts are small next to the layer; else the
+    parts' gradients themselves [parts, in, out] (in x out products per sample, as the step's)."""
+    split = lambda a: a[:, : parts * size].reshape(a.shape[0], parts, size)  # noqa: E731
+    x_IxPxS, d_OxPxS = split(h_IxB), split(d_OxB)
+    fan_in, fan_out = h_IxB.shape[0], d_OxB.shape[0]
     if size * (fan_in + fan_out) <= fan_in * fan_out:
-        return jnp.sum(_dot(x_PxSxI, x_PxSxI, "psi,pti->pst") * _dot(d_PxSxO, d_PxSxO, "pso,pto->pst"))
-    return jnp.sum(jnp.square(_dot(x_PxSxI, d_PxSxO, "psi,pso->pio")))
+        return jnp.sum(_dot(x_IxPxS, x_IxPxS, "ips,ipt->pst") * _dot(d_OxPxS, d_OxPxS, "ops,opt->pst"))
+    return jnp.sum(jnp.square(_dot(x_IxPxS, d_OxPxS, "ips,ops->pio")))
 
 
 def _full_batch_statistics(state: train_state.TrainState, batch: Batch, reduction: str, parts: int):
@@ -150,13 +151,13 @@ def _full_batch_statistics(state: train_state.TrainState, batch: Batch, reductio
 
     (grads, d_pre), aux = jax.grad(loss_fn, argnums=(0, 1), has_aux=True)(state.params, zeros)
     scale = 1.0 if reduction == "sum" else n / size
-    inputs = (x_BxF, *aux[2][:-1])
+    inputs = (x_BxF.T, *(a.T for a in aux[2][:-1]))  # feature-major, as the MLP computes them
     mean, var = [], []
-    for i, (h_BxI, kernel_grad) in enumerate(zip(inputs, kernels(grads))):
-        d_BxO = d_pre[f"z_{i}"].T
-        remainder = _dot(h_BxI[cut:], d_BxO[cut:], "ni,no->io")
+    for i, (h_IxB, kernel_grad) in enumerate(zip(inputs, kernels(grads))):
+        d_OxB = d_pre[f"z_{i}"]
+        remainder = _dot(h_IxB[:, cut:], d_OxB[:, cut:], "in,on->io")
         part_mean = (scale / parts) * (kernel_grad - remainder)
-        mean_square = scale**2 * _parts_square_norm(h_BxI, d_BxO, parts, size) / parts
+        mean_square = scale**2 * _parts_square_norm(h_IxB, d_OxB, parts, size) / parts
         mean.append(part_mean)
         var.append(jnp.maximum(mean_square - jnp.sum(jnp.square(part_mean)), 0.0))
     return grads, mean, var, aux
