@@ -45,6 +45,9 @@ _BIN_SIZE = flags.DEFINE_float("bin_size", 0.5, "Bin size of the binned estimato
 _KDE_NOISE_VARIANCE = flags.DEFINE_float("kde_noise_variance", 100.0, "Noise variance of the KDE bounds (at 0.1, "
                                          "every layer of this network reads ~log2 N by epoch 20).")  # fmt: skip
 
+_OWN_FLAGS = ("train_size", "test_size", "epochs", "random_labels", "mi_every", "batch_size", "learning_rate", "seed",
+              "data_seed", "estimators", "bin_size", "kde_noise_variance", "data_dir")  # fmt: skip  # in config.json
+
 LAYERS = ("conv1", "conv2", "dense", "logits")  # three sown values and one submodule's output
 
 
@@ -112,8 +115,8 @@ def main(argv):
         rec = recorder.Recorder(
             output_dir, num_classes=10, layer_names=LAYERS, estimators=_ESTIMATORS.value,
             binning=estimators.Binning(bin_size=_BIN_SIZE.value), kde_noise_variance=_KDE_NOISE_VARIANCE.value,
-            name=f"CNN, MNIST, {kind} labels", config={k: v.value for k, v in flags.FLAGS.__flags.items()
-                                                        if k in _OWN_FLAGS}, overwrite=_OVERWRITE.value,
+            name=f"CNN, MNIST, {kind} labels", config={k: flags.FLAGS[k].value for k in _OWN_FLAGS},
+            overwrite=_OVERWRITE.value,
         )  # fmt: skip
     except (errors.ConfigError, errors.DataError, ValueError) as e:
         _fail(f"error: {e}", 2)
@@ -151,10 +154,6 @@ def main(argv):
           f"{res['final_train_accuracy'][0]:.4f}, test accuracy {res['final_test_accuracy'][0]:.4f}")  # fmt: skip
     for path in paths:
         print(f"wrote: {path}")
-
-
-_OWN_FLAGS = ("train_size", "test_size", "epochs", "random_labels", "mi_every", "batch_size", "learning_rate", "seed",
-              "data_seed", "estimators", "bin_size", "kde_noise_variance", "data_dir")  # fmt: skip
 
 
 def _fail(message: str, code: int) -> None:

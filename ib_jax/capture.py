@@ -108,7 +108,7 @@ def apply(module: nn.Module, variables, *args, layers: Sequence[str], **kwargs):
             raise ValueError(f"layer {name!r} was produced {len(values)} times in one forward pass; sow the value "
                              "to measure under a name of its own")  # fmt: skip
         value = values[0]
-        if not isinstance(value, jax.Array | jax.ShapeDtypeStruct) or value.ndim < 1:
+        if not isinstance(value, jax.Array) or value.ndim < 1:
             raise ValueError(f"layer {name!r} is not an array with a batch axis (got {type(value).__name__}); "
                              "sow the array to measure")  # fmt: skip
         acts.append(jnp.reshape(value, (value.shape[0], -1)).astype(jnp.float32))

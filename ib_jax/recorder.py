@@ -40,8 +40,8 @@ Split = tuple[Sequence[jax.Array], jax.Array]  # (one [..., N, D_l] array per la
 
 
 def _entropy_bits(labels: jax.Array, num_classes: int) -> jax.Array:
-    counts = jnp.vectorize(lambda y: jnp.bincount(y, length=num_classes), signature="(n)->(k)")(labels)
-    return estimators_lib.common.entropy_bits(counts / labels.shape[-1]).astype(jnp.float32)
+    common = estimators_lib.common
+    return common.entropy_bits(common.label_distribution(labels, num_classes)).astype(jnp.float32)
 
 
 class Recorder:

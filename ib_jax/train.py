@@ -89,18 +89,25 @@ def _metrics(logits_BxC: jax.Array, labels_B: jax.Array, losses_B: jax.Array) ->
     return {"loss": jnp.mean(losses_B), "accuracy": accuracy}
 
 
-def _loss_and_grads(state: train_state.TrainState, params, batch: Batch, reduction: str):
-    """Gradient of the batch's loss at `params`, with the forward pass's logits, per-sample
-    losses and activations."""
+def _batch_loss(state: train_state.TrainState, batch: Batch, reduction: str):
+    """The batch's loss as a function of the parameters (and, optionally, the MLP's zero
+    "perturbations"), with the forward pass's logits, per-sample losses and activations."""
     x_BxF, labels_B = batch
 
-    def loss_fn(p):
-        logits, acts = state.apply_fn({"params": p}, x_BxF)
+    def loss_fn(params, perturbations=None):
+        variables = {"params": params} if perturbations is None else {"params": params, "perturbations": perturbations}
+        logits, acts = state.apply_fn(variables, x_BxF)
         losses = cross_entropy(logits, labels_B)
         total = jnp.sum(losses) if reduction == "sum" else jnp.mean(losses)
         return total, (logits, losses, acts)
 
-    return jax.grad(loss_fn, has_aux=True)(params)
+    return loss_fn
+
+
+def _loss_and_grads(state: train_state.TrainState, params, batch: Batch, reduction: str):
+    """Gradient of the batch's loss at `params`, with the forward pass's logits, per-sample
+    losses and activations."""
+    return jax.grad(_batch_loss(state, batch, reduction), has_aux=True)(params)
 
 
 def _dot(a, b, spec):
@@ -123,44 +130,39 @@ def _parts_square_norm(h_IxB: jax.Array, d_OxB: jax.Array, parts: int, size: int
 
 def _full_batch_statistics(state: train_state.TrainState, batch: Batch, reduction: str, parts: int):
     """The full-batch gradient with its forward pass's logits, losses and activations (as
-    `_loss_and_grads`), and the mean [in, out] and the summed variance (a scalar) over `parts`
-    equal parts of the batch (the remainder left out) of each part's own kernel gradients at
-    these parameters, from the same forward and backward pass.
+    `_loss_and_grads`), and, per layer [L], the Frobenius norms of the mean and of the
+    element-wise standard deviation over `parts` equal parts of the batch (the remainder left
+    out) of each part's own kernel gradient at these parameters, from the same forward and
+    backward pass.
 
     Part p's kernel gradient is c X_p^T D_p (X_p the layer's inputs, D_p the loss's gradients by
     its pre-activations, which a zero perturbation of them gives; c = 1 for "sum", N / part size
     for "mean"). Their mean is c / P times the full gradient less the remainder's share, and
     sum_p |g_p|_F^2 comes from the parts' small Gram matrices where parts are small next to the
     layer (`_parts_square_norm`): a few percent of one step's products for 1,000 images in 16
-    parts, at most one more product per layer for large parts, instead of a second pass."""
-    x_BxF, labels_B = batch
+    parts, at most one more product per layer for large parts, instead of a second pass. The
+    summed variance is mean_p |g_p|_F^2 - |mean|_F^2."""
+    x_BxF, _ = batch
     n = x_BxF.shape[0]
     size = n // parts
     if size == 0:
         raise errors.ConfigError(f"gradient_sub_batches ({parts}) exceeds the {n} training samples")
     cut = size * parts
-    num_layers = len(state.params)
-    widths = [state.params[f"Dense_{i}"]["kernel"].shape[1] for i in range(num_layers)]
-    zeros = {f"z_{i}": jnp.zeros((w, n), jnp.float32) for i, w in enumerate(widths)}
-
-    def loss_fn(params, perturbations):
-        logits, acts = state.apply_fn({"params": params, "perturbations": perturbations}, x_BxF)
-        losses = cross_entropy(logits, labels_B)
-        total = jnp.sum(losses) if reduction == "sum" else jnp.mean(losses)
-        return total, (logits, losses, acts)
-
+    kernels_K = kernels(state.params)
+    zeros = {f"z_{i}": jnp.zeros((k.shape[1], n), jnp.float32) for i, k in enumerate(kernels_K)}
+    loss_fn = _batch_loss(state, batch, reduction)
     (grads, d_pre), aux = jax.grad(loss_fn, argnums=(0, 1), has_aux=True)(state.params, zeros)
     scale = 1.0 if reduction == "sum" else n / size
     inputs = (x_BxF.T, *(a.T for a in aux[2][:-1]))  # feature-major, as the MLP computes them
-    mean, var = [], []
+    mean_sq, std_sq = [], []
     for i, (h_IxB, kernel_grad) in enumerate(zip(inputs, kernels(grads))):
         d_OxB = d_pre[f"z_{i}"]
         remainder = _dot(h_IxB[:, cut:], d_OxB[:, cut:], "in,on->io")
-        part_mean = (scale / parts) * (kernel_grad - remainder)
-        mean_square = scale**2 * _parts_square_norm(h_IxB, d_OxB, parts, size) / parts
-        mean.append(part_mean)
-        var.append(jnp.maximum(mean_square - jnp.sum(jnp.square(part_mean)), 0.0))
-    return grads, mean, var, aux
+        mean_sq.append(jnp.sum(jnp.square((scale / parts) * (kernel_grad - remainder))))
+        part_sq = scale**2 * _parts_square_norm(h_IxB, d_OxB, parts, size) / parts
+        std_sq.append(jnp.maximum(part_sq - mean_sq[-1], 0.0))
+    norms = {"grad_mean_norm": jnp.sqrt(jnp.stack(mean_sq)), "grad_std_norm": jnp.sqrt(jnp.stack(std_sq))}
+    return grads, norms, aux
 
 
 def train_step(
@@ -235,17 +237,12 @@ def train_epoch(
     n = x_NxF.shape[0]
     if config.batch_size == 0 or config.batch_size >= n:
         if not gradient_stats:
-            new_state, metrics, acts = train_step(state, (x_NxF, labels_N), config.loss_reduction)
-            return new_state, metrics, acts
-        grads, mean, var, (logits, losses, acts) = _full_batch_statistics(
+            return train_step(state, (x_NxF, labels_N), config.loss_reduction)
+        grads, norms, (logits, losses, acts) = _full_batch_statistics(
             state, (x_NxF, labels_N), config.loss_reduction, sub_batches
         )
         new_state = state.apply_gradients(grads=grads)
-        norms = {
-            "grad_mean_norm": jnp.stack([_frobenius(m) for m in mean]),
-            "grad_std_norm": jnp.sqrt(jnp.stack(var)),
-            "weight_norm": weight_norms(new_state.params),
-        }
+        norms["weight_norm"] = weight_norms(new_state.params)
         return new_state, _metrics(logits, labels_N, losses) | norms, acts
     num_batches = n // config.batch_size
     perm = jax.random.permutation(key, n)[: num_batches * config.batch_size]
