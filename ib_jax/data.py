@@ -8,6 +8,7 @@ import dataclasses
 import os
 import pathlib
 import zipfile
+from collections.abc import Callable
 
 import numpy as np
 
@@ -120,6 +121,61 @@ def load_npz(path: str | os.PathLike) -> Dataset:
                                f"{arrays['x_test'].shape[1:]})")  # fmt: skip
     num_classes = int(max(out["y_train"].max(), out["y_test"].max())) + 1
     return Dataset(name=f"{NPZ_PREFIX}{path}", num_classes=num_classes, **out)
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetInfo:
+    """A data set the mains know by name: its title in figures and how to load it.
+    `load(data_dir, test_fraction=, seed=, evaluate_on_all=)`; each loader takes what applies."""
+
+    title: str
+    load: Callable[..., Dataset]
+    description: str
+
+
+# The one registry of named data sets; one's own file is "npz:PATH" (`load_npz`).
+DATASETS: dict[str, DatasetInfo] = {
+    "mnist": DatasetInfo(mnist.TITLES["mnist"], lambda data_dir, **_: load_mnist(data_dir), "MNIST"),
+    "fashion_mnist": DatasetInfo(
+        mnist.TITLES["fashion_mnist"], lambda data_dir, **_: load_mnist(data_dir, dataset="fashion_mnist"),
+        "Fashion-MNIST",
+    ),
+    "cifar10": DatasetInfo(
+        "CIFAR-10", lambda data_dir, **_: load_cifar10(data_dir), "CIFAR-10, flattened to 3,072 inputs"
+    ),
+    "tishby": DatasetInfo(
+        "12-bit task",
+        lambda data_dir, test_fraction=0.2, seed=0, evaluate_on_all=False, **_: load_tishby(
+            test_fraction, seed, evaluate_on_all
+        ),
+        "Shwartz-Ziv & Tishby's 12-bit task (embedded)",
+    ),
+}
+IMAGE_DATASETS = ("mnist", "fashion_mnist", "cifar10")  # what --dataset of the image mains offers by name
+
+
+def check_dataset_name(name: str) -> None:
+    """ConfigError unless `name` is a key of `DATASETS` or npz:PATH."""
+    if name.startswith(NPZ_PREFIX):
+        if not name[len(NPZ_PREFIX) :].strip():
+            raise errors.ConfigError("give the file after npz: (--dataset npz:PATH)")
+    elif name not in DATASETS:
+        raise errors.ConfigError(f"unknown dataset {name!r}; choose from {', '.join(DATASETS)} or npz:PATH")
+
+
+def dataset_title(name: str) -> str:
+    """A data set's title for figures: the registry's, or the file name of npz:PATH."""
+    if name.startswith(NPZ_PREFIX):
+        return pathlib.Path(name[len(NPZ_PREFIX) :]).name
+    return DATASETS[name].title
+
+
+def load_named(name: str, data_dir: str | os.PathLike | None = None, **options) -> Dataset:
+    """The data set `name` (a key of `DATASETS`, or npz:PATH) with its true labels."""
+    check_dataset_name(name)
+    if name.startswith(NPZ_PREFIX):
+        return load_npz(name[len(NPZ_PREFIX) :])
+    return DATASETS[name].load(data_dir, **options)
 
 
 def permute_labels(labels: np.ndarray, seed: int) -> np.ndarray:

@@ -38,7 +38,7 @@ def default_data_dir() -> pathlib.Path:
 
 
 FOLDERS = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST"}  # torchvision's folder and class names
-_TITLES = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST"}
+TITLES = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST"}
 
 
 def raw_dir(data_dir: str | os.PathLike, dataset: str = "mnist") -> pathlib.Path:
@@ -110,8 +110,8 @@ def load(
     where = raw_dir(data_dir, dataset)
     if not all((where / name).is_file() for name in FILES.values()):
         if not download:
-            raise errors.DataError(f"{_TITLES[dataset]} files missing in {where}: expected {', '.join(FILES.values())}")
-        what = f"{_TITLES[dataset]} files missing ({', '.join(FILES.values())}) in {where}"
+            raise errors.DataError(f"{TITLES[dataset]} files missing in {where}: expected {', '.join(FILES.values())}")
+        what = f"{TITLES[dataset]} files missing ({', '.join(FILES.values())}) in {where}"
         torchvision_download(data_dir, FOLDERS[dataset], what)
     out = {}
     for split, count in _COUNTS.items():

@@ -21,7 +21,6 @@ Rows: activations [N, D] make one row (one network); [S, N, D], with labels [N] 
 make S rows (seeds vmapped by the user), as the mains' seeds.
 """
 
-import dataclasses
 import os
 import pathlib
 from collections.abc import Mapping, Sequence
@@ -31,11 +30,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ib_jax import errors, experiment, plotting, results
+from ib_jax import errors, plotting, results, workdir
 from ib_jax import estimators as estimators_lib
 
 DEFAULT_BINNING = estimators_lib.Binning(bin_size=0.5)  # the MNIST main's
-METRICS = ("train_loss", "train_accuracy", "test_loss", "test_accuracy")
+METRICS = results.METRICS
 Split = tuple[Sequence[jax.Array], jax.Array]  # (one [..., N, D_l] array per layer, labels [N] or [..., N])
 
 
@@ -58,7 +57,8 @@ class Recorder:
         the main one (the unprefixed keys of results.npz).
       binning, kde_noise_variance, adaptive_bins: the settings of estimators given by name.
       name: the run's title in figures and in `experiments.compare`.
-      config: anything JSON-serialisable to keep in config.json (the user's settings).
+      config: anything JSON-serialisable to keep in config.json (the user's settings, under
+        "config", as the mains keep theirs).
       seeds: the rows' seeds, for `results.npz` (default 0, 1, ...).
       test_name: what the second split is called in the figures ("test").
 
@@ -99,7 +99,7 @@ class Recorder:
         self.name, self.test_name = name, test_name
         self.seeds = None if seeds is None else np.asarray(seeds, np.int64)
         self.config = dict(config or {})
-        self.out = experiment.prepare_output_dir(output_dir, overwrite)
+        self.out = workdir.prepare_output_dir(output_dir, overwrite)
         self._epochs: list[int] = []
         self._measured: list[dict[str, jax.Array]] = []
         self._logged: dict[int, dict[str, jax.Array]] = {}
@@ -173,42 +173,43 @@ class Recorder:
         if info.ndim == 4:  # one row
             info, h_y = info[:, None], h_y[None]
         rows, num_layers = info.shape[1], info.shape[-1]
-        out: dict[str, Any] = {"mi_epochs": np.asarray(self._epochs, np.int64)}
-        for m, estimator in enumerate(self.estimators):
-            for k, key in enumerate(results.MI_KEYS):
-                out[f"{estimator.name}.{key}"] = np.moveaxis(info[:, :, m, k], 0, 1)  # [S, E, L]
-        out.update({key: out[f"{self.estimators[0].name}.{key}"] for key in results.MI_KEYS})
         epochs = 1 + max([*self._epochs, *logged])
-        for key in METRICS:
-            curve = np.full((rows, epochs), np.nan, np.float32)
-            for epoch, values in logged.items():
+        curves = np.full((len(METRICS), rows, epochs), np.nan, np.float32)
+        for epoch, values in logged.items():
+            for k, key in enumerate(METRICS):
                 if key in values:
-                    curve[:, epoch] = np.broadcast_to(np.asarray(values[key], np.float32), (rows,))
-            out[key] = curve
-            seen = np.flatnonzero(np.isfinite(curve).any(axis=0))
-            out[f"final_{key}"] = curve[:, seen[-1]] if seen.size else np.full(rows, np.nan, np.float32)
+                    curves[k, :, epoch] = np.broadcast_to(np.asarray(values[key], np.float32), (rows,))
+        seen = [np.flatnonzero(np.isfinite(c).any(axis=0)) for c in curves]
+        final = np.stack([c[:, s[-1]] if s.size else np.full(rows, np.nan, np.float32) for c, s in zip(curves, seen)])
         seeds = np.arange(rows) if self.seeds is None else self.seeds
         if len(seeds) != rows:
             raise ValueError(f"{len(seeds)} seeds given for {rows} rows")
         n = np.asarray(measured[0]["n"])
-        out.update({
-            "estimators": np.array([e.name for e in self.estimators]),
-            "layer_widths": np.asarray(measured[0]["widths"], np.int64),
-            "layer_names": np.array(self.layer_names or [f"layer {i + 1}" for i in range(num_layers)]),
-            "seeds": seeds, "seed": seeds, "h_y_train_rows": h_y[:, 0],
-            "h_y_train": float(h_y[:, 0].mean()), "h_y_test": float(h_y[:, 1].mean()),
-            "n_train": int(n[0]), "n_test": int(n[1]), "test_name": self.test_name,
-            "complete": bool(complete), "contract": results.CONTRACT,
-        })  # fmt: skip
-        return out
+        return results.build_results(
+            mi_epochs=np.asarray(self._epochs, np.int64),
+            information=np.transpose(info, (2, 3, 1, 0, 4)),  # [E, S, M, 4, L] -> [M, 4, S, E, L]
+            estimators=[e.name for e in self.estimators],
+            metrics=curves,
+            layer_widths=np.asarray(measured[0]["widths"], np.int64),
+            seeds=seeds,
+            h_y_train_rows=h_y[:, 0],
+            h_y_test=float(h_y[:, 1].mean()),
+            n_train=int(n[0]),
+            n_test=int(n[1]),
+            test_name=self.test_name,
+            complete=complete,
+            final_metrics=final,
+            layer_names=self.layer_names or [f"layer {i + 1}" for i in range(num_layers)],
+        )
 
     def save(self, complete: bool = False, figures: bool = False) -> list[pathlib.Path]:
         """Writes results.npz and config.json atomically (and, with `figures`, the mains' run
         figures); returns the paths written. `complete` marks the run finished."""
         res = self.results(complete)
-        estimator_settings = {e.name: {"type": type(e).__name__, **dataclasses.asdict(e)} for e in self.estimators}
-        config = {**self.config, "name": self.name, "estimators": estimator_settings, "recorder": True,
-                  "layer_names": [str(n) for n in res["layer_names"]], "num_classes": self.num_classes}  # fmt: skip
+        config = results.build_config(
+            name=self.name, settings=self.config, estimators=self.estimators, complete=complete, recorder=True,
+            layer_names=[str(n) for n in res["layer_names"]], num_classes=self.num_classes,
+        )  # fmt: skip
         paths = [results.save_results(self.out, res)]
         results.save_json(self.out / results.CONFIG, config)
         paths.append(self.out / results.CONFIG)

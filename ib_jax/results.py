@@ -26,11 +26,12 @@ hold only the unprefixed keys, which were the fixed binning's: they load as esti
 "binned".
 """
 
+import dataclasses
 import json
 import os
 import pathlib
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -43,6 +44,8 @@ CHECKPOINT = "checkpoint.msgpack"
 SUMMARY = "summary.json"
 CONTRACT = 2  # 1: before `contract` was written; 2: estimators, rows, gradient statistics
 MI_KEYS = ("i_xt_train", "i_ty_train", "i_xt_test", "i_ty_test")
+METRICS = ("train_loss", "train_accuracy", "test_loss", "test_accuracy")
+GRADIENT_KEYS = ("grad_mean_norm", "grad_std_norm", "weight_norm")
 REQUIRED = (
     "mi_epochs", "i_xt_train", "i_ty_train", "i_xt_test", "i_ty_test",
     "train_loss", "train_accuracy", "test_loss", "test_accuracy", "layer_widths",
@@ -68,6 +71,108 @@ def atomic_write(path: str | os.PathLike, write) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def epochs_to_fit(train_accuracy_RxT: np.ndarray, final_accuracy_R: np.ndarray | None, threshold: float):
+    """[R] the first epoch whose training accuracy reaches `threshold` (epoch T for the final
+    network), -1 where none does."""
+    acc = train_accuracy_RxT
+    if final_accuracy_R is not None:
+        acc = np.concatenate([acc, np.asarray(final_accuracy_R)[:, None]], axis=1)
+    reached = acc >= threshold
+    return np.where(reached.any(axis=1), np.argmax(reached, axis=1), -1)
+
+
+def build_results(
+    *,
+    mi_epochs: np.ndarray,
+    information: np.ndarray,
+    estimators: Sequence[str],
+    metrics: np.ndarray,
+    layer_widths: Sequence[int],
+    seeds: np.ndarray,
+    h_y_train_rows: np.ndarray,
+    h_y_test: float,
+    n_train: int,
+    n_test: int,
+    test_name: str,
+    complete: bool,
+    final_metrics: np.ndarray | None = None,
+    conditions: Sequence[tuple[str, float]] | None = None,
+    fit_threshold: float | None = None,
+    gradients: np.ndarray | None = None,
+    layer_names: Sequence[str] | None = None,
+) -> dict[str, Any]:
+    """The arrays of `results.npz`, the one place the contract is assembled (the runner and
+    `Recorder` both call it).
+
+    Args:
+      mi_epochs: [E] the measured epochs.
+      information: [M, 4, R, E, L] bits: per estimator, I(X;T), I(T;Y) on the training split,
+        then on the test split (the order of `MI_KEYS`).
+      estimators: the M estimators' names; the first gives the unprefixed keys.
+      metrics: [4, R, T] train loss, train accuracy, test loss, test accuracy per epoch.
+      final_metrics: [4, R] the same of the final network, if measured (`final_*` keys).
+      conditions: each row's (condition, corruption); with `fit_threshold`, also
+        `epochs_to_fit`.
+      gradients: [3, R, E, L] the gradient statistics (`GRADIENT_KEYS`), if measured.
+      layer_names: a name per layer, for runs of one's own model.
+    """
+    seeds = np.asarray(seeds)
+    out: dict[str, Any] = {"mi_epochs": np.asarray(mi_epochs)}
+    out.update({key: information[0, k] for k, key in enumerate(MI_KEYS)})
+    out.update({key: metrics[k] for k, key in enumerate(METRICS)})
+    out.update({"layer_widths": np.asarray(layer_widths), "seeds": seeds, "seed": seeds})
+    if conditions is not None:
+        out["condition"] = np.asarray([c for c, _ in conditions])
+        out["corruption"] = np.asarray([p for _, p in conditions])
+        if fit_threshold is not None:
+            final_accuracy = None if final_metrics is None else final_metrics[1]
+            out["epochs_to_fit"] = epochs_to_fit(metrics[1], final_accuracy, fit_threshold)
+    out.update({
+        "h_y_train": float(np.mean(h_y_train_rows)), "h_y_train_rows": np.asarray(h_y_train_rows),
+        "h_y_test": h_y_test, "n_train": n_train, "n_test": n_test, "test_name": test_name,
+        "complete": bool(complete), "estimators": np.asarray(list(estimators)),
+    })  # fmt: skip
+    if fit_threshold is not None:
+        out["fit_threshold"] = fit_threshold
+    out["contract"] = CONTRACT
+    if layer_names is not None:
+        out["layer_names"] = np.asarray(list(layer_names))
+    for m, name in enumerate(estimators):
+        for k, key in enumerate(MI_KEYS):
+            out[f"{name}.{key}"] = information[m, k]
+    if gradients is not None:
+        out.update(zip(GRADIENT_KEYS, gradients))
+    if final_metrics is not None:
+        out.update({f"final_{key}": final_metrics[k] for k, key in enumerate(METRICS)})
+    return out
+
+
+def versions() -> dict[str, str]:
+    """The versions of the packages behind a run's numbers, and the device, for config.json."""
+    import flax  # pylint: disable=g-import-not-at-top
+    import jax  # pylint: disable=g-import-not-at-top
+    import optax  # pylint: disable=g-import-not-at-top
+
+    device = jax.devices()[0]
+    return {
+        "jax": jax.__version__,
+        "flax": flax.__version__,
+        "optax": optax.__version__,
+        "numpy": np.__version__,
+        "device": f"{device.platform}: {device.device_kind} x{jax.device_count()}",
+    }
+
+
+def build_config(*, name: str, settings: Mapping[str, Any], estimators: Sequence[Any], complete: bool,
+                 **extra: Any) -> dict[str, Any]:  # fmt: skip
+    """config.json, one shape for the runner and `Recorder`: the run's `name`, its `settings`
+    (under "config"), each estimator as {"name", "type", its parameters...}, the package
+    `versions`, `complete`, and anything in `extra` (execution, wall time, ...)."""
+    listed = [{"name": e.name, "type": type(e).__name__, **dataclasses.asdict(e)} for e in estimators]
+    return {"name": name, "config": dict(settings), "estimators": listed, "versions": versions(),
+            "complete": bool(complete), **extra}  # fmt: skip
 
 
 def save_results(output_dir: str | os.PathLike, arrays: Mapping[str, Any]) -> pathlib.Path:

@@ -1,0 +1,72 @@
+"""What a run has measured so far (`Record`), and its checkpoint: the rows' training states and
+that record in one msgpack file, written atomically and refused when its settings differ."""
+
+import dataclasses
+import pathlib
+
+import flax.serialization
+import jax
+import numpy as np
+
+from ib_jax import errors, results, sharding
+
+
+@dataclasses.dataclass
+class Record:
+    """What a run has measured so far (host numpy)."""
+
+    epoch: int = 0  # epochs trained
+    metrics: list = dataclasses.field(default_factory=list)  # [4, R] per epoch
+    mi: list = dataclasses.field(default_factory=list)  # [M, 4, R, L] per measured epoch (M estimators)
+    grads: list = dataclasses.field(default_factory=list)  # [3, R, L] per measured epoch
+    final_metrics: np.ndarray | None = None  # [4, R] of the final network, once it is measured
+
+    def information(self, num_estimators: int, num_rows: int, num_layers: int) -> np.ndarray:
+        """[M, 4, R, E, L] the information measured so far."""
+        if self.mi:
+            return np.stack(self.mi, axis=3)
+        return np.zeros((num_estimators, 4, num_rows, 0, num_layers), np.float32)
+
+    def metric_curves(self, num_rows: int) -> np.ndarray:
+        """[4, R, T] loss and accuracy of every epoch run so far."""
+        return np.stack(self.metrics, axis=2) if self.metrics else np.zeros((4, num_rows, 0), np.float32)
+
+    def gradients(self, num_rows: int, num_layers: int) -> np.ndarray:
+        """[3, R, E, L] the gradient statistics measured so far."""
+        return np.stack(self.grads, axis=2) if self.grads else np.zeros((3, num_rows, 0, num_layers), np.float32)
+
+
+def save(path: pathlib.Path, config_json: str, states, record: Record) -> None:
+    """Writes the states (gathered to the host) and the record to `path`, atomically."""
+    payload = {
+        "config": config_json,
+        "epoch": record.epoch,
+        "states": flax.serialization.to_state_dict(jax.tree.map(sharding.host, states)),
+        "metrics": np.stack(record.metrics, axis=-1) if record.metrics else np.zeros(0),
+        "mi": np.stack(record.mi, axis=3) if record.mi else np.zeros(0),
+        "grads": np.stack(record.grads, axis=2) if record.grads else np.zeros(0),
+    }
+    results.atomic_write(path, lambda f: f.write(flax.serialization.msgpack_serialize(payload)))
+
+
+def load(path: pathlib.Path, config_json: str, template_states, state_sharding) -> tuple:
+    """(states laid out by `state_sharding`, Record) from `path`. DataError for a corrupt file,
+    ConfigError for a checkpoint of other settings."""
+    try:
+        payload = flax.serialization.msgpack_restore(path.read_bytes())
+    except Exception as e:  # pylint: disable=broad-except  # any decoding failure means corrupt.
+        raise errors.DataError(f"{path} is corrupt ({type(e).__name__}); delete it or pass --overwrite") from None
+    if payload["config"] != config_json:
+        raise errors.ConfigError(
+            f"{path.parent} holds a run with different settings; rerun with its settings, another "
+            "--output_dir, or --overwrite"
+        )
+    states = flax.serialization.from_state_dict(template_states, payload["states"])
+    record = Record(epoch=int(payload["epoch"]))
+    if payload["metrics"].size:
+        record.metrics = list(np.moveaxis(payload["metrics"], -1, 0))
+    if payload["mi"].size:
+        record.mi = list(np.moveaxis(payload["mi"], 3, 0))
+    if payload["grads"].size:
+        record.grads = list(np.moveaxis(payload["grads"], 2, 0))
+    return sharding.put(states, state_sharding), record
