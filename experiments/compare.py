@@ -21,17 +21,13 @@ estimator. Saxe et al.'s tanh-vs-ReLU comparison (see the README):
 from absl import app, flags
 
 from experiments import common
+from experiments import flags as flag_table
 from ib_jax import errors, plotting, results
 
-_OUTPUT = flags.DEFINE_string("output", "compare.png", "Where to write the figure (PNG).")
-_NAMES = flags.DEFINE_list("names", None, "Run titles (default: each run's name, else its folder).")
-_LAYOUT = flags.DEFINE_enum("layout", "runs", ["runs", "estimators", "headline"], "Runs as columns (planes of "
-                            "both splits); runs as rows and estimators as columns (planes of --split); or the "
-                            "reimplemented project's 2 x 2 headline of two runs (true, random labels).")  # fmt: skip
-_ESTIMATOR = flags.DEFINE_string("estimator", None, "--layout runs, headline: the estimator to draw (default: each "
-                                 "run's first).")  # fmt: skip
-_ESTIMATORS = flags.DEFINE_list("estimators", None, "--layout estimators: the columns (default: all the runs share).")
-_SPLIT = flags.DEFINE_enum("split", "train", list(plotting.SPLITS), "--layout estimators, headline: the split.")
+_FLAGS = flag_table.define("compare")
+flags.adopt_module_key_flags(flag_table)
+_OUTPUT, _NAMES, _LAYOUT = _FLAGS["output"], _FLAGS["names"], _FLAGS["layout"]
+_ESTIMATOR, _ESTIMATORS, _SPLIT = _FLAGS["estimator"], _FLAGS["estimators"], _FLAGS["split"]
 
 
 def _table(loaded, names, chosen, split) -> str:

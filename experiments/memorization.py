@@ -26,63 +26,44 @@ momentum 0.9, batch 100 and the mean loss, under which every condition fits and 
 from absl import app, flags
 
 from experiments import common
-from ib_jax import data
+from experiments import flags as flag_table
 
-common.define_flags(
-    {
-        "output_dir": "runs/memorization",
-        "epochs": 1000,
-        "hidden": "784,1024,1024,20,20,20,10",
-        "optimizer": "sgd",
-        "learning_rate": 0.01,
-        "momentum": 0.9,
-        "batch_size": 100,
-        "loss_reduction": "mean",
-        "mi_every": 20,
-        "bin_size": 0.5,
-        "kde_noise_variance": 0.1,
-    }
-)
-_DATA_DIR = flags.DEFINE_string("data_dir", None, "Folder with the data set's files in torchvision's layout "
-                                "(default: $IB_JAX_DATA or ~/.cache/ib_jax; downloaded when missing).")  # fmt: skip
-_DATASET = common.define_dataset_flag()
-_LEVELS = flags.DEFINE_list("label_corruption_levels", ["0.2", "0.4", "0.6", "0.8", "1.0"],
-                            "Label corruption probabilities p, one condition each (empty: none).")  # fmt: skip
-_PERMUTED = flags.DEFINE_bool("permuted_labels", True, "Add the reimplemented project's random labels: one "
-                              "permutation of the training labels.")  # fmt: skip
-_INPUTS = flags.DEFINE_list("input_corruptions", list(data.INPUT_CORRUPTIONS),
-                            "Input corruptions, each with the true labels (empty: none).")  # fmt: skip
-_FIT = flags.DEFINE_float("fit_threshold", 0.99, "A row's epochs-to-fit: the first epoch whose training "
-                          "accuracy reaches this.")  # fmt: skip
+_FLAGS = flag_table.define("memorization")
+flags.adopt_module_key_flags(flag_table)
 
 
-def conditions_from_flags() -> tuple[str, ...]:
-    if common.FLAGS.random_labels or common.FLAGS.label_corruption:
+def conditions_from_flags(vals) -> tuple[str, ...]:
+    """The sweep's conditions: true labels, each label corruption level, the permuted labels,
+    then each input corruption."""
+    if vals["random_labels"] or vals["label_corruption"]:
         raise common.errors.ConfigError("--random_labels and --label_corruption are single-condition flags; use "
                                         "--permuted_labels and --label_corruption_levels here")  # fmt: skip
     levels = []
-    for text in _LEVELS.value:
+    for text in vals["label_corruption_levels"]:
         try:
             levels.append(float(text))
         except ValueError:
             raise common.errors.ConfigError(f"--label_corruption_levels must be numbers, got {text!r}") from None
     conditions = ["true", *(f"labels:{p:g}" for p in levels)]
-    if _PERMUTED.value:
+    if vals["permuted_labels"]:
         conditions.append("permuted")
-    conditions += [c.strip() for c in _INPUTS.value]
+    conditions += [c.strip() for c in vals["input_corruptions"]]
     return tuple(conditions)
 
 
 def main(argv):
     if len(argv) > 1:
         common.fail(f"error: unexpected arguments {argv[1:]}", 2)
-    common.init_distributed()
+    vals = flag_table.values("memorization", _FLAGS)
+    common.init_distributed(vals)
     try:
-        dataset, title = common.dataset_from_flag(_DATASET.value)
-        config = common.config_from_flags(dataset, conditions=conditions_from_flags(), fit_threshold=_FIT.value)
+        dataset, title = common.dataset_from_flag(vals["dataset"])
+        conditions = conditions_from_flags(vals)
+        config = flag_table.config("memorization", vals, _FLAGS["bin_size"].present, dataset=dataset,
+                                   conditions=conditions)  # fmt: skip
     except common.errors.ConfigError as e:
         common.fail(f"error: {e}", 2)
-    common.run_experiment(config, f"{title}, memorization sweep", _DATA_DIR.value, sweep=True)
+    common.run_experiment(config, f"{title}, memorization sweep", vals, sweep=True)
 
 
 if __name__ == "__main__":

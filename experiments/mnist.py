@@ -16,41 +16,28 @@ results.npz, config.json, information_plane.png, information_per_layer.png, trai
 from absl import app, flags
 
 from experiments import common
+from experiments import flags as flag_table
 
-common.define_flags(
-    {
-        "output_dir": None,
-        "epochs": 4000,
-        "hidden": "784,1024,1024,20,20,20,10",
-        "optimizer": "adam",
-        "learning_rate": 1e-3,
-        "loss_reduction": "sum",
-        "mi_every": 20,
-        "bin_size": 0.5,
-        "kde_noise_variance": 0.1,
-    }
-)
-_DATA_DIR = flags.DEFINE_string("data_dir", None, "Folder with MNIST/raw/*.gz, or the --dataset's files in "
-                                "torchvision's layout (default: $IB_JAX_DATA or ~/.cache/ib_jax; downloaded "
-                                "there when missing).")  # fmt: skip
-_DATASET = common.define_dataset_flag()
+_FLAGS = flag_table.define("mnist")
+flags.adopt_module_key_flags(flag_table)
 
 
 def main(argv):
     if len(argv) > 1:
         common.fail(f"error: unexpected arguments {argv[1:]}", 2)
-    common.init_distributed()
+    vals = flag_table.values("mnist", _FLAGS)
+    common.init_distributed(vals)
     try:
-        dataset, title = common.dataset_from_flag(_DATASET.value)
-        config = common.config_from_flags(dataset)
+        dataset, title = common.dataset_from_flag(vals["dataset"])
+        config = flag_table.config("mnist", vals, _FLAGS["bin_size"].present, dataset=dataset)
     except common.errors.ConfigError as e:
         common.fail(f"error: {e}", 2)
     labels = "random labels" if config.random_labels else "true labels"
     if config.label_corruption:
         labels = f"labels corrupted with p={config.label_corruption}"
-    if common.FLAGS.output_dir is None:
-        common.FLAGS.output_dir = f"runs/mnist_{'random' if config.random_labels else 'true'}"
-    common.run_experiment(config, f"{title}, {labels}", _DATA_DIR.value)
+    if vals["output_dir"] is None:
+        vals["output_dir"] = f"runs/mnist_{'random' if config.random_labels else 'true'}"
+    common.run_experiment(config, f"{title}, {labels}", vals)
 
 
 if __name__ == "__main__":

@@ -19,41 +19,25 @@ Flags given explicitly override the preset.
 from absl import app, flags
 
 from experiments import common
+from experiments import flags as flag_table
 
-PRESETS = {
-    "reimplemented": {
-        "epochs": 10000, "optimizer": "sgd", "learning_rate": 0.01, "momentum": 0.9, "batch_size": 0,
-        "loss_reduction": "mean", "mi_every": 100, "mi_log_points": 0, "bin_size": 0.07, "num_bins": 0,
-        "init": "default",
-    },
-    "idnns": {
-        "epochs": 8000, "optimizer": "adam", "learning_rate": 4e-4, "momentum": 0.0, "batch_size": 512,
-        "loss_reduction": "mean", "mi_every": 100, "mi_log_points": 400, "bin_size": None, "num_bins": 29,
-        "bin_range": "-1,1", "init": "truncated_normal",
-    },
-}  # fmt: skip
-
-common.define_flags(
-    {"output_dir": "runs/tishby", "hidden": "10,7,5,4,3", "kde_noise_variance": 1e-3, **PRESETS["reimplemented"]}
-)
-_PRESET = flags.DEFINE_enum("preset", "reimplemented", list(PRESETS), "Settings to start from.")
-_TEST_FRACTION = flags.DEFINE_float("test_fraction", 0.2, "Share of the 4,096 patterns held out.")
+PRESETS = flag_table.PRESETS
+_FLAGS = flag_table.define("tishby")
+flags.adopt_module_key_flags(flag_table)
 
 
 def main(argv):
     if len(argv) > 1:
         common.fail(f"error: unexpected arguments {argv[1:]}", 2)
-    common.init_distributed()
-    for name, value in PRESETS[_PRESET.value].items():
-        if not common.FLAGS[name].present:
-            common.FLAGS[name].value = value
+    vals = flag_table.values("tishby", _FLAGS)
+    common.init_distributed(vals)
     try:
-        config = common.config_from_flags(
-            "tishby", test_fraction=_TEST_FRACTION.value, evaluate_on_all=_PRESET.value == "idnns"
+        config = flag_table.config(
+            "tishby", vals, _FLAGS["bin_size"].present, dataset="tishby", evaluate_on_all=vals["preset"] == "idnns"
         )
     except common.errors.ConfigError as e:
         common.fail(f"error: {e}", 2)
-    common.run_experiment(config, f"12-bit task ({_PRESET.value})")
+    common.run_experiment(config, f"12-bit task ({vals['preset']})", vals)
 
 
 if __name__ == "__main__":
