@@ -102,8 +102,11 @@ def run_case(case, name, estimator, reference, layers, labels, repeats, numpy_ep
     err = max(max(np.abs(i_xt[:used, j] - r[0]).max(), np.abs(i_ty[:used, j] - r[1]).max()) for j, r in enumerate(ref))
     t_floor, label = floor_time(name, layers, repeats)
     star = "*" if used < epochs else ""
-    print(f"| {case} | {name} | {epochs} x {len(layers)} | {t_np:8.2f}{star} | {t_jax:7.3f} | {t_np / t_jax:6.1f}x "
-          f"| {err:.1e} | {label} {t_floor:.3f} s ({t_jax / t_floor:.1f}x) |", flush=True)  # fmt: skip
+    print(
+        f"| {case} | {name} | {epochs} x {len(layers)} | {t_np:8.2f}{star} | {t_jax:7.3f} | {t_np / t_jax:6.1f}x "
+        f"| {err:.1e} | {label} {t_floor:.3f} s ({t_jax / t_floor:.1f}x) |",
+        flush=True,
+    )
     assert err < tolerance, f"{case} {name}: ib_jax and numpy disagree by {err} bits"
 
 
@@ -116,17 +119,23 @@ def main():
     args = parser.parse_args()
     rng = np.random.default_rng(0)
     device = jax.devices()[0]
-    print(f"jax {jax.__version__} on {device.platform}: {device.device_kind} "
-          f"({platform.processor() or platform.machine()})")  # fmt: skip
+    print(
+        f"jax {jax.__version__} on {device.platform}: {device.device_kind} "
+        f"({platform.processor() or platform.machine()})"
+    )
     print("| case | estimator | epochs x layers | numpy s | ib_jax s | speed-up | max diff (bits) | floor |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     e12, e10k = (4, 1) if args.quick else (100, 3)
     chosen = [e for e in args.only.split(",") if e] or ["kde_upper", "kde_lower", "adaptive_entropy", "adaptive_range"]
     cases = [
         ("12-bit, N=4,096", tanh_epochs(rng, e12, 4096, (10, 7, 5, 4, 3, 2)), rng.integers(0, 2, 4096), 1e-3),
-        ("MNIST, N=10,000", tanh_epochs(rng, e10k, 10_000, (784, 1024, 1024, 20, 20, 20, 10, 10), in_dim=784),
-         rng.integers(0, 10, 10_000), 0.1),
-    ]  # fmt: skip
+        (
+            "MNIST, N=10,000",
+            tanh_epochs(rng, e10k, 10_000, (784, 1024, 1024, 20, 20, 20, 10, 10), in_dim=784),
+            rng.integers(0, 10, 10_000),
+            0.1,
+        ),
+    ]
     for case, layers, labels, variance in cases:
         labels = labels.astype(np.int32)
         for name in chosen:
@@ -140,8 +149,17 @@ def main():
                 estimator = estimators.AdaptiveBinning(30, strategy)
                 reference = lambda a, y, s=strategy: numpy_adaptive(a, y, 30, s)  # noqa: E731
                 numpy_epochs, tolerance = 0, 1e-5
-            run_case(f"{case}{f', s2={variance}' if name.startswith('kde') else ', 30 bins'}", name, estimator,
-                     reference, layers, labels, args.repeats, numpy_epochs, tolerance)  # fmt: skip
+            run_case(
+                f"{case}{f', s2={variance}' if name.startswith('kde') else ', 30 bins'}",
+                name,
+                estimator,
+                reference,
+                layers,
+                labels,
+                args.repeats,
+                numpy_epochs,
+                tolerance,
+            )
 
 
 if __name__ == "__main__":

@@ -24,11 +24,19 @@ from ib_jax import estimators, experiment, train
 def cases(quick: bool, data_dir: str):
     idnns = experiment.ExperimentConfig(
         dataset="tishby",
-        train=train.TrainConfig(hidden=(10, 7, 5, 4, 3), optimizer="adam", learning_rate=4e-4, batch_size=512,
-                                loss_reduction="mean", init="truncated_normal"),
-        epochs=800 if quick else 8000, mi_log_points=400,
-        binning=estimators.Binning(num_bins=29, value_range=(-1.0, 1.0)), evaluate_on_all=True,
-    )  # fmt: skip
+        train=train.TrainConfig(
+            hidden=(10, 7, 5, 4, 3),
+            optimizer="adam",
+            learning_rate=4e-4,
+            batch_size=512,
+            loss_reduction="mean",
+            init="truncated_normal",
+        ),
+        epochs=800 if quick else 8000,
+        mi_log_points=400,
+        binning=estimators.Binning(num_bins=29, value_range=(-1.0, 1.0)),
+        evaluate_on_all=True,
+    )
     mnist = experiment.ExperimentConfig(
         dataset="mnist", epochs=40 if quick else 300, mi_every=20, train_size=1000, test_size=1000
     )

@@ -89,18 +89,21 @@ def main():
     parser.add_argument("--torch_seeds", type=int, default=2)
     parser.add_argument("--data_dir", default="../shared/data")
     args = parser.parse_args()
-    print(f"jax {jax.__version__} on {jax.devices()[0].device_kind} x{jax.device_count()} "
-          f"({platform.machine()}); * = extrapolated from the seeds actually run")  # fmt: skip
+    print(
+        f"jax {jax.__version__} on {jax.devices()[0].device_kind} x{jax.device_count()} "
+        f"({platform.machine()}); * = extrapolated from the seeds actually run"
+    )
     print("| task | S | ib_jax, S seeds (s) | S x single (s) | PyTorch (s) | vs S x single | vs PyTorch |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
     tishby = experiment.ExperimentConfig(
         dataset="tishby",
-        train=train.TrainConfig(hidden=(10, 7, 5, 4, 3), optimizer="sgd", learning_rate=0.01, momentum=0.9,
-                                loss_reduction="mean"),
+        train=train.TrainConfig(
+            hidden=(10, 7, 5, 4, 3), optimizer="sgd", learning_rate=0.01, momentum=0.9, loss_reduction="mean"
+        ),
         epochs=200 if args.quick else 10000,
         mi_every=100,
         binning=estimators.Binning(bin_size=0.07),
-    )  # fmt: skip
+    )
     mnist = experiment.ExperimentConfig(
         dataset="mnist", train_size=1000, test_size=1000, epochs=20 if args.quick else 100, mi_every=20
     )
@@ -112,8 +115,10 @@ def main():
         name = f"{'12-bit' if base.dataset == 'tishby' else 'MNIST 1k/1k'}, {base.epochs} epochs"
         t_all = ib_jax_seconds(config, dataset)
         if (base.dataset, "single") not in cache:
-            runs = [ib_jax_seconds(experiment.ExperimentConfig(**{**base.__dict__, "seed": k}), dataset)
-                    for k in range(min(args.max_sequential, max(s for b, s in cases if b is base)))]  # fmt: skip
+            runs = [
+                ib_jax_seconds(experiment.ExperimentConfig(**{**base.__dict__, "seed": k}), dataset)
+                for k in range(min(args.max_sequential, max(s for b, s in cases if b is base)))
+            ]
             cache[(base.dataset, "single")] = runs
             cache[(base.dataset, "torch")] = [torch_seconds(base, dataset, k) for k in range(args.torch_seeds)]
         singles, torches = cache[(base.dataset, "single")], cache[(base.dataset, "torch")]
@@ -121,8 +126,11 @@ def main():
         t_torch = s * np.mean(torches)
         star_seq = "*" if s > len(singles) else ""
         star_torch = "*" if s > len(torches) else ""
-        print(f"| {name} | {s} | {t_all:.1f} | {t_seq:.1f}{star_seq} | {t_torch:.1f}{star_torch} | "
-              f"{t_seq / t_all:.1f}x | {t_torch / t_all:.1f}x |", flush=True)  # fmt: skip
+        print(
+            f"| {name} | {s} | {t_all:.1f} | {t_seq:.1f}{star_seq} | {t_torch:.1f}{star_torch} | "
+            f"{t_seq / t_all:.1f}x | {t_torch / t_all:.1f}x |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

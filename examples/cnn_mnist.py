@@ -25,10 +25,14 @@ from flax.training import train_state
 
 from ib_jax import capture, data, errors, estimators, recorder
 
-_DATA_DIR = flags.DEFINE_string("data_dir", None, "Folder with MNIST/raw/*.gz (default: $IB_JAX_DATA or "
-                                "~/.cache/ib_jax; downloaded there when missing).")  # fmt: skip
-_OUTPUT_DIR = flags.DEFINE_string("output_dir", None, "Folder for results and figures (default runs/cnn_true or "
-                                  "runs/cnn_random).")  # fmt: skip
+_DATA_DIR = flags.DEFINE_string(
+    "data_dir",
+    None,
+    "Folder with MNIST/raw/*.gz (default: $IB_JAX_DATA or ~/.cache/ib_jax; downloaded there when missing).",
+)
+_OUTPUT_DIR = flags.DEFINE_string(
+    "output_dir", None, "Folder for results and figures (default runs/cnn_true or runs/cnn_random)."
+)
 _OVERWRITE = flags.DEFINE_bool("overwrite", False, "Replace a finished run in --output_dir.")
 _TRAIN_SIZE = flags.DEFINE_integer("train_size", 1000, "Stratified training subset size; 0 = all 60,000.")
 _TEST_SIZE = flags.DEFINE_integer("test_size", 1000, "Stratified test subset size; 0 = all 10,000.")
@@ -39,14 +43,33 @@ _BATCH_SIZE = flags.DEFINE_integer("batch_size", 100, "Minibatch size.")
 _LEARNING_RATE = flags.DEFINE_float("learning_rate", 1e-3, "Adam's learning rate.")
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of the initialisation and the batch order.")
 _DATA_SEED = flags.DEFINE_integer("data_seed", 0, "Seed of the subsets and the random labels.")
-_ESTIMATORS = flags.DEFINE_list("estimators", ["kde_upper", "binned"], "Estimators, from "
-                                f"{', '.join(estimators.ESTIMATORS)}; the first is the main one.")  # fmt: skip
+_ESTIMATORS = flags.DEFINE_list(
+    "estimators",
+    ["kde_upper", "binned"],
+    f"Estimators, from {', '.join(estimators.ESTIMATORS)}; the first is the main one.",
+)
 _BIN_SIZE = flags.DEFINE_float("bin_size", 0.5, "Bin size of the binned estimator.")
-_KDE_NOISE_VARIANCE = flags.DEFINE_float("kde_noise_variance", 100.0, "Noise variance of the KDE bounds (at 0.1, "
-                                         "every layer of this network reads ~log2 N by epoch 20).")  # fmt: skip
+_KDE_NOISE_VARIANCE = flags.DEFINE_float(
+    "kde_noise_variance",
+    100.0,
+    "Noise variance of the KDE bounds (at 0.1, every layer of this network reads ~log2 N by epoch 20).",
+)
 
-_OWN_FLAGS = ("train_size", "test_size", "epochs", "random_labels", "mi_every", "batch_size", "learning_rate", "seed",
-              "data_seed", "estimators", "bin_size", "kde_noise_variance", "data_dir")  # fmt: skip  # in config.json
+_OWN_FLAGS = (
+    "train_size",
+    "test_size",
+    "epochs",
+    "random_labels",
+    "mi_every",
+    "batch_size",
+    "learning_rate",
+    "seed",
+    "data_seed",
+    "estimators",
+    "bin_size",
+    "kde_noise_variance",
+    "data_dir",
+)  # in config.json
 
 LAYERS = ("conv1", "conv2", "dense", "logits")  # three sown values and one submodule's output
 
@@ -108,16 +131,26 @@ def main(argv):
     output_dir = _OUTPUT_DIR.value or f"runs/cnn_{kind}"
     try:
         _check_flags()
-        ds = data.prepare(data.load_mnist(_DATA_DIR.value), train_size=_TRAIN_SIZE.value, test_size=_TEST_SIZE.value,
-                          random_labels=_RANDOM_LABELS.value, seed=_DATA_SEED.value)  # fmt: skip
+        ds = data.prepare(
+            data.load_mnist(_DATA_DIR.value),
+            train_size=_TRAIN_SIZE.value,
+            test_size=_TEST_SIZE.value,
+            random_labels=_RANDOM_LABELS.value,
+            seed=_DATA_SEED.value,
+        )
         if _BATCH_SIZE.value > len(ds.y_train):
             raise errors.ConfigError(f"--batch_size {_BATCH_SIZE.value} exceeds the {len(ds.y_train)} training images")
         rec = recorder.Recorder(
-            output_dir, num_classes=10, layer_names=LAYERS, estimators=_ESTIMATORS.value,
-            binning=estimators.Binning(bin_size=_BIN_SIZE.value), kde_noise_variance=_KDE_NOISE_VARIANCE.value,
-            name=f"CNN, MNIST, {kind} labels", config={k: flags.FLAGS[k].value for k in _OWN_FLAGS},
+            output_dir,
+            num_classes=10,
+            layer_names=LAYERS,
+            estimators=_ESTIMATORS.value,
+            binning=estimators.Binning(bin_size=_BIN_SIZE.value),
+            kde_noise_variance=_KDE_NOISE_VARIANCE.value,
+            name=f"CNN, MNIST, {kind} labels",
+            config={k: flags.FLAGS[k].value for k in _OWN_FLAGS},
             overwrite=_OVERWRITE.value,
-        )  # fmt: skip
+        )
     except (errors.ConfigError, errors.DataError, ValueError) as e:
         _fail(f"error: {e}", 2)
 
@@ -137,8 +170,13 @@ def main(argv):
     def log(epoch):  # loss and accuracy of the network entering `epoch`, on both whole subsets
         train_loss, train_accuracy = evaluate(state.params, state.apply_fn, x, y)
         test_loss, test_accuracy = evaluate(state.params, state.apply_fn, x_test, y_test)
-        rec.log(epoch, train_loss=train_loss, train_accuracy=train_accuracy, test_loss=test_loss,
-                test_accuracy=test_accuracy)  # fmt: skip
+        rec.log(
+            epoch,
+            train_loss=train_loss,
+            train_accuracy=train_accuracy,
+            test_loss=test_loss,
+            test_accuracy=test_accuracy,
+        )
 
     start = time.perf_counter()
     for epoch in range(_EPOCHS.value):
@@ -150,8 +188,10 @@ def main(argv):
     measure(_EPOCHS.value)
     paths = rec.save(complete=True, figures=True)
     res = rec.results()
-    print(f"{rec.name}: {_EPOCHS.value} epochs in {time.perf_counter() - start:.0f} s: final train accuracy "
-          f"{res['final_train_accuracy'][0]:.4f}, test accuracy {res['final_test_accuracy'][0]:.4f}")  # fmt: skip
+    print(
+        f"{rec.name}: {_EPOCHS.value} epochs in {time.perf_counter() - start:.0f} s: final train accuracy "
+        f"{res['final_train_accuracy'][0]:.4f}, test accuracy {res['final_test_accuracy'][0]:.4f}"
+    )
     for path in paths:
         print(f"wrote: {path}")
 

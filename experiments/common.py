@@ -21,9 +21,7 @@ def dataset_from_flag(value: str) -> tuple[str, str]:
     """The --dataset value of an image main checked, and its title for figures."""
     if value in data.IMAGE_DATASETS or (value.startswith(data.NPZ_PREFIX) and value[len(data.NPZ_PREFIX) :].strip()):
         return value, data.dataset_title(value)
-    raise errors.ConfigError(
-        f"unknown --dataset {value!r}; choose from {', '.join(data.IMAGE_DATASETS)} or npz:PATH"
-    )
+    raise errors.ConfigError(f"unknown --dataset {value!r}; choose from {', '.join(data.IMAGE_DATASETS)} or npz:PATH")
 
 
 class _StopFlag:
@@ -113,8 +111,11 @@ def run_experiment(
     except experiment.RunStopped as e:
         fail(f"stopped: {e}", 3)
     except OSError as e:  # a failed write (disk full, ...): the previous files are intact (atomic writes)
-        fail(f"error: writing to {vals['output_dir']} failed ({e.strerror or e}); the last complete results and "
-             "checkpoint are kept: free the space and rerun the same command to resume", 1)  # fmt: skip
+        fail(
+            f"error: writing to {vals['output_dir']} failed ({e.strerror or e}); the last complete results and "
+            "checkpoint are kept: free the space and rerun the same command to resume",
+            1,
+        )
     if jax.process_index() != 0:
         return
     try:
@@ -140,6 +141,8 @@ def _finish(res, out, config, name: str, vals: Mapping[str, Any], sweep: bool) -
         if vals["animate"]:
             paths += plotting.save_animations(res, out, name)
         final = {k: res[f"final_{k}"].mean() for k in ("train_accuracy", "test_accuracy")}
-        print(f"{name}: {config.epochs} epochs, {config.num_seeds} seed(s): final train accuracy "
-              f"{final['train_accuracy']:.4f}, {res['test_name']} accuracy {final['test_accuracy']:.4f}")  # fmt: skip
+        print(
+            f"{name}: {config.epochs} epochs, {config.num_seeds} seed(s): final train accuracy "
+            f"{final['train_accuracy']:.4f}, {res['test_name']} accuracy {final['test_accuracy']:.4f}"
+        )
     return paths

@@ -66,13 +66,18 @@ def main(argv):
             else:
                 plotting.headline_figure(loaded, names, _OUTPUT.value, _SPLIT.value)
         else:
-            shared = [e for e in results.estimator_names(loaded[0]) if all(
-                e in results.estimator_names(res) for res in loaded)]  # fmt: skip
+            shared = [
+                e
+                for e in results.estimator_names(loaded[0])
+                if all(e in results.estimator_names(res) for res in loaded)
+            ]
             chosen = _ESTIMATORS.value or shared
             missing = [e for e in chosen if e not in shared]
             if missing or not chosen:
-                raise errors.ConfigError(f"not every run measured {', '.join(missing) or 'any common estimator'}; "
-                                         f"they share {', '.join(shared) or 'none'}")  # fmt: skip
+                raise errors.ConfigError(
+                    f"not every run measured {', '.join(missing) or 'any common estimator'}; "
+                    f"they share {', '.join(shared) or 'none'}"
+                )
             plotting.estimators_grid_figure(loaded, names, chosen, _SPLIT.value, _OUTPUT.value)
             print(_table(loaded, names, chosen, _SPLIT.value))
     except (errors.DataError, errors.ConfigError) as e:

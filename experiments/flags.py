@@ -270,9 +270,14 @@ def markdown() -> str:
     for main in MAINS:
         lines += ["", f"## `python -m experiments.{main}`", ""]
         if main == "tishby":
-            lines += ["`--preset` fills every flag of the preset that is not given: " + "; ".join(
-                f"`{name}`: " + ", ".join(f"{k}={v}" for k, v in preset.items()) for name, preset in PRESETS.items()
-            ) + ".", ""]  # fmt: skip
+            lines += [
+                "`--preset` fills every flag of the preset that is not given: "
+                + "; ".join(
+                    f"`{name}`: " + ", ".join(f"{k}={v}" for k, v in preset.items()) for name, preset in PRESETS.items()
+                )
+                + ".",
+                "",
+            ]
         lines += ["| flag | default | meaning |", "| --- | --- | --- |"]
         for f in flags_of(main):
             choices = f" One of: {', '.join(f.choices)}." if f.choices else ""

@@ -36,8 +36,10 @@ def conditions_from_flags(vals) -> tuple[str, ...]:
     """The sweep's conditions: true labels, each label corruption level, the permuted labels,
     then each input corruption."""
     if vals["random_labels"] or vals["label_corruption"]:
-        raise common.errors.ConfigError("--random_labels and --label_corruption are single-condition flags; use "
-                                        "--permuted_labels and --label_corruption_levels here")  # fmt: skip
+        raise common.errors.ConfigError(
+            "--random_labels and --label_corruption are single-condition flags; use "
+            "--permuted_labels and --label_corruption_levels here"
+        )
     levels = []
     for text in vals["label_corruption_levels"]:
         try:
@@ -59,8 +61,9 @@ def main(argv):
     try:
         dataset, title = common.dataset_from_flag(vals["dataset"])
         conditions = conditions_from_flags(vals)
-        config = flag_table.config("memorization", vals, _FLAGS["bin_size"].present, dataset=dataset,
-                                   conditions=conditions)  # fmt: skip
+        config = flag_table.config(
+            "memorization", vals, _FLAGS["bin_size"].present, dataset=dataset, conditions=conditions
+        )
     except common.errors.ConfigError as e:
         common.fail(f"error: {e}", 2)
     common.run_experiment(config, f"{title}, memorization sweep", vals, sweep=True)

@@ -94,8 +94,9 @@ def apply(module: nn.Module, variables, *args, layers: Sequence[str], **kwargs):
         path = "/".join(mdl.path)
         return method_name == "__call__" and (path in wanted or (not path and OUTPUT in wanted))
 
-    out, state = module.apply(variables, *args, capture_intermediates=keep, mutable=_with_intermediates(user_mutable),
-                              **kwargs)  # fmt: skip
+    out, state = module.apply(
+        variables, *args, capture_intermediates=keep, mutable=_with_intermediates(user_mutable), **kwargs
+    )
     state = flax.core.unfreeze(state)
     flat = _flat(state.pop(INTERMEDIATES, {}))
     acts = []
@@ -105,12 +106,16 @@ def apply(module: nn.Module, variables, *args, layers: Sequence[str], **kwargs):
             known = layer_names(module, variables, *args, **kwargs)
             raise ValueError(f"no layer {name!r} in {type(module).__name__}; it has: {', '.join(known)}")
         if len(values) != 1:
-            raise ValueError(f"layer {name!r} was produced {len(values)} times in one forward pass; sow the value "
-                             "to measure under a name of its own")  # fmt: skip
+            raise ValueError(
+                f"layer {name!r} was produced {len(values)} times in one forward pass; sow the value "
+                "to measure under a name of its own"
+            )
         value = values[0]
         if not isinstance(value, jax.Array) or value.ndim < 1:
-            raise ValueError(f"layer {name!r} is not an array with a batch axis (got {type(value).__name__}); "
-                             "sow the array to measure")  # fmt: skip
+            raise ValueError(
+                f"layer {name!r} is not an array with a batch axis (got {type(value).__name__}); "
+                "sow the array to measure"
+            )
         acts.append(jnp.reshape(value, (value.shape[0], -1)).astype(jnp.float32))
     if user_mutable is False or user_mutable is None:
         return out, tuple(acts)

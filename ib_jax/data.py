@@ -99,8 +99,9 @@ def load_npz(path: str | os.PathLike) -> Dataset:
         if x.ndim < 1 or len(x) == 0:
             raise errors.DataError(f"{path}: x_{split} is empty")
         if y.ndim != 1 or len(y) != len(x):
-            raise errors.DataError(f"{path}: y_{split} must be [{len(x)}] (one label per row of x_{split}), "
-                                   f"got shape {y.shape}")  # fmt: skip
+            raise errors.DataError(
+                f"{path}: y_{split} must be [{len(x)}] (one label per row of x_{split}), got shape {y.shape}"
+            )
         if not (np.issubdtype(x.dtype, np.number) or x.dtype == bool) or np.iscomplexobj(x):
             raise errors.DataError(f"{path}: x_{split} must be real numbers, got dtype {x.dtype}")
         x = x.reshape(len(x), -1).astype(np.float32)
@@ -111,14 +112,17 @@ def load_npz(path: str | os.PathLike) -> Dataset:
             raise errors.DataError(f"{path}: y_{split} must be integer class labels, got dtype {y.dtype}")
         whole = np.isfinite(y) & (y == np.round(y)) if np.issubdtype(y.dtype, np.floating) else np.ones(len(y), bool)
         if not whole.all():
-            raise errors.DataError(f"{path}: y_{split} holds a label that is not a whole number "
-                                   f"({y[np.argmin(whole)]!r} in row {np.argmin(whole)})")  # fmt: skip
+            raise errors.DataError(
+                f"{path}: y_{split} holds a label that is not a whole number "
+                f"({y[np.argmin(whole)]!r} in row {np.argmin(whole)})"
+            )
         if (y < 0).any():
             raise errors.DataError(f"{path}: y_{split} holds a negative label ({y.min()!r}); classes are 0..K-1")
         out[f"x_{split}"], out[f"y_{split}"] = x, y.astype(np.int32)
     if arrays["x_train"].shape[1:] != arrays["x_test"].shape[1:]:
-        raise errors.DataError(f"{path}: x_train and x_test items differ ({arrays['x_train'].shape[1:]} and "
-                               f"{arrays['x_test'].shape[1:]})")  # fmt: skip
+        raise errors.DataError(
+            f"{path}: x_train and x_test items differ ({arrays['x_train'].shape[1:]} and {arrays['x_test'].shape[1:]})"
+        )
     num_classes = int(max(out["y_train"].max(), out["y_test"].max())) + 1
     return Dataset(name=f"{NPZ_PREFIX}{path}", num_classes=num_classes, **out)
 
@@ -137,7 +141,8 @@ class DatasetInfo:
 DATASETS: dict[str, DatasetInfo] = {
     "mnist": DatasetInfo(mnist.TITLES["mnist"], lambda data_dir, **_: load_mnist(data_dir), "MNIST"),
     "fashion_mnist": DatasetInfo(
-        mnist.TITLES["fashion_mnist"], lambda data_dir, **_: load_mnist(data_dir, dataset="fashion_mnist"),
+        mnist.TITLES["fashion_mnist"],
+        lambda data_dir, **_: load_mnist(data_dir, dataset="fashion_mnist"),
         "Fashion-MNIST",
     ),
     "cifar10": DatasetInfo(

@@ -301,10 +301,19 @@ def run(
     out = pathlib.Path(output_dir)
     extra = dict(extra_config or {})
     run_ = _Run(config, dataset, out, seeds_per_device)
-    execution = {"seeds_per_device": run_.layout.group, "padded_seeds": run_.layout.padded,
-                 "processes": jax.process_count()}  # fmt: skip
-    meta = results.build_config(name=extra.pop("name", ""), settings=config.to_dict(), estimators=run_.chosen,
-                                complete=False, execution=execution, **extra)  # fmt: skip
+    execution = {
+        "seeds_per_device": run_.layout.group,
+        "padded_seeds": run_.layout.padded,
+        "processes": jax.process_count(),
+    }
+    meta = results.build_config(
+        name=extra.pop("name", ""),
+        settings=config.to_dict(),
+        estimators=run_.chosen,
+        complete=False,
+        execution=execution,
+        **extra,
+    )
     if run_.writer:
         results.save_json(out / results.CONFIG, meta)
     schedule, record = set(int(e) for e in run_.schedule), run_.record

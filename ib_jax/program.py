@@ -44,8 +44,15 @@ class Program:
       schedule: the measured epochs, for the largest gap between two of them.
     """
 
-    def __init__(self, config, dataset: data.Dataset, rows: rows_lib.Rows, lay: sharding.Layout,
-                 chosen: tuple[estimators.Estimator, ...], schedule: np.ndarray):  # fmt: skip
+    def __init__(
+        self,
+        config,
+        dataset: data.Dataset,
+        rows: rows_lib.Rows,
+        lay: sharding.Layout,
+        chosen: tuple[estimators.Estimator, ...],
+        schedule: np.ndarray,
+    ):
         self.config = config
         self.num_classes = dataset.num_classes
         self.widths = tuple(train_lib.layer_widths(config.train, self.num_classes))

@@ -86,8 +86,10 @@ class Recorder:
             raise errors.ConfigError(f"num_classes must be a positive integer, got {num_classes!r}")
         try:
             settings = {"binning": binning, "noise_variance": kde_noise_variance, "num_bins": adaptive_bins}
-            chosen = [e if isinstance(e, estimators_lib.Estimator) else estimators_lib.by_name(e, **settings)
-                      for e in estimators]  # fmt: skip
+            chosen = [
+                e if isinstance(e, estimators_lib.Estimator) else estimators_lib.by_name(e, **settings)
+                for e in estimators
+            ]
         except ValueError as e:
             raise errors.ConfigError(str(e)) from None
         names = [e.name for e in chosen]
@@ -148,8 +150,10 @@ class Recorder:
         if self.layer_names is not None and info.shape[-1] != len(self.layer_names):
             raise ValueError(f"{info.shape[-1]} layers measured, but {len(self.layer_names)} layer_names given")
         if self._measured and info.shape != self._measured[0]["information"].shape:
-            raise ValueError(f"information of shape {info.shape} differs from the first record's "
-                             f"{self._measured[0]['information'].shape}")  # fmt: skip
+            raise ValueError(
+                f"information of shape {info.shape} differs from the first record's "
+                f"{self._measured[0]['information'].shape}"
+            )
         self._epochs.append(epoch)
         self._measured.append(dict(measured))
 
@@ -207,9 +211,14 @@ class Recorder:
         figures); returns the paths written. `complete` marks the run finished."""
         res = self.results(complete)
         config = results.build_config(
-            name=self.name, settings=self.config, estimators=self.estimators, complete=complete, recorder=True,
-            layer_names=[str(n) for n in res["layer_names"]], num_classes=self.num_classes,
-        )  # fmt: skip
+            name=self.name,
+            settings=self.config,
+            estimators=self.estimators,
+            complete=complete,
+            recorder=True,
+            layer_names=[str(n) for n in res["layer_names"]],
+            num_classes=self.num_classes,
+        )
         paths = [results.save_results(self.out, res)]
         results.save_json(self.out / results.CONFIG, config)
         paths.append(self.out / results.CONFIG)

@@ -47,9 +47,17 @@ MI_KEYS = ("i_xt_train", "i_ty_train", "i_xt_test", "i_ty_test")
 METRICS = ("train_loss", "train_accuracy", "test_loss", "test_accuracy")
 GRADIENT_KEYS = ("grad_mean_norm", "grad_std_norm", "weight_norm")
 REQUIRED = (
-    "mi_epochs", "i_xt_train", "i_ty_train", "i_xt_test", "i_ty_test",
-    "train_loss", "train_accuracy", "test_loss", "test_accuracy", "layer_widths",
-)  # fmt: skip
+    "mi_epochs",
+    "i_xt_train",
+    "i_ty_train",
+    "i_xt_test",
+    "i_ty_test",
+    "train_loss",
+    "train_accuracy",
+    "test_loss",
+    "test_accuracy",
+    "layer_widths",
+)
 
 
 def atomic_write(path: str | os.PathLike, write) -> None:
@@ -129,11 +137,18 @@ def build_results(
         if fit_threshold is not None:
             final_accuracy = None if final_metrics is None else final_metrics[1]
             out["epochs_to_fit"] = epochs_to_fit(metrics[1], final_accuracy, fit_threshold)
-    out.update({
-        "h_y_train": float(np.mean(h_y_train_rows)), "h_y_train_rows": np.asarray(h_y_train_rows),
-        "h_y_test": h_y_test, "n_train": n_train, "n_test": n_test, "test_name": test_name,
-        "complete": bool(complete), "estimators": np.asarray(list(estimators)),
-    })  # fmt: skip
+    out.update(
+        {
+            "h_y_train": float(np.mean(h_y_train_rows)),
+            "h_y_train_rows": np.asarray(h_y_train_rows),
+            "h_y_test": h_y_test,
+            "n_train": n_train,
+            "n_test": n_test,
+            "test_name": test_name,
+            "complete": bool(complete),
+            "estimators": np.asarray(list(estimators)),
+        }
+    )
     if fit_threshold is not None:
         out["fit_threshold"] = fit_threshold
     out["contract"] = CONTRACT
@@ -165,14 +180,21 @@ def versions() -> dict[str, str]:
     }
 
 
-def build_config(*, name: str, settings: Mapping[str, Any], estimators: Sequence[Any], complete: bool,
-                 **extra: Any) -> dict[str, Any]:  # fmt: skip
+def build_config(
+    *, name: str, settings: Mapping[str, Any], estimators: Sequence[Any], complete: bool, **extra: Any
+) -> dict[str, Any]:
     """config.json, one shape for the runner and `Recorder`: the run's `name`, its `settings`
     (under "config"), each estimator as {"name", "type", its parameters...}, the package
     `versions`, `complete`, and anything in `extra` (execution, wall time, ...)."""
     listed = [{"name": e.name, "type": type(e).__name__, **dataclasses.asdict(e)} for e in estimators]
-    return {"name": name, "config": dict(settings), "estimators": listed, "versions": versions(),
-            "complete": bool(complete), **extra}  # fmt: skip
+    return {
+        "name": name,
+        "config": dict(settings),
+        "estimators": listed,
+        "versions": versions(),
+        "complete": bool(complete),
+        **extra,
+    }
 
 
 def save_results(output_dir: str | os.PathLike, arrays: Mapping[str, Any]) -> pathlib.Path:
@@ -194,12 +216,14 @@ def load_results(run_dir: str | os.PathLike) -> dict[str, np.ndarray]:
         with np.load(path) as f:
             out = {k: f[k] for k in f.files}
     except Exception as e:  # pylint: disable=broad-except  # zipfile, zlib, pickle and OS errors alike
-        raise errors.DataError(f"{path} is unreadable ({type(e).__name__}); rerun the experiment or pass another "
-                               "folder") from None  # fmt: skip
+        raise errors.DataError(
+            f"{path} is unreadable ({type(e).__name__}); rerun the experiment or pass another folder"
+        ) from None
     version = int(out["contract"]) if "contract" in out else 1
     if version > CONTRACT:
-        raise errors.DataError(f"{path} follows results contract {version}, newer than this ib_jax's "
-                               f"({CONTRACT}); update ib_jax")  # fmt: skip
+        raise errors.DataError(
+            f"{path} follows results contract {version}, newer than this ib_jax's ({CONTRACT}); update ib_jax"
+        )
     missing = [k for k in REQUIRED if k not in out]
     if missing:
         raise errors.DataError(f"{path} lacks {', '.join(missing)}")
@@ -239,15 +263,27 @@ def peak_and_end(res: Mapping[str, np.ndarray], estimator: str, split: str, laye
     i_xt = estimator_view(res, estimator)[f"i_xt_{split}"][:, :, layer]  # [S, E]
     peak, end = i_xt.max(axis=1), i_xt[:, -1]
     return {
-        "peak_mean": float(peak.mean()), "peak_std": float(peak.std()),
-        "end_mean": float(end.mean()), "end_std": float(end.std()),
+        "peak_mean": float(peak.mean()),
+        "peak_std": float(peak.std()),
+        "end_mean": float(end.mean()),
+        "end_std": float(end.std()),
         "peak_epoch": int(res["mi_epochs"][int(np.argmax(i_xt.mean(axis=0)))]),
         "seeds": int(i_xt.shape[0]),
-    }  # fmt: skip
+    }
 
 
-_PER_ROW = ("train_loss", "train_accuracy", "test_loss", "test_accuracy", "seeds", "seed", "condition",
-            "corruption", "epochs_to_fit", "h_y_train_rows")  # fmt: skip
+_PER_ROW = (
+    "train_loss",
+    "train_accuracy",
+    "test_loss",
+    "test_accuracy",
+    "seeds",
+    "seed",
+    "condition",
+    "corruption",
+    "epochs_to_fit",
+    "h_y_train_rows",
+)
 
 
 def row_view(res: Mapping[str, np.ndarray], rows) -> dict[str, np.ndarray]:
@@ -286,12 +322,16 @@ def sweep_summary(res: Mapping[str, np.ndarray], settings: Mapping[str, Any]) ->
     rows = []
     for r in range(len(res["seed"])):
         fit = int(res["epochs_to_fit"][r])
-        rows.append({
-            "condition": str(res["condition"][r]), "corruption": float(res["corruption"][r]),
-            "seed": int(res["seed"][r]), "epochs_to_fit": fit if fit >= 0 else None,
-            "train_accuracy": float(res["final_train_accuracy"][r]),
-            "test_accuracy": float(res["final_test_accuracy"][r]),
-        })  # fmt: skip
+        rows.append(
+            {
+                "condition": str(res["condition"][r]),
+                "corruption": float(res["corruption"][r]),
+                "seed": int(res["seed"][r]),
+                "epochs_to_fit": fit if fit >= 0 else None,
+                "train_accuracy": float(res["final_train_accuracy"][r]),
+                "test_accuracy": float(res["final_test_accuracy"][r]),
+            }
+        )
     return {"rows": rows, "settings": dict(settings)}
 
 
@@ -301,13 +341,17 @@ def summary_table(rows: list[dict[str, Any]]) -> str:
     groups: dict[tuple[str, float], list[dict[str, Any]]] = {}
     for row in rows:
         groups.setdefault((row["condition"], row["corruption"]), []).append(row)
-    lines = ["| condition | seeds fitted | epochs to fit | train accuracy | test accuracy |",
-             "| --- | --- | --- | --- | --- |"]  # fmt: skip
+    lines = [
+        "| condition | seeds fitted | epochs to fit | train accuracy | test accuracy |",
+        "| --- | --- | --- | --- | --- |",
+    ]
     for (condition, p), members in groups.items():
         fits = [m["epochs_to_fit"] for m in members if m["epochs_to_fit"] is not None]
         epochs = f"{np.mean(fits):.0f} ± {np.std(fits):.0f}" if fits else "—"
         train = np.array([m["train_accuracy"] for m in members])
         test = np.array([m["test_accuracy"] for m in members])
-        lines.append(f"| {condition_label(condition, p)} | {len(fits)}/{len(members)} | {epochs} | "
-                     f"{train.mean():.3f} ± {train.std():.3f} | {test.mean():.3f} ± {test.std():.3f} |")  # fmt: skip
+        lines.append(
+            f"| {condition_label(condition, p)} | {len(fits)}/{len(members)} | {epochs} | "
+            f"{train.mean():.3f} ± {train.std():.3f} | {test.mean():.3f} ± {test.std():.3f} |"
+        )
     return "\n".join(lines)

@@ -58,10 +58,12 @@ class ReferenceTest(chex.TestCase):
         got = estimators.adaptive_binned_information(acts, labels, num_bins=num_bins, strategy=strategy)
         chex.assert_shape(got, (3,))
         for b in range(3):
-            np.testing.assert_allclose([got[0][b], got[1][b]], reference(acts[b], labels, num_bins, strategy),
-                                       atol=1e-5)  # fmt: skip
-        exact = estimators.adaptive_binned_information(acts, labels, num_bins=num_bins, strategy=strategy,
-                                                       method="exact")  # fmt: skip
+            np.testing.assert_allclose(
+                [got[0][b], got[1][b]], reference(acts[b], labels, num_bins, strategy), atol=1e-5
+            )
+        exact = estimators.adaptive_binned_information(
+            acts, labels, num_bins=num_bins, strategy=strategy, method="exact"
+        )
         chex.assert_trees_all_close(exact, got, atol=1e-6)
 
     @parameterized.parameters("entropy", "range")
@@ -105,8 +107,9 @@ class PropertyTest(chex.TestCase):
         cluster = np.repeat([0, 1], [200, 200])
         acts = (np.where(cluster[:, None] == 0, -5.0, 5.0) + self.rng.uniform(-0.1, 0.1, (400, 3))).astype(np.float32)
         h = 1.0
-        i_xt, i_ty = estimators.adaptive_binned_information(acts, cluster.astype(np.int32), num_bins=2,
-                                                            strategy=strategy)  # fmt: skip
+        i_xt, i_ty = estimators.adaptive_binned_information(
+            acts, cluster.astype(np.int32), num_bins=2, strategy=strategy
+        )
         chex.assert_trees_all_close((i_xt, i_ty), (h, h), atol=1e-5)
         balanced = (np.arange(400) % 2).astype(np.int32)
         _, i_ty = estimators.adaptive_binned_information(acts, balanced, num_bins=2, strategy=strategy)
@@ -130,12 +133,12 @@ class PropertyTest(chex.TestCase):
 
     def test_range_strategy_is_affine_invariant_and_constant_is_one_bin(self):
         base = estimators.adaptive_binned_information(self.acts, self.labels, num_bins=9, strategy="range")
-        moved = estimators.adaptive_binned_information(self.acts * 4.0 - 3.0, self.labels, num_bins=9,
-                                                       strategy="range")  # fmt: skip
+        moved = estimators.adaptive_binned_information(self.acts * 4.0 - 3.0, self.labels, num_bins=9, strategy="range")
         chex.assert_trees_all_close(moved, base)
         for strategy in adaptive.STRATEGIES:
-            const = estimators.adaptive_binned_information(np.full((400, 6), 0.3, np.float32), self.labels,
-                                                           strategy=strategy)  # fmt: skip
+            const = estimators.adaptive_binned_information(
+                np.full((400, 6), 0.3, np.float32), self.labels, strategy=strategy
+            )
             chex.assert_trees_all_close(const, (0.0, 0.0), atol=1e-6)
 
     @parameterized.parameters("entropy", "range")

@@ -213,8 +213,10 @@ class OtherDatasetsTest(chex.TestCase):
         where.mkdir()
         batches = {}
         for name in cifar10.TRAIN_FILES + cifar10.TEST_FILES:
-            batch = {b"data": self.rng.integers(0, 256, (n, 3072)).astype(np.uint8),
-                     b"labels": list(self.rng.integers(0, 10, n))}  # fmt: skip
+            batch = {
+                b"data": self.rng.integers(0, 256, (n, 3072)).astype(np.uint8),
+                b"labels": list(self.rng.integers(0, 10, n)),
+            }
             (where / name).write_bytes(pickle.dumps(batch))
             batches[name] = batch
         return where, batches

@@ -22,8 +22,7 @@ from tests import testing
 # One tiny 12-bit configuration shared by the tests (one compilation per shape).
 _TINY = experiment.ExperimentConfig(
     dataset="tishby",
-    train=train.TrainConfig(hidden=(6, 4), optimizer="sgd", learning_rate=0.05, momentum=0.9,
-                            loss_reduction="mean"),
+    train=train.TrainConfig(hidden=(6, 4), optimizer="sgd", learning_rate=0.05, momentum=0.9, loss_reduction="mean"),
     epochs=40,
     mi_every=10,
     binning=estimators.Binning(bin_size=0.1),
@@ -32,7 +31,7 @@ _TINY = experiment.ExperimentConfig(
     adaptive_bins=12,
     train_size=512,
     test_size=256,
-)  # fmt: skip
+)
 
 
 # A main whose 5th atomic write fails half-way with ENOSPC (a full disk).
@@ -58,8 +57,14 @@ app.run(tishby.main)
 
 def _run_main(module, *args, timeout=300):
     env = {**os.environ, "JAX_PLATFORMS": "cpu", "PYTHONUNBUFFERED": "1"}
-    return subprocess.run([sys.executable, "-m", module, *args], cwd=testing.REPO, capture_output=True, text=True,
-                          timeout=timeout, env=env)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=testing.REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
 
 
 class ScheduleTest(parameterized.TestCase):
@@ -74,11 +79,20 @@ class ScheduleTest(parameterized.TestCase):
         self.assertLen(epochs, 275)  # IDNNs' 274 distinct epochs (1 ... 8000) and 0
         self.assertEqual((epochs[0], epochs[-1]), (0, 8000))
 
-    @parameterized.parameters({"epochs": 0}, {"mi_every": 0}, {"num_seeds": 0}, {"dataset": "cifar"},
-                              {"train_size": -1}, {"mi_log_points": -2}, {"estimators": ()},
-                              {"estimators": ("binned", "binned")}, {"estimators": ("kde",)},
-                              {"kde_noise_variance": 0.0}, {"adaptive_bins": 0},
-                              {"gradient_sub_batches": 1})  # fmt: skip
+    @parameterized.parameters(
+        {"epochs": 0},
+        {"mi_every": 0},
+        {"num_seeds": 0},
+        {"dataset": "cifar"},
+        {"train_size": -1},
+        {"mi_log_points": -2},
+        {"estimators": ()},
+        {"estimators": ("binned", "binned")},
+        {"estimators": ("kde",)},
+        {"kde_noise_variance": 0.0},
+        {"adaptive_bins": 0},
+        {"gradient_sub_batches": 1},
+    )
     def test_bad_config(self, **kwargs):
         with self.assertRaises(errors.ConfigError):
             experiment.ExperimentConfig(**kwargs)
@@ -117,19 +131,30 @@ class RunTest(chex.TestCase):
         self.assertTrue(np.all(res["grad_std_norm"][:, :-1] > 0) and np.all(np.isfinite(res["weight_norm"])))
         self.assertEqual(
             config["estimators"],
-            [{"name": "binned", "bin_size": 0.1, "num_bins": None, "value_range": None},
-             {"name": "kde_upper", "noise_variance": 0.01, "bound": "upper"},
-             {"name": "kde_lower", "noise_variance": 0.01, "bound": "lower"},
-             {"name": "adaptive_entropy", "num_bins": 12, "strategy": "entropy"},
-             {"name": "adaptive_range", "num_bins": 12, "strategy": "range"}],
-        )  # fmt: skip
+            [
+                {"name": "binned", "bin_size": 0.1, "num_bins": None, "value_range": None},
+                {"name": "kde_upper", "noise_variance": 0.01, "bound": "upper"},
+                {"name": "kde_lower", "noise_variance": 0.01, "bound": "lower"},
+                {"name": "adaptive_entropy", "num_bins": 12, "strategy": "entropy"},
+                {"name": "adaptive_range", "num_bins": 12, "strategy": "range"},
+            ],
+        )
 
     def test_old_folders_load_as_binned(self):
         """A results.npz from before the estimator suite (unprefixed keys only) loads, plots and
         reads as the estimator "binned"."""
         res = results.load_results(f"{self.tmp}/full")
-        newer = {"estimators", "contract", "fit_threshold", "seed", "condition", "corruption", "epochs_to_fit",
-                 "h_y_train_rows", *experiment.GRADIENT_KEYS}  # fmt: skip
+        newer = {
+            "estimators",
+            "contract",
+            "fit_threshold",
+            "seed",
+            "condition",
+            "corruption",
+            "epochs_to_fit",
+            "h_y_train_rows",
+            *experiment.GRADIENT_KEYS,
+        }
         old = {k: v for k, v in res.items() if "." not in k and k not in newer}
         out = f"{self.tmp}/old"
         results.save_results(out, old)
@@ -155,8 +180,15 @@ class RunTest(chex.TestCase):
             np.testing.assert_allclose(self.full[f"{estimator.name}.i_xt_train"][0, 1], i_xt, atol=1e-5)
             np.testing.assert_allclose(self.full[f"{estimator.name}.i_ty_train"][0, 1], i_ty, atol=1e-5)
         # The gradient statistics of epoch 10: the epoch trained from that network.
-        _, metrics, _ = train.jit_train_epoch(state, jax.random.fold_in(shuffle_key, 10), x, y, _TINY.train,
-                                              gradient_stats=True, sub_batches=_TINY.gradient_sub_batches)  # fmt: skip
+        _, metrics, _ = train.jit_train_epoch(
+            state,
+            jax.random.fold_in(shuffle_key, 10),
+            x,
+            y,
+            _TINY.train,
+            gradient_stats=True,
+            sub_batches=_TINY.gradient_sub_batches,
+        )
         for key in experiment.GRADIENT_KEYS:
             np.testing.assert_allclose(self.full[key][0, 1], metrics[key], rtol=1e-5, err_msg=key)
 
@@ -169,8 +201,17 @@ class RunTest(chex.TestCase):
         self.assertFalse(partial["complete"])
         self.assertTrue(os.path.exists(out / results.CHECKPOINT))
         resumed = experiment.run(_TINY, self.dataset, out)
-        for key in ("i_xt_train", "i_ty_test", "kde_lower.i_xt_test", "adaptive_range.i_ty_train", "train_loss",
-                    "test_accuracy", "final_train_loss", "grad_std_norm", "weight_norm"):  # fmt: skip
+        for key in (
+            "i_xt_train",
+            "i_ty_test",
+            "kde_lower.i_xt_test",
+            "adaptive_range.i_ty_train",
+            "train_loss",
+            "test_accuracy",
+            "final_train_loss",
+            "grad_std_norm",
+            "weight_norm",
+        ):
             np.testing.assert_array_equal(resumed[key], self.full[key], err_msg=key)
 
     def test_interrupt_during_the_final_write_leaves_the_old_files(self):
@@ -227,11 +268,20 @@ def _run_forked(module, arg_lists, timeout=300):
     """`_run_main(module, *args)` for each argument list, each in a child forked from one process
     (tests/fork_main.py): the same exit status and output, one interpreter start for them all."""
     env = {**os.environ, "JAX_PLATFORMS": "cpu", "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.run([sys.executable, "-m", "tests.fork_main", module], input=json.dumps(arg_lists),
-                          cwd=testing.REPO, capture_output=True, text=True, timeout=timeout, env=env)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-m", "tests.fork_main", module],
+        input=json.dumps(arg_lists),
+        cwd=testing.REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
-    return [subprocess.CompletedProcess(args, r["code"], r["stdout"], r["stderr"])
-            for args, r in zip(arg_lists, json.loads(proc.stdout))]  # fmt: skip
+    return [
+        subprocess.CompletedProcess(args, r["code"], r["stdout"], r["stderr"])
+        for args, r in zip(arg_lists, json.loads(proc.stdout))
+    ]
 
 
 class MainsTest(chex.TestCase):
@@ -244,16 +294,36 @@ class MainsTest(chex.TestCase):
         cls.tmp = tempfile.mkdtemp()
 
     def test_mnist_and_compare_smoke(self):
-        common = ["--data_dir", str(testing.DATA_DIR), "--train_size", "200", "--test_size", "100", "--epochs",
-                  "4", "--hidden", "32,8", "--mi_every", "2",
-                  "--estimators", "binned,kde_upper,adaptive_range"]  # fmt: skip
+        common = [
+            "--data_dir",
+            str(testing.DATA_DIR),
+            "--train_size",
+            "200",
+            "--test_size",
+            "100",
+            "--epochs",
+            "4",
+            "--hidden",
+            "32,8",
+            "--mi_every",
+            "2",
+            "--estimators",
+            "binned,kde_upper,adaptive_range",
+        ]
         for labels in ("true", "random"):
             flags = ["--random_labels"] if labels == "random" else []
             proc = _run_main("experiments.mnist", *common, *flags, "--output_dir", f"{self.tmp}/{labels}")
             self.assertEqual(proc.returncode, 0, proc.stderr[-2000:])
-            for name in ("results.npz", "config.json", "information_plane.png", "information_per_layer.png",
-                         "training.png", "information_plane_estimators_train.png",
-                         "information_plane_estimators_test.png", "information_per_layer_estimators.png"):  # fmt: skip
+            for name in (
+                "results.npz",
+                "config.json",
+                "information_plane.png",
+                "information_per_layer.png",
+                "training.png",
+                "information_plane_estimators_train.png",
+                "information_plane_estimators_test.png",
+                "information_per_layer_estimators.png",
+            ):
                 self.assertTrue(os.path.exists(f"{self.tmp}/{labels}/{name}"), name)
             res = results.load_results(f"{self.tmp}/{labels}")
             chex.assert_shape(res["i_xt_test"], (1, 3, 3))
@@ -261,17 +331,24 @@ class MainsTest(chex.TestCase):
             self.assertEqual(int(res["n_train"]), 200)
             self.assertEqual(results.load_config(f"{self.tmp}/{labels}")["config"]["kde_noise_variance"], 0.1)
         runs = [f"{self.tmp}/true", f"{self.tmp}/random"]
-        for extra in ([], ["--estimator", "kde_upper"], ["--layout", "headline"],
-                      ["--layout", "estimators", "--split", "test"]):  # fmt: skip
+        for extra in (
+            [],
+            ["--estimator", "kde_upper"],
+            ["--layout", "headline"],
+            ["--layout", "estimators", "--split", "test"],
+        ):
             proc = _run_main("experiments.compare", *runs, *extra, "--output", f"{self.tmp}/compare.png")
             self.assertEqual(proc.returncode, 0, proc.stderr[-2000:])
             self.assertTrue(os.path.exists(f"{self.tmp}/compare.png"))
             os.unlink(f"{self.tmp}/compare.png")
         self.assertIn("| adaptive_range | layer 2 (8) |", proc.stdout)  # the table of --layout estimators
-        for extra, message in ((["--estimator", "kde_lower"], "not kde_lower"),
-                               (["--layout", "estimators", "--estimators", "kde_lower"], "not every run measured"),
-                               (["--names", "a"], "--names"), (["--layout", "grid"], "layout"),
-                               (["--layout", "headline", runs[0]], "two runs")):  # fmt: skip
+        for extra, message in (
+            (["--estimator", "kde_lower"], "not kde_lower"),
+            (["--layout", "estimators", "--estimators", "kde_lower"], "not every run measured"),
+            (["--names", "a"], "--names"),
+            (["--layout", "grid"], "layout"),
+            (["--layout", "headline", runs[0]], "two runs"),
+        ):
             proc = _run_main("experiments.compare", *runs, *extra, "--output", f"{self.tmp}/compare.png")
             self.assertEqual(proc.returncode, 2, proc.stderr[-2000:])
             self.assertNotIn("Traceback", proc.stderr)
@@ -280,10 +357,31 @@ class MainsTest(chex.TestCase):
     def test_memorization_smoke(self):
         """Conditions x seeds in one run: the row keys, summary.json, the sweep's figures."""
         out = f"{self.tmp}/memorization"
-        proc = _run_main("experiments.memorization", "--data_dir", str(testing.DATA_DIR), "--train_size", "200",
-                         "--test_size", "100", "--epochs", "6", "--mi_every", "3", "--hidden", "32,8",
-                         "--label_corruption_levels", "0.5,1", "--input_corruptions", "shuffled_pixels,gaussian",
-                         "--num_seeds", "2", "--fit_threshold", "0.3", "--output_dir", out)  # fmt: skip
+        proc = _run_main(
+            "experiments.memorization",
+            "--data_dir",
+            str(testing.DATA_DIR),
+            "--train_size",
+            "200",
+            "--test_size",
+            "100",
+            "--epochs",
+            "6",
+            "--mi_every",
+            "3",
+            "--hidden",
+            "32,8",
+            "--label_corruption_levels",
+            "0.5,1",
+            "--input_corruptions",
+            "shuffled_pixels,gaussian",
+            "--num_seeds",
+            "2",
+            "--fit_threshold",
+            "0.3",
+            "--output_dir",
+            out,
+        )
         self.assertEqual(proc.returncode, 0, proc.stderr[-2000:])
         res = results.load_results(out)
         conditions = ["true", "labels", "labels", "permuted", "shuffled_pixels", "gaussian"]
@@ -293,8 +391,10 @@ class MainsTest(chex.TestCase):
         chex.assert_shape([res["i_xt_train"], res["i_ty_test"]], (12, 3, 3))
         summary = json.loads(open(f"{out}/summary.json").read())
         self.assertLen(summary["rows"], 12)
-        self.assertEqual(sorted(summary["rows"][2]), ["condition", "corruption", "epochs_to_fit", "seed",
-                                                      "test_accuracy", "train_accuracy"])  # fmt: skip
+        self.assertEqual(
+            sorted(summary["rows"][2]),
+            ["condition", "corruption", "epochs_to_fit", "seed", "test_accuracy", "train_accuracy"],
+        )
         self.assertEqual((summary["rows"][2]["condition"], summary["rows"][2]["corruption"]), ("labels", 0.5))
         self.assertEqual(summary["settings"]["fit_threshold"], 0.3)
         for r, row in enumerate(summary["rows"]):
@@ -302,16 +402,31 @@ class MainsTest(chex.TestCase):
             self.assertEqual(row["epochs_to_fit"], want if want >= 0 else None)
             fitted = np.flatnonzero(np.append(res["train_accuracy"][r], res["final_train_accuracy"][r]) >= 0.3)
             self.assertEqual(want, fitted[0] if fitted.size else -1)
-        for name in ("zhang.png", "information_plane_conditions_train.png", "information_plane_conditions_test.png",
-                     "headline.png", "config.json"):  # fmt: skip
+        for name in (
+            "zhang.png",
+            "information_plane_conditions_train.png",
+            "information_plane_conditions_test.png",
+            "headline.png",
+            "config.json",
+        ):
             self.assertTrue(os.path.exists(f"{out}/{name}"), name)
         self.assertIn("| labels p=0.5 |", proc.stdout)
 
     def test_tishby_idnns_preset_smoke(self):
         """Minibatches, log-spaced epochs, num_bins, truncated-normal init, the 'all' split."""
         out = f"{self.tmp}/idnns"
-        proc = _run_main("experiments.tishby", "--preset", "idnns", "--epochs", "30", "--mi_log_points", "10",
-                         "--animate", "--output_dir", out)  # fmt: skip
+        proc = _run_main(
+            "experiments.tishby",
+            "--preset",
+            "idnns",
+            "--epochs",
+            "30",
+            "--mi_log_points",
+            "10",
+            "--animate",
+            "--output_dir",
+            out,
+        )
         self.assertEqual(proc.returncode, 0, proc.stderr[-2000:])
         res = results.load_results(out)
         self.assertEqual(str(res["test_name"]), "all")
@@ -365,8 +480,12 @@ class MainsTest(chex.TestCase):
         a_file = f"{self.tmp}/a_file"
         open(a_file, "w").close()
         out = f"{self.tmp}/never_made"
-        places = ((a_file, "not a folder"), (f"{a_file}/sub", "which is a file"),
-                  ("/proc/ib_jax_forbidden", "cannot be created"), ("", "empty"))  # fmt: skip
+        places = (
+            (a_file, "not a folder"),
+            (f"{a_file}/sub", "which is a file"),
+            ("/proc/ib_jax_forbidden", "cannot be created"),
+            ("", "empty"),
+        )
         cases = [(["--epochs=2", f"--output_dir={where}"], message) for where, message in places]
         for args in (["--label_corruption=1.5"], ["--estimators=mine"], ["--epochs=0"]):  # settings checked first
             cases.append(([*args, f"--output_dir={out}"], ""))
@@ -390,10 +509,18 @@ class MainsTest(chex.TestCase):
     def test_second_run_on_a_busy_folder_is_refused(self):
         out = f"{self.tmp}/busy"
         env = {**os.environ, "JAX_PLATFORMS": "cpu"}
-        command = [sys.executable, "-m", "experiments.tishby", "--epochs=100000", "--mi_every=50000",
-                   "--plot=false", f"--output_dir={out}"]  # fmt: skip
-        first = subprocess.Popen(command, cwd=testing.REPO, env=env, stdout=subprocess.DEVNULL,
-                                 stderr=subprocess.DEVNULL)  # fmt: skip
+        command = [
+            sys.executable,
+            "-m",
+            "experiments.tishby",
+            "--epochs=100000",
+            "--mi_every=50000",
+            "--plot=false",
+            f"--output_dir={out}",
+        ]
+        first = subprocess.Popen(
+            command, cwd=testing.REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         try:
             deadline = time.monotonic() + 120
             while not os.path.exists(f"{out}/.lock") or not open(f"{out}/.lock").read().strip():
@@ -406,8 +533,9 @@ class MainsTest(chex.TestCase):
             first.kill()
             first.wait()
         # The OS released the lock with the killed process: the folder can be used again.
-        proc = _run_main("experiments.tishby", "--epochs=2", "--mi_every=1", "--plot=false", "--overwrite",
-                         f"--output_dir={out}")  # fmt: skip
+        proc = _run_main(
+            "experiments.tishby", "--epochs=2", "--mi_every=1", "--plot=false", "--overwrite", f"--output_dir={out}"
+        )
         self.assertEqual(proc.returncode, 0, proc.stderr[-2000:])
 
     def test_failed_write_keeps_the_last_good_files_and_the_rerun_resumes(self):
@@ -480,8 +608,9 @@ class MainsTest(chex.TestCase):
     )
 
     def test_memorization_bad_input(self):
-        self._assert_bad_inputs("experiments.memorization", [(n, [*a, "--epochs=1"], m) for n, a, m in
-                                                              self._MEMORIZATION_BAD])  # fmt: skip
+        self._assert_bad_inputs(
+            "experiments.memorization", [(n, [*a, "--epochs=1"], m) for n, a, m in self._MEMORIZATION_BAD]
+        )
 
     def _assert_bad_inputs(self, module, cases):
         """For each (name, args, message): exit 2, exactly one stderr line `error: ...` naming
@@ -534,8 +663,9 @@ class MainsTest(chex.TestCase):
     )
 
     def test_compare_bad_input(self):
-        procs = _run_forked("experiments.compare", [[*a, f"--output={self.tmp}/never.png"] for _, a, _ in
-                                                     self._COMPARE_BAD])  # fmt: skip
+        procs = _run_forked(
+            "experiments.compare", [[*a, f"--output={self.tmp}/never.png"] for _, a, _ in self._COMPARE_BAD]
+        )
         for (name, _, message), proc in zip(self._COMPARE_BAD, procs):
             with self.subTest(name):
                 self._assert_one_error_line(proc, message)

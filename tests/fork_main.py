@@ -56,8 +56,13 @@ def main() -> None:
             _, status = os.waitpid(pid, 0)
             out.seek(0)
             err.seek(0)
-            results.append({"code": os.waitstatus_to_exitcode(status), "stdout": out.read().decode(),
-                            "stderr": err.read().decode()})  # fmt: skip
+            results.append(
+                {
+                    "code": os.waitstatus_to_exitcode(status),
+                    "stdout": out.read().decode(),
+                    "stderr": err.read().decode(),
+                }
+            )
     json.dump(results, sys.stdout)
 
 

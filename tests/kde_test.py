@@ -39,8 +39,9 @@ class ClosedFormTest(chex.TestCase):
     @parameterized.parameters("upper", "lower")
     def test_constant_layer_is_zero(self, bound):
         labels = self.rng.integers(0, 3, 200).astype(np.int32)
-        i_xt, i_ty = estimators.kde_information(np.full((200, 5), 0.7, np.float32), labels, noise_variance=0.1,
-                                                bound=bound)  # fmt: skip
+        i_xt, i_ty = estimators.kde_information(
+            np.full((200, 5), 0.7, np.float32), labels, noise_variance=0.1, bound=bound
+        )
         self.assertAlmostEqual(float(i_xt), 0.0, places=6)
         self.assertAlmostEqual(float(i_ty), 0.0, places=6)
 
@@ -162,9 +163,10 @@ class ApiTest(chex.TestCase):
     def test_jit_and_eager_agree(self):
         fn = self.variant(lambda a, y: estimators.kde_information(a, y, noise_variance=0.1, num_classes=3))
         chex.assert_trees_all_close(
-            fn(self.acts, self.labels), estimators.kde_information(self.acts, self.labels, noise_variance=0.1),
+            fn(self.acts, self.labels),
+            estimators.kde_information(self.acts, self.labels, noise_variance=0.1),
             atol=1e-6,
-        )  # fmt: skip
+        )
 
     def test_same_shapes_never_retrace(self):
         estimators.kde_information(self.acts, self.labels, noise_variance=0.3)

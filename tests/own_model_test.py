@@ -113,8 +113,10 @@ class MeasureInJitTest(chex.TestCase):
     def test_inside_and_outside_jit_are_equal(self):
         """Capture and measure (every estimator) inside one jitted function = outside jit."""
         model, variables, x, y = _setup()
-        ests = [estimators.by_name(n, binning=estimators.Binning(bin_size=0.3), noise_variance=0.1, num_bins=8)
-                for n in estimators.ESTIMATORS]  # fmt: skip
+        ests = [
+            estimators.by_name(n, binning=estimators.Binning(bin_size=0.3), noise_variance=0.1, num_bins=8)
+            for n in estimators.ESTIMATORS
+        ]
 
         def plane(v, x, y):
             _, acts = capture.apply(model, v, x, layers=LAYERS)
@@ -138,8 +140,9 @@ class RecorderTest(chex.TestCase):
 
     def test_results_load_plot_and_equal_a_direct_measurement(self):
         out = tempfile.mkdtemp()
-        rec = recorder.Recorder(out, num_classes=4, layer_names=LAYERS, estimators=("binned", "kde_upper"),
-                                name="cnn", config={"lr": 0.1})  # fmt: skip
+        rec = recorder.Recorder(
+            out, num_classes=4, layer_names=LAYERS, estimators=("binned", "kde_upper"), name="cnn", config={"lr": 0.1}
+        )
         test_y = (self.y + 1) % 4
         for epoch, scale in ((0, 1.0), (5, 2.0), (10, 3.0)):
             acts = self._acts(scale)
@@ -163,10 +166,15 @@ class RecorderTest(chex.TestCase):
             np.testing.assert_allclose(res[f"{name}.{key}"][0, 1], i_xt if key.startswith("i_xt") else i_ty, rtol=1e-6)
         np.testing.assert_array_equal(res["i_xt_train"], res["binned.i_xt_train"])
         config = results.load_config(out)
-        self.assertEqual((config["lr"], config["name"], config["estimators"]["kde_upper"]["noise_variance"]),
-                         (0.1, "cnn", 0.1))  # fmt: skip
-        for name in ("information_plane.png", "information_per_layer.png", "training.png",
-                     "information_plane_estimators_train.png"):  # fmt: skip
+        self.assertEqual(
+            (config["lr"], config["name"], config["estimators"]["kde_upper"]["noise_variance"]), (0.1, "cnn", 0.1)
+        )
+        for name in (
+            "information_plane.png",
+            "information_per_layer.png",
+            "training.png",
+            "information_plane_estimators_train.png",
+        ):
             self.assertIn(out + "/" + name, [str(p) for p in paths])
             self.assertGreater(os.path.getsize(f"{out}/{name}"), 10_000)
         plotting.headline_figure([res, res], ["a", "b"], f"{out}/headline.png")
@@ -206,8 +214,11 @@ class RecorderTest(chex.TestCase):
             rec.record(1, (acts, self.y), (acts, self.y))
         with self.assertRaisesRegex(ValueError, "unknown metrics"):
             rec.log(0, loss=1.0)
-        for kwargs, message in (({"estimators": ("kde",)}, "unknown estimator"), ({"num_classes": 0}, "num_classes"),
-                                ({"estimators": ("binned", "binned")}, "distinct")):  # fmt: skip
+        for kwargs, message in (
+            ({"estimators": ("kde",)}, "unknown estimator"),
+            ({"num_classes": 0}, "num_classes"),
+            ({"estimators": ("binned", "binned")}, "distinct"),
+        ):
             with self.assertRaisesRegex(errors.ConfigError, message):
                 recorder.Recorder(tempfile.mkdtemp(), **{"num_classes": 4, **kwargs})
         rec.save(complete=True)
@@ -227,9 +238,11 @@ class NpzDatasetTest(parameterized.TestCase):
         cls.tmp = tempfile.mkdtemp()
         rng = np.random.default_rng(0)
         cls.good = {
-            "x_train": rng.normal(size=(60, 2, 3)).astype(np.float64), "y_train": np.arange(60) % 3,
-            "x_test": rng.normal(size=(30, 2, 3)), "y_test": (np.arange(30) % 3).astype(np.float32),
-        }  # fmt: skip
+            "x_train": rng.normal(size=(60, 2, 3)).astype(np.float64),
+            "y_train": np.arange(60) % 3,
+            "x_test": rng.normal(size=(30, 2, 3)),
+            "y_test": (np.arange(30) % 3).astype(np.float32),
+        }
 
     def test_round_trip(self):
         ds = data.load_npz(_npz(f"{self.tmp}/good.npz", **self.good))
@@ -280,8 +293,22 @@ class ExamplesTest(chex.TestCase):
         cls.tmp = tempfile.mkdtemp()
 
     def test_cnn_example_and_compare(self):
-        args = ["--data_dir", str(testing.DATA_DIR), "--train_size", "100", "--test_size", "50", "--epochs", "2",
-                "--mi_every", "1", "--batch_size", "50", "--estimators", "binned,kde_upper"]  # fmt: skip
+        args = [
+            "--data_dir",
+            str(testing.DATA_DIR),
+            "--train_size",
+            "100",
+            "--test_size",
+            "50",
+            "--epochs",
+            "2",
+            "--mi_every",
+            "1",
+            "--batch_size",
+            "50",
+            "--estimators",
+            "binned,kde_upper",
+        ]
         proc = _run_main("examples.cnn_mnist", *args, "--random_labels", "--output_dir", f"{self.tmp}/cnn")
         self.assertEqual(proc.returncode, 0, proc.stderr[-2000:])
         res = results.load_results(f"{self.tmp}/cnn")
@@ -290,8 +317,15 @@ class ExamplesTest(chex.TestCase):
         self.assertTrue(np.isfinite(res["kde_upper.i_xt_test"]).all())
         self.assertTrue(bool(res["complete"]))
         self.assertTrue(os.path.exists(f"{self.tmp}/cnn/information_plane.png"))
-        proc = _run_main("experiments.compare", f"{self.tmp}/cnn", f"{self.tmp}/cnn", "--layout", "headline",
-                         "--output", f"{self.tmp}/headline.png")  # fmt: skip
+        proc = _run_main(
+            "experiments.compare",
+            f"{self.tmp}/cnn",
+            f"{self.tmp}/cnn",
+            "--layout",
+            "headline",
+            "--output",
+            f"{self.tmp}/headline.png",
+        )
         self.assertEqual(proc.returncode, 0, proc.stderr[-2000:])
         self.assertTrue(os.path.exists(f"{self.tmp}/headline.png"))
         proc = _run_main("examples.cnn_mnist", *args, "--epochs", "0", "--output_dir", f"{self.tmp}/never")
@@ -299,16 +333,34 @@ class ExamplesTest(chex.TestCase):
 
     def test_mnist_main_on_an_npz_file(self):
         rng = np.random.default_rng(1)
-        path = _npz(f"{self.tmp}/own.npz", x_train=rng.normal(size=(120, 4, 4)), y_train=np.arange(120) % 3,
-                    x_test=rng.normal(size=(60, 4, 4)), y_test=np.arange(60) % 3)  # fmt: skip
-        proc = _run_main("experiments.mnist", f"--dataset=npz:{path}", "--train_size=90", "--epochs=3", "--mi_every=1",
-                         "--hidden=8,4", "--random_labels", f"--output_dir={self.tmp}/npz_run")  # fmt: skip
+        path = _npz(
+            f"{self.tmp}/own.npz",
+            x_train=rng.normal(size=(120, 4, 4)),
+            y_train=np.arange(120) % 3,
+            x_test=rng.normal(size=(60, 4, 4)),
+            y_test=np.arange(60) % 3,
+        )
+        proc = _run_main(
+            "experiments.mnist",
+            f"--dataset=npz:{path}",
+            "--train_size=90",
+            "--epochs=3",
+            "--mi_every=1",
+            "--hidden=8,4",
+            "--random_labels",
+            f"--output_dir={self.tmp}/npz_run",
+        )
         self.assertEqual(proc.returncode, 0, proc.stderr[-2000:])
         self.assertIn("own.npz, random labels", proc.stdout)
         res = results.load_results(f"{self.tmp}/npz_run")
         self.assertEqual((int(res["n_train"]), int(res["n_test"]), list(res["layer_widths"])), (90, 60, [8, 4, 3]))
-        bad = _npz(f"{self.tmp}/bad.npz", x_train=np.zeros((4, 2)), y_train=np.arange(4) - 1, x_test=np.zeros((2, 2)),
-                   y_test=np.zeros(2, int))  # fmt: skip
+        bad = _npz(
+            f"{self.tmp}/bad.npz",
+            x_train=np.zeros((4, 2)),
+            y_train=np.arange(4) - 1,
+            x_test=np.zeros((2, 2)),
+            y_test=np.zeros(2, int),
+        )
         proc = _run_main("experiments.mnist", f"--dataset=npz:{bad}", f"--output_dir={self.tmp}/never")
         self.assertEqual(proc.returncode, 2)
         self.assertEqual(len(proc.stderr.strip().splitlines()), 1, proc.stderr)

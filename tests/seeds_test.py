@@ -15,15 +15,23 @@ from tests import testing
 
 _BASE = experiment.ExperimentConfig(
     dataset="tishby",
-    train=train.TrainConfig(hidden=(6, 4), optimizer="sgd", learning_rate=0.05, momentum=0.9,
-                            loss_reduction="mean"),
+    train=train.TrainConfig(hidden=(6, 4), optimizer="sgd", learning_rate=0.05, momentum=0.9, loss_reduction="mean"),
     epochs=20,
     mi_every=10,
     binning=estimators.Binning(bin_size=0.1),
     test_fraction=0.5,
-)  # fmt: skip
-_KEYS = ("i_xt_train", "i_ty_train", "i_xt_test", "i_ty_test", "train_loss", "train_accuracy", "test_loss",
-         "test_accuracy", "final_train_loss")  # fmt: skip
+)
+_KEYS = (
+    "i_xt_train",
+    "i_ty_train",
+    "i_xt_test",
+    "i_ty_test",
+    "train_loss",
+    "train_accuracy",
+    "test_loss",
+    "test_accuracy",
+    "final_train_loss",
+)
 
 
 def _config(**changes):
@@ -77,8 +85,9 @@ class SeedsTest(chex.TestCase):
         alone (labels and inputs drawn the same way)."""
         conditions = ("true", "labels:0.5", "permuted", "shuffled_pixels", "gaussian")
         sweep = _run(_config(conditions=conditions, seed=3, num_seeds=2), seeds_per_device=4)
-        np.testing.assert_array_equal(sweep["condition"], np.repeat(
-            ["true", "labels", "permuted", "shuffled_pixels", "gaussian"], 2))  # fmt: skip
+        np.testing.assert_array_equal(
+            sweep["condition"], np.repeat(["true", "labels", "permuted", "shuffled_pixels", "gaussian"], 2)
+        )
         np.testing.assert_array_equal(sweep["corruption"], np.repeat([0.0, 0.5, 0.0, 0.0, 0.0], 2))
         np.testing.assert_array_equal(sweep["seed"], np.tile([3, 4], 5))
         chex.assert_shape([sweep["i_xt_train"], sweep["i_ty_test"]], (10, 3, 3))
@@ -100,9 +109,13 @@ class SeedsTest(chex.TestCase):
         np.testing.assert_array_equal(experiment.epochs_to_fit(acc, np.array([1.0, 0.8, 0.995]), 0.99), [1, -1, 3])
 
     def test_bad_conditions(self):
-        for conditions, message in ((("true", "true"), "twice"), (("labels",), "probability"),
-                                    (("labels:1.5",), "in \\(0, 1\\]"), (("noise",), "unknown condition"),
-                                    (("gaussian:0.5",), "no level")):  # fmt: skip
+        for conditions, message in (
+            (("true", "true"), "twice"),
+            (("labels",), "probability"),
+            (("labels:1.5",), "in \\(0, 1\\]"),
+            (("noise",), "unknown condition"),
+            (("gaussian:0.5",), "no level"),
+        ):
             with self.assertRaisesRegex(experiment.errors.ConfigError, message):
                 _config(conditions=conditions)
         with self.assertRaisesRegex(experiment.errors.ConfigError, "not both"):
@@ -133,8 +146,14 @@ class MultiDeviceTest(chex.TestCase):
         env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4", "JAX_PLATFORMS": "cpu"}
         for seeds, per_device in ((6, 0), (3, 1)):  # 6 seeds padded to 8; 3 seeds padded to 4
             out = tempfile.mkdtemp()
-            proc = subprocess.run([sys.executable, "-c", _MULTI_DEVICE, str(seeds), out, str(per_device)],
-                                  cwd=testing.REPO, env=env, capture_output=True, text=True, timeout=300)  # fmt: skip
+            proc = subprocess.run(
+                [sys.executable, "-c", _MULTI_DEVICE, str(seeds), out, str(per_device)],
+                cwd=testing.REPO,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=300,
+            )
             self.assertEqual(proc.returncode, 0, proc.stderr[-3000:])
             sharded = results.load_results(out)
             config = results.load_config(out)
@@ -151,21 +170,56 @@ class MultiProcessTest(chex.TestCase):
         with socket.socket() as s:
             s.bind(("localhost", 0))
             port = s.getsockname()[1]
-        args = ["-m", "experiments.tishby", "--epochs", "20", "--mi_every", "10", "--hidden", "6,4",
-                "--num_seeds", "4", "--test_fraction", "0.5", "--plot=false"]  # fmt: skip
+        args = [
+            "-m",
+            "experiments.tishby",
+            "--epochs",
+            "20",
+            "--mi_every",
+            "10",
+            "--hidden",
+            "6,4",
+            "--num_seeds",
+            "4",
+            "--test_fraction",
+            "0.5",
+            "--plot=false",
+        ]
         env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2", "JAX_PLATFORMS": "cpu"}
         tmp = tempfile.mkdtemp()
         procs = [
-            subprocess.Popen([sys.executable, *args, "--output_dir", f"{tmp}/multi", "--coordinator_address",
-                              f"localhost:{port}", "--num_processes", "2", "--process_id", str(i)],
-                             cwd=testing.REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    *args,
+                    "--output_dir",
+                    f"{tmp}/multi",
+                    "--coordinator_address",
+                    f"localhost:{port}",
+                    "--num_processes",
+                    "2",
+                    "--process_id",
+                    str(i),
+                ],
+                cwd=testing.REPO,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
             for i in range(2)
-        ]  # fmt: skip
+        ]
         logs = [p.communicate(timeout=300)[0] for p in procs]
         for p, log in zip(procs, logs):
             self.assertEqual(p.returncode, 0, log[-3000:])
-        single = subprocess.run([sys.executable, *args, "--output_dir", f"{tmp}/single"], cwd=testing.REPO,
-                                env={**env, "XLA_FLAGS": ""}, capture_output=True, text=True, timeout=300)  # fmt: skip
+        single = subprocess.run(
+            [sys.executable, *args, "--output_dir", f"{tmp}/single"],
+            cwd=testing.REPO,
+            env={**env, "XLA_FLAGS": ""},
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         self.assertEqual(single.returncode, 0, single.stderr[-3000:])
         multi = results.load_results(f"{tmp}/multi")
         self.assertEqual(results.load_config(f"{tmp}/multi")["execution"]["processes"], 2)

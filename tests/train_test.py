@@ -61,8 +61,9 @@ class TrainStepTest(chex.TestCase):
     def test_gradient_statistics_equal_a_python_loop(self, optimizer, reduction):
         """In-scan statistics = a loop over the same minibatches taking jax.grad of the same loss
         at the same parameters before each update; the update is unchanged."""
-        config = train.TrainConfig(hidden=(6, 4), optimizer=optimizer, learning_rate=0.05, batch_size=32,
-                                   loss_reduction=reduction)  # fmt: skip
+        config = train.TrainConfig(
+            hidden=(6, 4), optimizer=optimizer, learning_rate=0.05, batch_size=32, loss_reduction=reduction
+        )
         state = train.create_state(jax.random.key(1), config, 12, 2)
         key = jax.random.key(5)
         got_state, got, _ = train.jit_train_epoch(state, key, self.x, self.y, config, gradient_stats=True)
@@ -100,8 +101,9 @@ class TrainStepTest(chex.TestCase):
         config = train.TrainConfig(hidden=(6, 4), learning_rate=1e-2, loss_reduction=reduction)
         state = train.create_state(jax.random.key(2), config, 12, 2)
         key = jax.random.key(0)
-        got_state, got, acts = train.jit_train_epoch(state, key, self.x, self.y, config, gradient_stats=True,
-                                                     sub_batches=parts)  # fmt: skip
+        got_state, got, acts = train.jit_train_epoch(
+            state, key, self.x, self.y, config, gradient_stats=True, sub_batches=parts
+        )
         plain_state, plain, plain_acts = train.jit_train_epoch(state, key, self.x, self.y, config)
         chex.assert_trees_all_close(got_state.params, plain_state.params, rtol=1e-5)  # the full-batch update
         chex.assert_trees_all_close(acts, plain_acts, rtol=1e-5, atol=1e-6)  # in the batch's order

@@ -173,16 +173,18 @@ def _lanes_elementwise(codes_CxNxD: jax.Array) -> jax.Array:
 def _lanes_int32(codes_CxNxD: jax.Array) -> jax.Array:
     """Both lanes by an int32 matrix product (wide layers, any codes)."""
     _, words_Dx2 = _weights(codes_CxNxD.shape[-1])
-    lanes = jax.lax.dot_general(codes_CxNxD, jnp.asarray(words_Dx2), _CONTRACT_UNITS, precision=_EXACT,
-                                preferred_element_type=jnp.int32)  # fmt: skip
+    lanes = jax.lax.dot_general(
+        codes_CxNxD, jnp.asarray(words_Dx2), _CONTRACT_UNITS, precision=_EXACT, preferred_element_type=jnp.int32
+    )
     return lanes.astype(jnp.uint32)
 
 
 def _lanes_int8(small_CxNxD: jax.Array) -> jax.Array:
     """Both lanes by an int8 matrix product against the weights' bytes (wide layers, int8 codes)."""
     bytes_Dx8, _ = _weights(small_CxNxD.shape[-1])
-    part = jax.lax.dot_general(small_CxNxD, jnp.asarray(bytes_Dx8), _CONTRACT_UNITS, precision=_EXACT,
-                               preferred_element_type=jnp.int32)  # fmt: skip
+    part = jax.lax.dot_general(
+        small_CxNxD, jnp.asarray(bytes_Dx8), _CONTRACT_UNITS, precision=_EXACT, preferred_element_type=jnp.int32
+    )
     part = part.astype(jnp.uint32).reshape(*part.shape[:-1], 2, 4)
     return jnp.sum(part << (8 * jnp.arange(4, dtype=jnp.uint32)), axis=-1, dtype=jnp.uint32)
 

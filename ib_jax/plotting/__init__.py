@@ -1,0 +1,70 @@
+"""Figures of runs, by concern: `plane` (the information plane and the curves of a run, runs and
+estimators side by side), `sweep` (a memorization sweep) and `dynamics` (gradient statistics and
+animations). `save_run_figures` writes every figure of one run.
+
+Uses matplotlib's object API (`Figure`), so no pyplot state or display backend is involved.
+"""
+
+import os
+import pathlib
+
+from ib_jax import results
+from ib_jax.plotting.dynamics import gradients_figure, plane_animation, save_animations, snr_crossings
+from ib_jax.plotting.plane import (
+    SPLITS,
+    compare_figure,
+    draw_plane,
+    estimators_grid_figure,
+    estimators_layers_figure,
+    estimators_plane_figure,
+    layer_label,
+    layers_figure,
+    plane_figure,
+    training_figure,
+)
+from ib_jax.plotting.sweep import conditions_plane_figure, headline_figure, save_sweep_figures, zhang_figure
+
+
+def save_run_figures(
+    res, output_dir: str | os.PathLike, name: str = "", seeds_faint: bool = False
+) -> list[pathlib.Path]:
+    """The run's figures (of its first estimator), and with several estimators their planes
+    side by side per split and I(X;T) per layer per estimator."""
+    out = pathlib.Path(output_dir)
+    paths = [out / "information_plane.png", out / "information_per_layer.png", out / "training.png"]
+    plane_figure(res, paths[0], name, seeds_faint)
+    layers_figure(res, paths[1], name)
+    training_figure(res, paths[2], name)
+    if "grad_mean_norm" in res and res["grad_mean_norm"].shape[1] > 1:
+        paths.append(out / "gradients.png")
+        gradients_figure(res, paths[-1], name)
+    if len(results.estimator_names(res)) > 1:
+        for split in SPLITS:
+            paths.append(out / f"information_plane_estimators_{split}.png")
+            estimators_plane_figure(res, paths[-1], split, name)
+        paths.append(out / "information_per_layer_estimators.png")
+        estimators_layers_figure(res, paths[-1], name)
+    return paths
+
+
+__all__ = [
+    "SPLITS",
+    "compare_figure",
+    "conditions_plane_figure",
+    "draw_plane",
+    "estimators_grid_figure",
+    "estimators_layers_figure",
+    "estimators_plane_figure",
+    "gradients_figure",
+    "headline_figure",
+    "layer_label",
+    "layers_figure",
+    "plane_animation",
+    "plane_figure",
+    "save_animations",
+    "save_run_figures",
+    "save_sweep_figures",
+    "snr_crossings",
+    "training_figure",
+    "zhang_figure",
+]

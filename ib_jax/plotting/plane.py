@@ -1,0 +1,202 @@
+"""The information plane and the curves of a run: the plane of each split, information per
+layer against epoch, the training curves, several estimators side by side, and runs side by
+side. With several seeds, lines are seed means, and the spread is one standard deviation (bars
+in the plane, bands in the curves).
+
+Uses matplotlib's object API (`Figure`), so no pyplot state or display backend is involved.
+"""
+
+import os
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+from matplotlib import cm, colors
+from matplotlib.figure import Figure
+
+from ib_jax import results
+
+SPLITS = ("train", "test")
+
+
+def layer_label(res: Mapping[str, np.ndarray], layer: int) -> str:
+    """ "layer 3 (1024)", or the layer's name where the run recorded names ("conv1 (1568)")."""
+    name = str(res["layer_names"][layer]) if "layer_names" in res else f"layer {layer + 1}"
+    return f"{name} ({int(res['layer_widths'][layer])})"
+
+
+def mean_std(x_SxE: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return x_SxE.mean(axis=0), x_SxE.std(axis=0)
+
+
+def draw_plane(ax, res: Mapping[str, np.ndarray], split: str, norm: colors.Normalize, seeds_faint: bool = False):
+    """One information plane: a point per layer and measured epoch, coloured by epoch; the
+    layers of one epoch joined by a faint line. Returns the colour mappable."""
+    i_xt, i_ty = res[f"i_xt_{split}"], res[f"i_ty_{split}"]  # [S, E, L]
+    epochs = res["mi_epochs"]
+    x, x_std = mean_std(i_xt)
+    y, y_std = mean_std(i_ty)
+    cmap = cm.viridis
+    for e in range(len(epochs)):
+        ax.plot(x[e], y[e], color=cmap(norm(epochs[e])), alpha=0.15, lw=0.8, zorder=1)
+    if i_xt.shape[0] > 1:
+        if seeds_faint:
+            for s in range(i_xt.shape[0]):
+                for layer in range(i_xt.shape[2]):
+                    ax.plot(i_xt[s, :, layer], i_ty[s, :, layer], color="0.6", lw=0.3, alpha=0.4, zorder=0)
+        ax.errorbar(
+            x.ravel(),
+            y.ravel(),
+            xerr=x_std.ravel(),
+            yerr=y_std.ravel(),
+            fmt="none",
+            ecolor="0.5",
+            elinewidth=0.5,
+            alpha=0.35,
+            zorder=1,
+        )
+    colour = np.repeat(epochs[:, None], x.shape[1], axis=1)
+    points = ax.scatter(x.ravel(), y.ravel(), c=colour.ravel(), cmap=cmap, norm=norm, s=14, zorder=2, edgecolors="none")
+    n, h_y = int(res[f"n_{split}"]), float(res[f"h_y_{split}"])
+    ax.axvline(np.log2(n), color="0.3", ls="--", lw=0.8)
+    ax.axhline(h_y, color="0.3", ls=":", lw=0.8)
+    ax.text(
+        np.log2(n),
+        0.02,
+        f" log2 N = {np.log2(n):.2f}",
+        rotation=90,
+        va="bottom",
+        ha="right",
+        fontsize=7,
+        transform=ax.get_xaxis_transform(),
+    )
+    ax.text(0.01, h_y, f"H(Y) = {h_y:.3f}", va="bottom", fontsize=7, transform=ax.get_yaxis_transform())
+    ax.set_xlabel("I(X;T) [bits]")
+    ax.set_ylabel("I(T;Y) [bits]")
+    return points
+
+
+def plane_title(res, name: str, split: str) -> str:
+    seeds = res["i_xt_train"].shape[0]
+    shown = str(res["test_name"]) if split == "test" and "test_name" in res else split
+    return f"{name} — {shown} (N = {int(res[f'n_{split}'])}{f', mean of {seeds} seeds' if seeds > 1 else ''})"
+
+
+def plane_figure(res, path: str | os.PathLike, name: str = "", seeds_faint: bool = False) -> None:
+    """The information plane of each split, side by side, with one colour bar in epochs."""
+    fig = Figure(figsize=(11, 4.6), layout="constrained")
+    axes = fig.subplots(1, 2)
+    norm = colors.Normalize(0, max(int(res["mi_epochs"].max()), 1))
+    for ax, split in zip(axes, SPLITS):
+        points = draw_plane(ax, res, split, norm, seeds_faint)
+        ax.set_title(plane_title(res, name, split), fontsize=9)
+    fig.colorbar(points, ax=axes, label="Epochs")
+    fig.savefig(path, dpi=110)
+
+
+def band(ax, epochs, x_SxE, label, color):
+    mean, std = mean_std(x_SxE)
+    ax.plot(epochs, mean, label=label, color=color, lw=1.2)
+    if x_SxE.shape[0] > 1:
+        ax.fill_between(epochs, mean - std, mean + std, color=color, alpha=0.2, lw=0)
+
+
+def layers_figure(res, path: str | os.PathLike, name: str = "") -> None:
+    """I(X;T) and I(T;Y) of every layer against epoch, for both splits."""
+    fig = Figure(figsize=(11, 7), layout="constrained")
+    axes = fig.subplots(2, 2, sharex=True)
+    widths = res["layer_widths"]
+    palette = cm.plasma(np.linspace(0, 0.9, len(widths)))
+    for col, split in enumerate(SPLITS):
+        for row, what in enumerate(("i_xt", "i_ty")):
+            ax = axes[row, col]
+            for layer in range(len(widths)):
+                band(ax, res["mi_epochs"], res[f"{what}_{split}"][:, :, layer], layer_label(res, layer), palette[layer])
+            ax.set_ylabel(("I(X;T)" if what == "i_xt" else "I(T;Y)") + " [bits]")
+            ax.set_title(plane_title(res, name, split), fontsize=9)
+        axes[1, col].set_xlabel("epoch")
+    axes[0, 1].legend(fontsize=7, loc="best")
+    fig.savefig(path, dpi=110)
+
+
+def training_figure(res, path: str | os.PathLike, name: str = "") -> None:
+    """Loss and accuracy of both splits against epoch."""
+    fig = Figure(figsize=(11, 4), layout="constrained")
+    axes = fig.subplots(1, 2)
+    epochs = np.arange(res["train_loss"].shape[1])
+    for ax, what in zip(axes, ("loss", "accuracy")):
+        for split, color in zip(SPLITS, ("tab:blue", "tab:orange")):
+            band(ax, epochs, res[f"{split}_{what}"], split, color)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("cross-entropy [nats]" if what == "loss" else "accuracy")
+        ax.legend()
+    axes[0].set_title(name, fontsize=9)
+    fig.savefig(path, dpi=110)
+
+
+def estimators_plane_figure(res, path: str | os.PathLike, split: str, name: str = "") -> None:
+    """The information plane of one split by every estimator of the run, side by side, with
+    shared epoch colours (each estimator keeps its own axes: their scales differ)."""
+    names = results.estimator_names(res)
+    fig = Figure(figsize=(4.6 * len(names) + 1, 4.4), layout="constrained")
+    axes = fig.subplots(1, len(names), squeeze=False)[0]
+    norm = colors.Normalize(0, max(int(res["mi_epochs"].max()), 1))
+    for ax, estimator in zip(axes, names):
+        points = draw_plane(ax, results.estimator_view(res, estimator), split, norm)
+        ax.set_title(estimator, fontsize=10)
+    fig.suptitle(plane_title(res, name, split), fontsize=9)
+    fig.colorbar(points, ax=axes, label="Epochs")
+    fig.savefig(path, dpi=110)
+
+
+def estimators_layers_figure(res, path: str | os.PathLike, name: str = "") -> None:
+    """I(X;T) of every layer against epoch: a column per estimator, a row per split."""
+    names = results.estimator_names(res)
+    widths = res["layer_widths"]
+    palette = cm.plasma(np.linspace(0, 0.9, len(widths)))
+    fig = Figure(figsize=(4.2 * len(names) + 1, 7), layout="constrained")
+    axes = fig.subplots(2, len(names), sharex=True, squeeze=False)
+    for col, estimator in enumerate(names):
+        view = results.estimator_view(res, estimator)
+        for row, split in enumerate(SPLITS):
+            ax = axes[row, col]
+            for layer in range(len(widths)):
+                band(ax, res["mi_epochs"], view[f"i_xt_{split}"][:, :, layer], layer_label(res, layer), palette[layer])
+            ax.set_title(f"{estimator}, {split}", fontsize=9)
+            ax.set_ylabel("I(X;T) [bits]")
+        axes[1, col].set_xlabel("epoch")
+    axes[0, -1].legend(fontsize=7, loc="best")
+    fig.suptitle(name, fontsize=9)
+    fig.savefig(path, dpi=110)
+
+
+def estimators_grid_figure(
+    runs: Sequence[Mapping[str, np.ndarray]],
+    names: Sequence[str],
+    estimators: Sequence[str],
+    split: str,
+    path: str | os.PathLike,
+) -> None:
+    """A row per run and a column per estimator: the information plane of one split (seed
+    means with one standard deviation), shared epoch colours, shared axes within a column."""
+    fig = Figure(figsize=(4.2 * len(estimators) + 1, 3.8 * len(runs)), layout="constrained")
+    axes = fig.subplots(len(runs), len(estimators), sharex="col", sharey="col", squeeze=False)
+    norm = colors.Normalize(0, max(max(int(r["mi_epochs"].max()), 1) for r in runs))
+    for row, (res, name) in enumerate(zip(runs, names)):
+        for col, estimator in enumerate(estimators):
+            points = draw_plane(axes[row, col], results.estimator_view(res, estimator), split, norm)
+            axes[row, col].set_title(f"{name}: {estimator}", fontsize=9)
+    fig.colorbar(points, ax=axes, label="Epochs")
+    fig.savefig(path, dpi=110)
+
+
+def compare_figure(runs: Sequence[Mapping[str, np.ndarray]], names: Sequence[str], path: str | os.PathLike) -> None:
+    """Runs side by side (columns), one row per split, on shared axes and colour scale."""
+    fig = Figure(figsize=(5.2 * len(runs) + 1, 8.4), layout="constrained")
+    axes = fig.subplots(2, len(runs), sharex=True, sharey=True, squeeze=False)
+    norm = colors.Normalize(0, max(max(int(r["mi_epochs"].max()), 1) for r in runs))
+    for col, (res, name) in enumerate(zip(runs, names)):
+        for row, split in enumerate(SPLITS):
+            points = draw_plane(axes[row, col], res, split, norm)
+            axes[row, col].set_title(plane_title(res, name, split), fontsize=9)
+    fig.colorbar(points, ax=axes, label="Epochs")
+    fig.savefig(path, dpi=110)
