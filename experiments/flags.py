@@ -190,15 +190,15 @@ def flags_of(main: str) -> list[Flag]:
     return [dataclasses.replace(f, default=own.get(f.name, f.default)) for f in TABLE if main in f.mains]
 
 
-def define(main: str) -> dict[str, flags.FlagHolder]:
-    """Defines the flags of `main` (absl); returns their holders by name."""
+def define(main: str, flag_values: flags.FlagValues = flags.FLAGS) -> dict[str, flags.FlagHolder]:
+    """Defines the flags of `main` (absl) in `flag_values`; returns their holders by name."""
     holders = {}
     for f in flags_of(main):
         define_fn = getattr(flags, f"DEFINE_{f.kind}")
         if f.kind == "enum":
-            holders[f.name] = define_fn(f.name, f.default, list(f.choices), f.help)
+            holders[f.name] = define_fn(f.name, f.default, list(f.choices), f.help, flag_values=flag_values)
         else:
-            holders[f.name] = define_fn(f.name, f.default, f.help)
+            holders[f.name] = define_fn(f.name, f.default, f.help, flag_values=flag_values)
     return holders
 
 

@@ -1,19 +1,13 @@
-"""Tests of MNIST loading, label randomisation, subsets and the 12-bit task."""
+"""Tests of the data sets as arrays: MNIST's statistics, label randomisation, input corruptions,
+stratified subsets, one's own .npz files and the registry of named data sets."""
 
-import gzip
-import pathlib
-import pickle
-import shutil
-import sys
 import tempfile
-from unittest import mock
 
 import chex
 import numpy as np
-import scipy.io
 from absl.testing import absltest, parameterized
 
-from ib_jax import cifar10, data, errors, mnist, tishby
+from ib_jax import data, errors, experiment
 from tests import testing
 
 
@@ -133,149 +127,65 @@ class InputCorruptionTest(chex.TestCase):
             data.corrupt_inputs(self.ds, "blurred", seed=0)
 
 
-class MnistErrorsTest(chex.TestCase):
-    def setUp(self):
-        super().setUp()
-        testing.require_data()
-        self.tmp = tempfile.mkdtemp()
-        self.addCleanup(shutil.rmtree, self.tmp)
-        self.raw = mnist.raw_dir(self.tmp)
+class NpzDatasetTest(parameterized.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.tmp = tempfile.mkdtemp()
+        rng = np.random.default_rng(0)
+        cls.good = {
+            "x_train": rng.normal(size=(60, 2, 3)).astype(np.float64),
+            "y_train": np.arange(60) % 3,
+            "x_test": rng.normal(size=(30, 2, 3)),
+            "y_test": (np.arange(30) % 3).astype(np.float32),
+        }
 
-    def _copy_files(self):
-        shutil.copytree(mnist.raw_dir(testing.DATA_DIR), self.raw)
+    def test_round_trip(self):
+        ds = data.load_npz(testing.write_npz(f"{self.tmp}/good.npz", **self.good))
+        np.testing.assert_array_equal(ds.x_train, self.good["x_train"].reshape(60, 6).astype(np.float32))
+        np.testing.assert_array_equal(ds.y_test, self.good["y_test"].astype(np.int32))
+        self.assertEqual((ds.num_classes, ds.x_train.dtype, ds.y_train.dtype), (3, np.float32, np.int32))
+        config = experiment.ExperimentConfig(dataset=f"npz:{self.tmp}/good.npz", train_size=30, test_size=15)
+        sub = experiment.load_dataset(config)
+        self.assertEqual((sub.x_train.shape, sub.x_test.shape), ((30, 6), (15, 6)))
+        np.testing.assert_array_equal(np.bincount(sub.y_train), [10, 10, 10])  # stratified, as for MNIST
 
-    def test_missing_offline_names_files_and_place(self):
-        with self.assertRaises(errors.DataError) as cm:
-            mnist.load(self.tmp, download=False)
-        message = str(cm.exception)
-        self.assertIn("train-images-idx3-ubyte.gz", message)
-        self.assertIn(str(self.raw), message)
-        self.assertNotIn("\n", message)
+    @parameterized.named_parameters(
+        ("missing_key", {"y_test": None}, "lacks y_test"),
+        ("lengths", {"y_train": np.arange(59) % 3}, r"y_train must be \[60\]"),
+        ("item_shapes", {"x_test": np.zeros((30, 6))}, "items differ"),
+        ("float_labels", {"y_train": np.full(60, 0.5)}, "not a whole number"),
+        ("negative_labels", {"y_test": np.arange(30) - 1}, "negative label"),
+        ("nan_inputs", {"x_train": np.full((60, 2, 3), np.nan)}, "NaN or infinite values"),
+        ("text_labels", {"y_train": np.array(["a"] * 60)}, "integer class labels"),
+        ("text_inputs", {"x_test": np.array([["a"]] * 30)}, "real numbers"),
+        ("object_inputs", {"x_train": np.array([None] * 60, dtype=object)}, "object arrays"),
+        ("empty", {"x_train": np.zeros((0, 6)), "y_train": np.zeros(0, int)}, "x_train is empty"),
+    )
+    def test_bad_files_are_refused(self, changes, message):
+        arrays = {k: v for k, v in {**self.good, **changes}.items() if v is not None}
+        path = testing.write_npz(f"{self.tmp}/bad.npz", **arrays)
+        with self.assertRaisesRegex(errors.DataError, message):
+            data.load_npz(path)
 
-    def test_missing_without_downloader_is_clear(self):
-        with mock.patch.dict(sys.modules, {"torchvision": None}):  # import torchvision -> ImportError
-            with self.assertRaisesRegex(errors.DataError, "torchvision cannot be imported"):
-                mnist.load(self.tmp, download=True)
-
-    def test_truncated_file_is_named(self):
-        self._copy_files()
-        path = self.raw / mnist.FILES["test_labels"]
-        with gzip.open(path, "rb") as f:
-            body = f.read()
-        path.chmod(0o644)
-        with gzip.open(path, "wb") as f:
-            f.write(body[:-10])
-        with self.assertRaisesRegex(errors.DataError, "t10k-labels-idx1-ubyte.gz is truncated"):
-            mnist.load(self.tmp, download=False)
-
-    def test_corrupt_gzip_is_named(self):
-        self._copy_files()
-        path = self.raw / mnist.FILES["train_labels"]
-        path.chmod(0o644)
-        path.write_bytes(b"not a gzip file")
-        with self.assertRaisesRegex(errors.DataError, "train-labels-idx1-ubyte.gz is not a readable gzip"):
-            mnist.load(self.tmp, download=False)
-
-
-def write_idx(path, array, magic):
-    """A gzipped IDX file as torchvision lays it out (big-endian header, uint8 body)."""
-    header = np.array([magic, *array.shape], dtype=">i4").tobytes()
-    with gzip.open(path, "wb") as f:
-        f.write(header + np.ascontiguousarray(array, np.uint8).tobytes())
-
-
-class OtherDatasetsTest(chex.TestCase):
-    """Fashion-MNIST and CIFAR-10 from small synthetic files in torchvision's layouts."""
-
-    def setUp(self):
-        super().setUp()
-        self.tmp = tempfile.mkdtemp()
-        self.addCleanup(shutil.rmtree, self.tmp)
-        self.rng = np.random.default_rng(0)
-
-    def test_fashion_mnist_reads_its_folder(self):
-        raw = mnist.raw_dir(self.tmp, "fashion_mnist")
-        raw.mkdir(parents=True)
-        images = {s: self.rng.integers(0, 256, (n, 28, 28)) for s, n in (("train", 60000), ("test", 10000))}
-        labels = {s: self.rng.integers(0, 10, len(images[s])) for s in images}
-        for split in ("train", "test"):
-            write_idx(raw / mnist.FILES[f"{split}_images"], images[split], 2051)
-            write_idx(raw / mnist.FILES[f"{split}_labels"], labels[split], 2049)
-        ds = data.load_mnist(self.tmp, download=False, dataset="fashion_mnist")
-        self.assertEqual(ds.name, "fashion_mnist")
-        np.testing.assert_allclose(ds.x_test[3], images["test"][3].reshape(-1) / 255.0, rtol=1e-6)
-        np.testing.assert_array_equal(ds.y_train, labels["train"])
-        with self.assertRaisesRegex(errors.DataError, "MNIST files missing"):  # MNIST/raw is another folder
-            data.load_mnist(self.tmp, download=False)
-
-    def _write_cifar(self, n=20):
-        where = pathlib.Path(self.tmp) / cifar10.FOLDER
-        where.mkdir()
-        batches = {}
-        for name in cifar10.TRAIN_FILES + cifar10.TEST_FILES:
-            batch = {
-                b"data": self.rng.integers(0, 256, (n, 3072)).astype(np.uint8),
-                b"labels": list(self.rng.integers(0, 10, n)),
-            }
-            (where / name).write_bytes(pickle.dumps(batch))
-            batches[name] = batch
-        return where, batches
-
-    def test_cifar10_batches(self):
-        _, batches = self._write_cifar()
-        ds = data.load_cifar10(self.tmp, download=False)
-        chex.assert_shape(ds.x_train, (100, 3072))
-        chex.assert_shape(ds.x_test, (20, 3072))
-        np.testing.assert_allclose(ds.x_train[25], batches["data_batch_2"][b"data"][5] / 255.0, rtol=1e-6)
-        np.testing.assert_array_equal(ds.y_test, batches["test_batch"][b"labels"])
-        self.assertEqual((ds.x_train.dtype, ds.y_train.dtype, ds.num_classes), (np.float32, np.int32, 10))
-
-    def test_cifar10_errors(self):
-        with self.assertRaisesRegex(errors.DataError, "CIFAR-10 files missing"):
-            data.load_cifar10(self.tmp, download=False)
-        where, _ = self._write_cifar()
-        (where / "data_batch_3").write_bytes(b"garbage")
-        with self.assertRaisesRegex(errors.DataError, "data_batch_3 is not a CIFAR-10 batch"):
-            data.load_cifar10(self.tmp, download=False)
-        (where / "data_batch_3").write_bytes(pickle.dumps({b"data": np.zeros((4, 100), np.uint8), b"labels": [0] * 4}))
-        with self.assertRaisesRegex(errors.DataError, "shape"):
-            data.load_cifar10(self.tmp, download=False)
+    def test_unreadable_and_missing_files(self):
+        with open(f"{self.tmp}/broken.npz", "wb") as f:
+            f.write(b"PK not a zip")
+        with self.assertRaisesRegex(errors.DataError, "not a readable .npz"):
+            data.load_npz(f"{self.tmp}/broken.npz")
+        with self.assertRaisesRegex(errors.DataError, "no file"):
+            data.load_npz(f"{self.tmp}/none.npz")
+        with self.assertRaisesRegex(errors.ConfigError, "npz:PATH"):
+            experiment.ExperimentConfig(dataset="npz:")
 
 
-class TishbyTest(chex.TestCase):
-    def test_embedded_data_equals_var_u_mat(self):
-        testing.require_data()
-        mat = scipy.io.loadmat(testing.VAR_U_MAT)
-        patterns, labels = tishby.patterns_and_labels()
-        np.testing.assert_array_equal(patterns, mat["F"])
-        np.testing.assert_array_equal(labels, mat["y"][0])
-
-    def test_known_statistics(self):
-        _, labels = tishby.patterns_and_labels()
-        self.assertEqual(labels.sum(), 2118)
-        self.assertAlmostEqual(_entropy_bits(labels), 0.999157, places=5)
-
-    def test_split_is_shuffled_seeded_and_complete(self):
-        ds = data.load_tishby(test_fraction=0.2, seed=0)
-        chex.assert_shape(ds.x_train, (3277, 12))
-        chex.assert_shape(ds.x_test, (819, 12))
-        both = np.concatenate([ds.x_train, ds.x_test]).astype(int)
-        codes = both @ (1 << np.arange(11, -1, -1))
-        np.testing.assert_array_equal(np.sort(codes), np.arange(4096))
-        # Shuffled: both splits near the overall p(y=1) = 0.517 (unshuffled: 0.437 vs 0.836).
-        self.assertAlmostEqual(ds.y_train.mean(), 0.517, delta=0.03)
-        self.assertAlmostEqual(ds.y_test.mean(), 0.517, delta=0.05)
-        np.testing.assert_array_equal(ds.y_train, data.load_tishby(0.2, seed=0).y_train)
-        self.assertFalse(np.array_equal(ds.y_train, data.load_tishby(0.2, seed=1).y_train))
-
-    def test_no_split_uses_all_patterns_twice(self):
-        ds = data.load_tishby(test_fraction=0.0)
-        chex.assert_shape(ds.x_train, (4096, 12))
-        np.testing.assert_array_equal(ds.y_train, ds.y_test)
-
-    def test_bad_fraction(self):
-        with self.assertRaisesRegex(errors.ConfigError, "test_fraction"):
-            data.load_tishby(test_fraction=1.0)
+class DatasetRegistryTest(chex.TestCase):
+    def test_titles_and_names(self):
+        self.assertEqual(data.dataset_title("fashion_mnist"), "Fashion-MNIST")
+        self.assertEqual(data.dataset_title("npz:/a/b/own.npz"), "own.npz")
+        self.assertEqual(experiment.DATASETS, ("mnist", "fashion_mnist", "cifar10", "tishby"))
+        with self.assertRaisesRegex(experiment.errors.ConfigError, "unknown dataset"):
+            data.check_dataset_name("svhn")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,15 @@
 """Shared test helpers: where the offline data lives, and tiny configurations."""
 
+import functools
 import os
 import pathlib
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+
+from ib_jax import estimators, experiment, train
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 # The offline copies beside the repository (CI clones the repo next to shared/).
@@ -14,3 +22,44 @@ def require_data() -> None:
     missing = [p for p in (DATA_DIR / "MNIST" / "raw", VAR_U_MAT) if not p.exists()]
     if missing:
         raise FileNotFoundError(f"test data missing: {missing}; set IB_JAX_TEST_DATA to the shared data folder")
+
+
+# One tiny 12-bit configuration shared by the tests (one compilation per shape).
+TINY = experiment.ExperimentConfig(
+    dataset="tishby",
+    train=train.TrainConfig(hidden=(6, 4), optimizer="sgd", learning_rate=0.05, momentum=0.9, loss_reduction="mean"),
+    epochs=40,
+    mi_every=10,
+    binning=estimators.Binning(bin_size=0.1),
+    estimators=tuple(estimators.ESTIMATORS),  # all of them, the first (binned) the main one
+    kde_noise_variance=1e-2,
+    adaptive_bins=12,
+    train_size=512,
+    test_size=256,
+)
+
+
+def run_main(module, *args, timeout=300) -> subprocess.CompletedProcess:
+    """Runs `python -m module *args` in the repository, as a user would (CPU only)."""
+    env = {**os.environ, "JAX_PLATFORMS": "cpu", "PYTHONUNBUFFERED": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
+
+
+def write_npz(path, **arrays):
+    """Saves `arrays` as a .npz file at `path` and returns the path."""
+    np.savez(path, **arrays)
+    return path
+
+
+@functools.cache
+def tiny_run() -> tuple[pathlib.Path, dict]:
+    """The finished run of `TINY` (every estimator), once per test process: (folder, results)."""
+    out = experiment.prepare_output_dir(pathlib.Path(tempfile.mkdtemp()) / "full", False)
+    return out, experiment.run(TINY, experiment.load_dataset(TINY), out)

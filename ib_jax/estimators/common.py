@@ -1,5 +1,6 @@
 """What every estimator shares: the argument checks, the per-item batching over leading axes,
-label handling, chunking for memory, and the one jitted entry point `information_plane`.
+label handling, chunking for memory, and the one jitted entry point `measure` (which
+`ib_jax.estimators.information_plane` calls).
 
 An *item* is one layer's activations [N, D] for one epoch, seed and split: one point of the
 information plane. An estimator is a frozen (hashable) dataclass with a `name` and a method

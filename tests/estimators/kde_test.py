@@ -207,10 +207,6 @@ class ApiTest(chex.TestCase):
             estimators.information_plane([self.acts], self.labels, estimator=estimators.KDE(0.1), method="exact")
 
 
-if __name__ == "__main__":
-    absltest.main()
-
-
 class PrecisionTest(chex.TestCase):
     """GPUs and TPUs run float32 products at reduced precision by default (TF32, bf16 passes):
     every matrix product of the estimators states HIGHEST in the compiled program."""
@@ -230,3 +226,7 @@ class PrecisionTest(chex.TestCase):
         self.assertNotEmpty(products)
         for line in products:
             self.assertIn("precision = [HIGHEST, HIGHEST]", line)
+
+
+if __name__ == "__main__":
+    absltest.main()

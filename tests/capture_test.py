@@ -1,0 +1,126 @@
+"""Tests of capturing the activations of one's own Flax module."""
+
+import chex
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+from absl.testing import absltest
+
+from ib_jax import capture, estimators
+
+LAYERS = ("conv", "hidden", "logits", "output")
+
+
+class _CNN(nn.Module):
+    """A small CNN with a residual dense block: a sown value, a nested module, a named one."""
+
+    @nn.compact
+    def __call__(self, x):
+        x = nn.relu(nn.Conv(3, (3, 3), strides=2, name="conv_layer")(x))
+        self.sow("intermediates", "conv", x)
+        h = x.reshape(x.shape[0], -1)
+        h = nn.tanh(_Block(name="block")(h))
+        self.sow("intermediates", "hidden", h)
+        return nn.Dense(4, name="logits")(h)
+
+
+class _Block(nn.Module):
+    @nn.compact
+    def __call__(self, h):
+        return nn.Dense(5)(h) + nn.Dense(5, use_bias=False)(h)
+
+
+def _setup():
+    x = jax.random.normal(jax.random.key(0), (32, 8, 8, 1))
+    y = jnp.arange(32) % 4
+    model = _CNN()
+    return model, model.init(jax.random.key(1), x), x, y
+
+
+class CaptureTest(chex.TestCase):
+    def setUp(self):
+        super().setUp()
+        self.model, self.variables, self.x, self.y = _setup()
+
+    def _manual(self):
+        """The forward pass by hand, from the parameters, layer by layer."""
+        p = self.variables["params"]
+        conv = nn.relu(nn.Conv(3, (3, 3), strides=2).apply({"params": p["conv_layer"]}, self.x))
+        flat = conv.reshape(32, -1)
+        dense = lambda q, h: h @ q["kernel"] + q.get("bias", 0.0)  # noqa: E731
+        hidden = jnp.tanh(dense(p["block"]["Dense_0"], flat) + dense(p["block"]["Dense_1"], flat))
+        logits = dense(p["logits"], hidden)
+        return {"conv": flat, "hidden": hidden, "logits": logits, "output": logits, "block": hidden}
+
+    @chex.variants(with_jit=True, without_jit=True)
+    def test_captured_activations_equal_a_manual_forward_pass(self):
+        apply = self.variant(lambda v, x: capture.apply(self.model, v, x, layers=LAYERS))
+        out, acts = apply(self.variables, self.x)
+        manual = self._manual()
+        chex.assert_trees_all_close(out, self.model.apply(self.variables, self.x), atol=1e-6)
+        chex.assert_shape(list(acts), [(32, 3 * 4 * 4), (32, 5), (32, 4), (32, 4)])
+        for name, got in zip(LAYERS, acts):
+            np.testing.assert_allclose(got, manual[name], atol=1e-5, err_msg=name)
+            self.assertEqual(got.dtype, jnp.float32)
+
+    def test_nested_module_path_is_its_pre_nonlinearity_output(self):
+        _, (block,) = capture.apply(self.model, self.variables, self.x, layers=["block"])
+        np.testing.assert_allclose(jnp.tanh(block), self._manual()["hidden"], atol=1e-5)
+
+    def test_layer_names_and_errors(self):
+        names = capture.layer_names(self.model, self.variables, self.x)
+        for name in ("conv_layer", "conv", "block", "block/Dense_0", "hidden", "logits", "output"):
+            self.assertIn(name, names)
+        with self.assertRaisesRegex(ValueError, "no layer 'conv2'.*it has: .*conv_layer"):
+            capture.apply(self.model, self.variables, self.x, layers=["conv2"])
+        for bad, message in (([], "at least one"), ("conv", "sequence"), (["conv", "conv"], "twice"), ([""], "empty")):
+            with self.assertRaisesRegex(ValueError, message):
+                capture.apply(self.model, self.variables, self.x, layers=bad)
+
+        class Twice(nn.Module):
+            @nn.compact
+            def __call__(self, x):
+                dense = nn.Dense(3, name="shared")
+                return dense(nn.relu(dense(x)))
+
+        v = Twice().init(jax.random.key(0), jnp.ones((2, 3)))
+        with self.assertRaisesRegex(ValueError, "produced 2 times"):
+            capture.apply(Twice(), v, jnp.ones((2, 3)), layers=["shared"])
+
+    def test_mutable_collections_pass_through(self):
+        class WithBatchNorm(nn.Module):
+            @nn.compact
+            def __call__(self, x):
+                return nn.Dense(2, name="out")(nn.BatchNorm(use_running_average=False, name="bn")(x))
+
+        model, x = WithBatchNorm(), jax.random.normal(jax.random.key(0), (8, 3))
+        v = model.init(jax.random.key(1), x)
+        (out, updates), (bn,) = capture.apply(model, v, x, layers=["bn"], mutable=["batch_stats"])
+        want, want_updates = model.apply(v, x, mutable=["batch_stats"])
+        chex.assert_trees_all_close((out, updates), (want, want_updates))
+        self.assertNotIn("intermediates", updates)
+        np.testing.assert_allclose(bn.mean(0), 0.0, atol=1e-5)
+
+
+class MeasureInJitTest(chex.TestCase):
+    def test_inside_and_outside_jit_are_equal(self):
+        """Capture and measure (every estimator) inside one jitted function = outside jit."""
+        model, variables, x, y = _setup()
+        ests = [
+            estimators.by_name(n, binning=estimators.Binning(bin_size=0.3), noise_variance=0.1, num_bins=8)
+            for n in estimators.ESTIMATORS
+        ]
+
+        def plane(v, x, y):
+            _, acts = capture.apply(model, v, x, layers=LAYERS)
+            return [estimators.information_plane(acts, y, estimator=e, num_classes=4) for e in ests]
+
+        outside = plane(variables, x, y)
+        inside = jax.jit(plane)(variables, x, y)
+        chex.assert_trees_all_close(inside, outside, atol=1e-5)
+        self.assertGreater(float(outside[0][0][0]), 0.0)
+
+
+if __name__ == "__main__":
+    absltest.main()

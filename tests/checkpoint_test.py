@@ -1,0 +1,59 @@
+"""Tests of the checkpoint: states and the record round-trip exactly; a corrupt file or one of
+other settings is refused in one line."""
+
+import pathlib
+import tempfile
+
+import chex
+import jax.numpy as jnp
+import numpy as np
+from absl.testing import absltest
+
+from ib_jax import checkpoint, errors, sharding
+
+
+class CheckpointTest(chex.TestCase):
+    def setUp(self):
+        super().setUp()
+        self.path = pathlib.Path(tempfile.mkdtemp()) / "checkpoint.msgpack"
+        self.states = {"w": jnp.arange(6.0).reshape(2, 3), "step": jnp.array([3, 4])}
+        self.sharding = sharding.layout(2).sharding
+        rng = np.random.default_rng(0)
+        self.record = checkpoint.Record(
+            epoch=7,
+            metrics=[rng.normal(size=(4, 2)).astype(np.float32) for _ in range(7)],
+            mi=[rng.normal(size=(3, 4, 2, 5)).astype(np.float32) for _ in range(2)],
+            grads=[rng.normal(size=(3, 2, 5)).astype(np.float32) for _ in range(2)],
+        )
+
+    def test_round_trip(self):
+        checkpoint.save(self.path, "{settings}", self.states, self.record)
+        template = {"w": jnp.zeros((2, 3)), "step": jnp.zeros(2, jnp.int32)}
+        states, record = checkpoint.load(self.path, "{settings}", template, self.sharding)
+        chex.assert_trees_all_equal(states, self.states)
+        self.assertEqual(record.epoch, 7)
+        for got, want in (
+            (record.metrics, self.record.metrics),
+            (record.mi, self.record.mi),
+            (record.grads, self.record.grads),
+        ):
+            np.testing.assert_array_equal(np.stack(got), np.stack(want))
+        np.testing.assert_array_equal(record.information(3, 2, 5), np.stack(self.record.mi, axis=3))
+        chex.assert_shape(record.metric_curves(2), (4, 2, 7))
+
+    def test_empty_record_has_empty_arrays(self):
+        empty = checkpoint.Record()
+        chex.assert_shape([empty.information(3, 2, 5), empty.metric_curves(2), empty.gradients(2, 5)],
+                          [(3, 4, 2, 0, 5), (4, 2, 0), (3, 2, 0, 5)])  # fmt: skip
+
+    def test_other_settings_and_corrupt_files_are_refused(self):
+        checkpoint.save(self.path, "{settings}", self.states, self.record)
+        with self.assertRaisesRegex(errors.ConfigError, "different settings"):
+            checkpoint.load(self.path, "{other}", self.states, self.sharding)
+        self.path.write_bytes(self.path.read_bytes()[:40])
+        with self.assertRaisesRegex(errors.DataError, "is corrupt"):
+            checkpoint.load(self.path, "{settings}", self.states, self.sharding)
+
+
+if __name__ == "__main__":
+    absltest.main()

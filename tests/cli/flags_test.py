@@ -1,0 +1,103 @@
+"""The flag table: it defines each main's flags, maps them to the config as the mains did by
+hand, applies presets without touching FLAGS, and docs/flags.md documents every flag."""
+
+import re
+import subprocess
+import sys
+
+from absl import flags
+from absl.testing import absltest, parameterized
+
+from experiments import flags as flag_table
+from ib_jax import estimators, experiment, train
+from tests import testing
+
+# Prints the flags each main really defines (its own and the table's), one per line.
+_DEFINED = """
+import importlib, sys
+from absl import flags
+importlib.import_module("experiments." + sys.argv[1])
+for module, defined in flags.FLAGS.flags_by_module_dict().items():
+    if module.startswith("experiments") or module.endswith(sys.argv[1] + ".py"):
+        print("\\n".join(f.name for f in defined))
+"""
+
+
+def _parsed(main: str, *argv: str) -> tuple[dict, dict]:
+    """The holders and values of `main`'s flags, parsed from argv in a fresh FlagValues."""
+    flag_values = flags.FlagValues()
+    holders = flag_table.define(main, flag_values)
+    flag_values(["prog", *argv])
+    return holders, flag_table.values(main, holders)
+
+
+def _documented(main: str) -> set[str]:
+    text = flag_table.DOCS.read_text()
+    section = text.split(f"## `python -m experiments.{main}`")[1].split("\n## ")[0]
+    return set(re.findall(r"^\| `--(\w+)` \|", section, re.M))
+
+
+class FlagTableTest(parameterized.TestCase):
+    def test_docs_page_is_the_tables_output(self):
+        self.assertEqual(flag_table.DOCS.read_text(), flag_table.markdown(), "rerun: python -m experiments.flags")
+
+    @parameterized.parameters(*flag_table.MAINS)
+    def test_every_defined_flag_is_documented(self, main):
+        proc = subprocess.run(
+            [sys.executable, "-c", _DEFINED, main], cwd=testing.REPO, capture_output=True, text=True, timeout=120
+        )
+        self.assertEqual(proc.returncode, 0, proc.stderr[-2000:])
+        defined = set(proc.stdout.split())
+        self.assertGreater(len(defined), 5)
+        self.assertEqual(defined - _documented(main), set())
+        self.assertEqual(defined, {f.name for f in flag_table.flags_of(main)})
+
+    def test_tishby_defaults_give_the_reimplemented_config(self):
+        holders, vals = _parsed("tishby")
+        got = flag_table.config("tishby", vals, holders["bin_size"].present, dataset="tishby")
+        want = experiment.ExperimentConfig(
+            dataset="tishby",
+            train=train.TrainConfig(
+                hidden=(10, 7, 5, 4, 3), optimizer="sgd", learning_rate=0.01, momentum=0.9, loss_reduction="mean"
+            ),
+            epochs=10000,
+            mi_every=100,
+            binning=estimators.Binning(bin_size=0.07),
+            kde_noise_variance=1e-3,
+        )
+        self.assertEqual(got, want)
+
+    def test_preset_fills_only_the_flags_not_given(self):
+        holders, vals = _parsed("tishby", "--preset=idnns", "--epochs=30")
+        got = flag_table.config("tishby", vals, holders["bin_size"].present, dataset="tishby")
+        self.assertEqual(
+            (got.epochs, got.mi_log_points, got.train.batch_size, got.train.init), (30, 400, 512, "truncated_normal")
+        )
+        self.assertEqual(got.binning, estimators.Binning(num_bins=29, value_range=(-1.0, 1.0)))
+        self.assertEqual((holders["epochs"].value, holders["batch_size"].value), (30, 0))  # the flags untouched
+
+    def test_mnist_defaults_are_the_reimplemented_project(self):
+        holders, vals = _parsed("mnist", "--estimators= binned , kde_upper")
+        got = flag_table.config("mnist", vals, holders["bin_size"].present, dataset="mnist")
+        self.assertEqual(got.train, train.TrainConfig())  # TrainConfig's defaults are the project's network
+        self.assertEqual((got.epochs, got.mi_every, got.binning.bin_size), (4000, 20, 0.5))
+        self.assertEqual(got.estimators, ("binned", "kde_upper"))
+
+    @parameterized.parameters(
+        (("--num_bins=10", "--bin_size=0.1"), "not both"),
+        (("--num_bins=10", "--bin_range=1"), "lo,hi"),
+        (("--hidden=3,x",), "comma-separated"),
+        (("--epochs=0",), "epochs"),
+    )
+    def test_bad_values_are_config_errors(self, argv, message):
+        holders, vals = _parsed("mnist", *argv)
+        with self.assertRaisesRegex(experiment.errors.ConfigError, message):
+            flag_table.config("mnist", vals, holders["bin_size"].present, dataset="mnist")
+
+    def test_unknown_main(self):
+        with self.assertRaisesRegex(ValueError, "unknown main"):
+            flag_table.flags_of("nope")
+
+
+if __name__ == "__main__":
+    absltest.main()

@@ -1,0 +1,474 @@
+"""The experiment mains as a user runs them (subprocesses): smoke runs, long-run reliability, bad input."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+import chex
+import numpy as np
+import PIL.Image
+from absl.testing import absltest
+
+from ib_jax import experiment, results
+from tests import testing
+
+_DISK_FULL = """
+import errno, sys
+from absl import app
+from ib_jax import results
+from experiments import tishby
+calls, real = [], results.atomic_write
+def failing(path, write):
+    calls.append(path)
+    if len(calls) == 5:
+        def partial(f):
+            f.write(b"PK half a file")
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(path, partial)
+    return real(path, write)
+results.atomic_write = failing
+sys.argv = ["tishby", *sys.argv[1:]]
+app.run(tishby.main)
+"""
+
+
+class MainsTest(chex.TestCase):
+    """The mains as a user runs them (subprocesses)."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        testing.require_data()
+        cls.tmp = tempfile.mkdtemp()
+
+    def test_mnist_and_compare_smoke(self):
+        common = [
+            "--data_dir",
+            str(testing.DATA_DIR),
+            "--train_size",
+            "200",
+            "--test_size",
+            "100",
+            "--epochs",
+            "4",
+            "--hidden",
+            "32,8",
+            "--mi_every",
+            "2",
+            "--estimators",
+            "binned,kde_upper,adaptive_range",
+        ]
+        for labels in ("true", "random"):
+            flags = ["--random_labels"] if labels == "random" else []
+            proc = testing.run_main("experiments.mnist", *common, *flags, "--output_dir", f"{self.tmp}/{labels}")
+            self.assertEqual(proc.returncode, 0, proc.stderr[-2000:])
+            for name in (
+                "results.npz",
+                "config.json",
+                "information_plane.png",
+                "information_per_layer.png",
+                "training.png",
+                "information_plane_estimators_train.png",
+                "information_plane_estimators_test.png",
+                "information_per_layer_estimators.png",
+            ):
+                self.assertTrue(os.path.exists(f"{self.tmp}/{labels}/{name}"), name)
+            res = results.load_results(f"{self.tmp}/{labels}")
+            chex.assert_shape(res["i_xt_test"], (1, 3, 3))
+            chex.assert_shape(res["kde_upper.i_xt_test"], (1, 3, 3))
+            self.assertEqual(int(res["n_train"]), 200)
+            self.assertEqual(results.load_config(f"{self.tmp}/{labels}")["config"]["kde_noise_variance"], 0.1)
+        runs = [f"{self.tmp}/true", f"{self.tmp}/random"]
+        for extra in (
+            [],
+            ["--estimator", "kde_upper"],
+            ["--layout", "headline"],
+            ["--layout", "estimators", "--split", "test"],
+        ):
+            proc = testing.run_main("experiments.compare", *runs, *extra, "--output", f"{self.tmp}/compare.png")
+            self.assertEqual(proc.returncode, 0, proc.stderr[-2000:])
+            self.assertTrue(os.path.exists(f"{self.tmp}/compare.png"))
+            os.unlink(f"{self.tmp}/compare.png")
+        self.assertIn("| adaptive_range | layer 2 (8) |", proc.stdout)  # the table of --layout estimators
+        for extra, message in (
+            (["--estimator", "kde_lower"], "not kde_lower"),
+            (["--layout", "estimators", "--estimators", "kde_lower"], "not every run measured"),
+            (["--names", "a"], "--names"),
+            (["--layout", "grid"], "layout"),
+            (["--layout", "headline", runs[0]], "two runs"),
+        ):
+            proc = testing.run_main("experiments.compare", *runs, *extra, "--output", f"{self.tmp}/compare.png")
+            self.assertEqual(proc.returncode, 2, proc.stderr[-2000:])
+            self.assertNotIn("Traceback", proc.stderr)
+            self.assertIn(message, proc.stderr)
+
+    def test_memorization_smoke(self):
+        """Conditions x seeds in one run: the row keys, summary.json, the sweep's figures."""
+        out = f"{self.tmp}/memorization"
+        proc = testing.run_main(
+            "experiments.memorization",
+            "--data_dir",
+            str(testing.DATA_DIR),
+            "--train_size",
+            "200",
+            "--test_size",
+            "100",
+            "--epochs",
+            "6",
+            "--mi_every",
+            "3",
+            "--hidden",
+            "32,8",
+            "--label_corruption_levels",
+            "0.5,1",
+            "--input_corruptions",
+            "shuffled_pixels,gaussian",
+            "--num_seeds",
+            "2",
+            "--fit_threshold",
+            "0.3",
+            "--output_dir",
+            out,
+        )
+        self.assertEqual(proc.returncode, 0, proc.stderr[-2000:])
+        res = results.load_results(out)
+        conditions = ["true", "labels", "labels", "permuted", "shuffled_pixels", "gaussian"]
+        np.testing.assert_array_equal(res["condition"], np.repeat(conditions, 2))
+        np.testing.assert_array_equal(res["corruption"], np.repeat([0, 0.5, 1.0, 0, 0, 0], 2))
+        np.testing.assert_array_equal(res["seed"], np.tile([0, 1], 6))
+        chex.assert_shape([res["i_xt_train"], res["i_ty_test"]], (12, 3, 3))
+        summary = json.loads(open(f"{out}/summary.json").read())
+        self.assertLen(summary["rows"], 12)
+        self.assertEqual(
+            sorted(summary["rows"][2]),
+            ["condition", "corruption", "epochs_to_fit", "seed", "test_accuracy", "train_accuracy"],
+        )
+        self.assertEqual((summary["rows"][2]["condition"], summary["rows"][2]["corruption"]), ("labels", 0.5))
+        self.assertEqual(summary["settings"]["fit_threshold"], 0.3)
+        for r, row in enumerate(summary["rows"]):
+            want = int(res["epochs_to_fit"][r])
+            self.assertEqual(row["epochs_to_fit"], want if want >= 0 else None)
+            fitted = np.flatnonzero(np.append(res["train_accuracy"][r], res["final_train_accuracy"][r]) >= 0.3)
+            self.assertEqual(want, fitted[0] if fitted.size else -1)
+        for name in (
+            "zhang.png",
+            "information_plane_conditions_train.png",
+            "information_plane_conditions_test.png",
+            "headline.png",
+            "config.json",
+        ):
+            self.assertTrue(os.path.exists(f"{out}/{name}"), name)
+        self.assertIn("| labels p=0.5 |", proc.stdout)
+
+    def test_tishby_idnns_preset_smoke(self):
+        """Minibatches, log-spaced epochs, num_bins, truncated-normal init, the 'all' split."""
+        out = f"{self.tmp}/idnns"
+        proc = testing.run_main(
+            "experiments.tishby",
+            "--preset",
+            "idnns",
+            "--epochs",
+            "30",
+            "--mi_log_points",
+            "10",
+            "--animate",
+            "--output_dir",
+            out,
+        )
+        self.assertEqual(proc.returncode, 0, proc.stderr[-2000:])
+        res = results.load_results(out)
+        self.assertEqual(str(res["test_name"]), "all")
+        self.assertEqual((int(res["n_train"]), int(res["n_test"])), (3277, 4096))
+        np.testing.assert_array_equal(res["mi_epochs"], [0, 1, 2, 3, 4, 6, 9, 14, 20, 29, 30])
+        config = results.load_config(out)["config"]
+        self.assertEqual(config["binning"], {"bin_size": None, "num_bins": 29, "value_range": [-1.0, 1.0]})
+        self.assertEqual((config["train"]["batch_size"], config["train"]["init"]), (512, "truncated_normal"))
+        self.assertTrue(os.path.exists(f"{out}/information_plane.png"))
+        for name in ("gradients.png", "information_plane_train.gif", "information_plane_test.gif"):
+            self.assertTrue(os.path.exists(f"{out}/{name}"), name)
+        with PIL.Image.open(f"{out}/information_plane_test.gif") as gif:
+            self.assertEqual(gif.n_frames, len(res["mi_epochs"]))  # one frame per measured epoch
+        chex.assert_shape([res[k] for k in experiment.GRADIENT_KEYS], (1, 11, 6))
+        self.assertTrue(np.all(res["grad_std_norm"][:, :-1] > 0))
+
+    def test_tishby_killed_and_rerun_equals_uninterrupted(self):
+        args = ["--epochs", "3000", "--mi_every", "50", "--hidden", "8,5", "--checkpoint_every_s", "0", "--plot=false"]
+        proc = testing.run_main("experiments.tishby", *args, "--output_dir", f"{self.tmp}/whole")
+        self.assertEqual(proc.returncode, 0, proc.stderr[-2000:])
+        out = f"{self.tmp}/killed"
+        env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+        command = [sys.executable, "-m", "experiments.tishby", *args, "--output_dir", out]
+        quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+        victim = subprocess.Popen(command, cwd=testing.REPO, env=env, **quiet)
+        deadline = time.monotonic() + 120
+        while not os.path.exists(f"{out}/{results.CHECKPOINT}") and victim.poll() is None:
+            self.assertLess(time.monotonic(), deadline, "no checkpoint appeared")
+            time.sleep(0.05)
+        time.sleep(0.3)
+        victim.send_signal(signal.SIGKILL)
+        victim.wait()
+        self.assertEqual(victim.returncode, -signal.SIGKILL, "the run ended before it could be killed")
+        partial = results.load_results(out)  # readable: written atomically
+        self.assertFalse(partial["complete"])
+        proc = testing.run_main("experiments.tishby", *args, "--output_dir", out)
+        self.assertEqual(proc.returncode, 0, proc.stderr[-2000:])
+        whole, resumed = results.load_results(f"{self.tmp}/whole"), results.load_results(out)
+        self.assertEqual(sorted(whole), sorted(resumed))
+        for key in whole:
+            np.testing.assert_array_equal(resumed[key], whole[key], err_msg=key)
+
+    def _assert_one_error_line(self, proc, message):
+        self.assertEqual(proc.returncode, 2, proc.stderr[-2000:])
+        self.assertNotIn("Traceback", proc.stderr)
+        lines = [line for line in proc.stderr.splitlines() if line.strip()]
+        self.assertLen(lines, 1, proc.stderr[-2000:])
+        self.assertTrue(lines[0].startswith("error:") and message in lines[0], lines[0])
+
+    def test_impossible_output_dirs_are_one_line_and_create_nothing(self):
+        a_file = f"{self.tmp}/a_file"
+        open(a_file, "w").close()
+        out = f"{self.tmp}/never_made"
+        places = (
+            (a_file, "not a folder"),
+            (f"{a_file}/sub", "which is a file"),
+            ("/proc/ib_jax_forbidden", "cannot be created"),
+            ("", "empty"),
+        )
+        cases = [(["--epochs=2", f"--output_dir={where}"], message) for where, message in places]
+        for args in (["--label_corruption=1.5"], ["--estimators=mine"], ["--epochs=0"]):  # settings checked first
+            cases.append(([*args, f"--output_dir={out}"], ""))
+        for (args, message), proc in zip(cases, _run_forked("experiments.tishby", [a for a, _ in cases])):
+            with self.subTest(str(args)):
+                self._assert_one_error_line(proc, message)
+        self.assertFalse(os.path.exists("/proc/ib_jax_forbidden"))
+        self.assertFalse(os.path.exists(out))
+        (proc,) = _run_forked("experiments.mnist", [["--data_dir=/nonexistent/ib_jax", f"--output_dir={out}"]])
+        self._assert_one_error_line(proc, "MNIST files missing")  # the data, before the folder
+        self.assertFalse(os.path.exists(out))
+
+    def test_jax_backend_logs_quiet_unless_verbose(self):
+        args = ["--epochs=2", "--mi_every=1", "--plot=false", "--overwrite", f"--output_dir={self.tmp}/quiet"]
+        quiet = testing.run_main("experiments.tishby", *args)
+        self.assertEqual(quiet.returncode, 0, quiet.stderr[-2000:])
+        self.assertNotIn("xla_bridge.py", quiet.stderr)  # JAX's backend probing ("Unable to initialize ...")
+        verbose = testing.run_main("experiments.tishby", *args, "--verbosity=1")
+        self.assertIn("xla_bridge.py", verbose.stderr)
+
+    def test_second_run_on_a_busy_folder_is_refused(self):
+        out = f"{self.tmp}/busy"
+        env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+        command = [
+            sys.executable,
+            "-m",
+            "experiments.tishby",
+            "--epochs=100000",
+            "--mi_every=50000",
+            "--plot=false",
+            f"--output_dir={out}",
+        ]
+        first = subprocess.Popen(
+            command, cwd=testing.REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        try:
+            deadline = time.monotonic() + 120
+            while not os.path.exists(f"{out}/.lock") or not open(f"{out}/.lock").read().strip():
+                self.assertLess(time.monotonic(), deadline, "the first run never locked its folder")
+                time.sleep(0.1)
+            second = testing.run_main("experiments.tishby", "--epochs=2", f"--output_dir={out}")
+            self._assert_one_error_line(second, f"process {first.pid}")
+            self.assertIn(out, second.stderr)
+        finally:
+            first.kill()
+            first.wait()
+        # The OS released the lock with the killed process: the folder can be used again.
+        proc = testing.run_main(
+            "experiments.tishby", "--epochs=2", "--mi_every=1", "--plot=false", "--overwrite", f"--output_dir={out}"
+        )
+        self.assertEqual(proc.returncode, 0, proc.stderr[-2000:])
+
+    def test_failed_write_keeps_the_last_good_files_and_the_rerun_resumes(self):
+        """Disk full in the middle of the 5th atomic write (a checkpoint): one error line, exit
+        1, the previous results and checkpoint intact, no temporary file; the rerun resumes and
+        ends as an uninterrupted run."""
+        args = ["--epochs=300", "--mi_every=50", "--hidden=8,5", "--plot=false"]
+        whole = testing.run_main("experiments.tishby", *args, f"--output_dir={self.tmp}/full_disk_whole")
+        self.assertEqual(whole.returncode, 0, whole.stderr[-2000:])
+        out = f"{self.tmp}/full_disk"
+        env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+        command = [sys.executable, "-c", _DISK_FULL, *args, "--checkpoint_every_s=0", f"--output_dir={out}"]
+        proc = subprocess.run(command, cwd=testing.REPO, env=env, capture_output=True, text=True, timeout=300)
+        self.assertEqual(proc.returncode, 1, proc.stderr[-2000:])
+        self.assertNotIn("Traceback", proc.stderr)
+        last = proc.stderr.strip().splitlines()[-1]
+        self.assertTrue(last.startswith("error:") and "No space left on device" in last, last)
+        self.assertFalse(results.load_results(out)["complete"])  # the previous results, readable
+        self.assertTrue(os.path.exists(f"{out}/{results.CHECKPOINT}"))
+        self.assertEqual([f for f in os.listdir(out) if f.endswith(".tmp")], [])
+        rerun = testing.run_main("experiments.tishby", *args, f"--output_dir={out}")
+        self.assertEqual(rerun.returncode, 0, rerun.stderr[-2000:])
+        want, got = results.load_results(f"{self.tmp}/full_disk_whole"), results.load_results(out)
+        for key in ("i_xt_train", "i_ty_test", "train_loss", "test_accuracy", "grad_std_norm", "final_train_loss"):
+            np.testing.assert_array_equal(got[key], want[key], err_msg=key)
+
+    def test_corrupt_checkpoint_is_one_line_never_a_silent_restart(self):
+        out = f"{self.tmp}/corrupt_checkpoint"
+        args = ["--epochs=2", "--mi_every=1", "--plot=false", f"--output_dir={out}"]
+        self.assertEqual(testing.run_main("experiments.tishby", *args).returncode, 0)
+        before = open(f"{out}/results.npz", "rb").read()
+        open(f"{out}/{results.CHECKPOINT}", "wb").write(b"\x00garbage")
+        proc = testing.run_main("experiments.tishby", *args)
+        self._assert_one_error_line(proc, "--overwrite")
+        self.assertIn("corrupt", proc.stderr)
+        self.assertEqual(open(f"{out}/results.npz", "rb").read(), before)
+
+    def test_compare_refuses_bad_folders_in_one_line(self):
+        good = f"{self.tmp}/compare_good"
+        proc = testing.run_main(
+            "experiments.tishby", "--epochs=2", "--mi_every=1", "--plot=false", f"--output_dir={good}"
+        )
+        self.assertEqual(proc.returncode, 0, proc.stderr[-2000:])
+        empty, truncated, newer = (f"{self.tmp}/compare_{n}" for n in ("empty", "truncated", "newer"))
+        os.makedirs(empty)
+        os.makedirs(truncated)
+        data = open(f"{good}/results.npz", "rb").read()
+        open(f"{truncated}/results.npz", "wb").write(data[: len(data) // 2])
+        res = results.load_results(good)
+        results.save_results(newer, {**res, "contract": results.CONTRACT + 1})
+        cases = ((empty, "no results.npz"), (truncated, "unreadable"), (newer, "newer"))
+        arg_lists = [[good, folder, "--output", f"{self.tmp}/c.png"] for folder, _ in cases]
+        procs = _run_forked("experiments.compare", arg_lists)
+        for (_, message), proc in zip(cases, procs):
+            self._assert_one_error_line(proc, message)
+
+    _MEMORIZATION_BAD = (
+        ("levels_text", ["--label_corruption_levels=0.2,abc"], "numbers"),
+        ("levels_range", ["--label_corruption_levels=1.5"], "(0, 1]"),
+        ("levels_zero", ["--label_corruption_levels=0"], "(0, 1]"),
+        ("levels_twice", ["--label_corruption_levels=0.5,0.5"], "twice"),
+        ("input_unknown", ["--input_corruptions=blurred"], "unknown condition"),
+        ("fit_threshold", ["--fit_threshold=0"], "fit_threshold"),
+        ("permuted_labels", ["--permuted_labels=perhaps"], "permuted_labels"),
+        ("inputs_twice", ["--input_corruptions=gaussian,gaussian"], "twice"),
+        ("fit_threshold_big", ["--fit_threshold=1.5"], "fit_threshold"),
+        ("single_condition_flag", ["--random_labels"], "single-condition"),
+        ("corruption_flag", ["--label_corruption=0.3"], "single-condition"),
+        ("dataset", ["--dataset=svhn"], "dataset"),
+        ("missing_data", ["--data_dir=/nonexistent/ib_jax"], "MNIST files missing"),
+        ("missing_cifar", ["--dataset=cifar10", "--data_dir=/nonexistent/ib_jax"], "CIFAR-10 files missing"),
+    )
+
+    def test_memorization_bad_input(self):
+        self._assert_bad_inputs(
+            "experiments.memorization", [(n, [*a, "--epochs=1"], m) for n, a, m in self._MEMORIZATION_BAD]
+        )
+
+    def _assert_bad_inputs(self, module, cases):
+        """For each (name, args, message): exit 2, exactly one stderr line `error: ...` naming
+        the problem, no traceback, and no output folder created."""
+        outs = [tempfile.mkdtemp(dir=self.tmp) + "/never" for _ in cases]
+        procs = _run_forked(module, [[*args, f"--output_dir={out}"] for (_, args, _), out in zip(cases, outs)])
+        for (name, args, message), out, proc in zip(cases, outs, procs):
+            with self.subTest(name):
+                self._assert_one_error_line(proc, message)
+                self.assertFalse(os.path.exists(out), f"{module} {args} created its output folder")
+
+    def test_forked_cases_equal_their_own_processes(self):
+        """The forked harness reports what separate `python -m` processes do."""
+        cases = [["--epochs=0", "--output_dir=/nonexistent/never"], ["--no_such_flag"], ["--plot=false", "extra"]]
+        forked = _run_forked("experiments.tishby", cases)
+        for args, got in zip(cases, forked):
+            want = testing.run_main("experiments.tishby", *args)
+            self.assertEqual((got.returncode, got.stderr, got.stdout), (want.returncode, want.stderr, want.stdout))
+
+    _TISHBY_BAD = (
+        ("preset", ["--preset=bogus"], "preset"),
+        ("test_fraction", ["--test_fraction=1.5"], "test_fraction"),
+        ("mi_log_points", ["--mi_log_points=-1"], "mi_log_points"),
+        ("num_seeds", ["--num_seeds=0"], "num_seeds"),
+        ("seeds_per_device", ["--seeds_per_device=-1"], "seeds_per_device"),
+        ("num_bins_range", ["--num_bins=10", "--bin_range=abc"], "--bin_range"),
+        ("empty_range", ["--num_bins=10", "--bin_range=1,1"], "lo < hi"),
+        ("momentum", ["--momentum=1.5"], "momentum"),
+        ("learning_rate", ["--learning_rate=0"], "learning_rate"),
+        ("batch_size", ["--batch_size=-1"], "batch_size"),
+        ("hidden_zero", ["--hidden=4,0"], "--hidden"),
+        ("hidden_empty", ["--hidden="], "--hidden"),
+        ("epochs_negative", ["--epochs=-5"], "epochs"),
+        ("epochs_text", ["--epochs=many"], "epochs"),
+        ("data_seed", ["--data_seed=-1"], "seeds"),
+        ("estimators", ["--estimators=binned,kde"], "unknown estimator"),
+        ("kde_noise_variance", ["--kde_noise_variance=-1"], "noise_variance"),
+        ("unknown_flag", ["--no_such_flag=1"], "no_such_flag"),
+        ("optimizer", ["--optimizer=lbfgs"], "optimizer"),
+    )
+
+    def test_tishby_bad_input(self):
+        self._assert_bad_inputs("experiments.tishby", self._TISHBY_BAD)
+
+    _COMPARE_BAD = (
+        ("one_run", [], "at least two"),
+        ("no_results", ["/nonexistent/a", "/nonexistent/b"], "no results.npz"),
+        ("layout", ["a", "b", "--layout=grid"], "layout"),
+        ("split", ["a", "b", "--split=valid"], "split"),
+    )
+
+    def test_compare_bad_input(self):
+        procs = _run_forked(
+            "experiments.compare", [[*a, f"--output={self.tmp}/never.png"] for _, a, _ in self._COMPARE_BAD]
+        )
+        for (name, _, message), proc in zip(self._COMPARE_BAD, procs):
+            with self.subTest(name):
+                self._assert_one_error_line(proc, message)
+        self.assertFalse(os.path.exists(f"{self.tmp}/never.png"))
+
+    _MNIST_BAD = (
+        ("hidden", ["--hidden=abc"], "--hidden"),
+        ("epochs", ["--epochs=0"], "epochs"),
+        ("activation", ["--activation=swish"], "activation"),
+        ("binning", ["--bin_size=0.5", "--num_bins=10"], "not both"),
+        ("bin_size", ["--bin_size=-1"], "bin_size"),
+        ("missing_data", ["--data_dir=/nonexistent/ib_jax"], "MNIST files missing"),
+        ("stray_argument", ["oops"], "unexpected"),
+        ("estimators_unknown", ["--estimators=binned,mine"], "unknown estimator"),
+        ("estimators_empty", ["--estimators="], "at least one estimator"),
+        ("estimators_twice", ["--estimators=kde_upper,kde_upper"], "twice"),
+        ("kde_noise_variance", ["--kde_noise_variance=0"], "noise_variance"),
+        ("kde_noise_variance_text", ["--kde_noise_variance=big"], "kde_noise_variance"),
+        ("adaptive_bins", ["--adaptive_bins=-3"], "num_bins"),
+        ("dataset", ["--dataset=imagenet"], "dataset"),
+        ("gradient_sub_batches", ["--gradient_sub_batches=1"], "gradient_sub_batches"),
+        ("gradient_stats", ["--gradient_stats=maybe"], "gradient_stats"),
+        ("animate", ["--animate=often"], "animate"),
+    )
+
+    def test_bad_input_is_one_line_and_nonzero(self):
+        cases = [(n, [*a, "--epochs=1" if "epochs" not in a[0] else "--seed=0"], m) for n, a, m in self._MNIST_BAD]
+        self._assert_bad_inputs("experiments.mnist", cases)
+
+
+def _run_forked(module, arg_lists, timeout=300):
+    """`_run_main(module, *args)` for each argument list, each in a child forked from one process
+    (tests/fork_main.py): the same exit status and output, one interpreter start for them all."""
+    env = {**os.environ, "JAX_PLATFORMS": "cpu", "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "tests.fork_main", module],
+        input=json.dumps(arg_lists),
+        cwd=testing.REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return [
+        subprocess.CompletedProcess(args, r["code"], r["stdout"], r["stderr"])
+        for args, r in zip(arg_lists, json.loads(proc.stdout))
+    ]
+
+
+if __name__ == "__main__":
+    absltest.main()

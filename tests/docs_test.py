@@ -1,0 +1,43 @@
+"""The documentation: README.md is the front door (at most 10 KB, with the two set-up commands),
+and every relative link and image path in README.md and docs/ resolves."""
+
+import re
+
+import chex
+from absl.testing import absltest
+
+from tests import testing
+
+_LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)\)")
+_PAGES = [testing.REPO / "README.md", *sorted((testing.REPO / "docs").rglob("*.md"))]
+
+
+class DocsTest(chex.TestCase):
+    def test_readme_is_short_and_shows_the_two_commands(self):
+        readme = (testing.REPO / "README.md").read_text()
+        self.assertLessEqual(len(readme.encode()), 10 * 1024)
+        ci = (testing.REPO / ".ci" / "run").read_text()
+        test_command = re.search(r"test_command='([^']+)'", ci).group(1)
+        self.assertIn(test_command, readme)
+        self.assertIn("pip install -q -r requirements.txt && .venv/bin/python -m experiments.tishby", readme)
+
+    def test_every_relative_link_and_image_resolves(self):
+        checked = 0
+        for page in _PAGES:
+            for target in _LINK.findall(page.read_text()):
+                if re.match(r"[a-z]+:", target) or target.startswith("#"):
+                    continue  # a web address or an anchor on the same page
+                path = (page.parent / target.split("#")[0]).resolve()
+                with self.subTest(page=page.name, target=target):
+                    self.assertTrue(path.exists(), f"{page.relative_to(testing.REPO)} links to missing {target}")
+                checked += 1
+        self.assertGreater(checked, 20)
+
+    def test_every_docs_page_is_linked_from_the_readme(self):
+        readme = (testing.REPO / "README.md").read_text()
+        for page in _PAGES[1:]:
+            self.assertIn(f"(docs/{page.relative_to(testing.REPO / 'docs')})", readme, page.name)
+
+
+if __name__ == "__main__":
+    absltest.main()

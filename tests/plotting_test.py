@@ -1,0 +1,110 @@
+"""Tests of the figures: every figure of a run, of a sweep and of the dynamics is written as a
+readable PNG (or GIF) of the expected size, from results built by the one writer."""
+
+import pathlib
+import tempfile
+
+import chex
+import numpy as np
+import PIL.Image
+from absl.testing import absltest, parameterized
+
+from ib_jax import plotting, results
+
+
+def _results(rows=2, epochs=4, layers=3, estimators=("binned", "kde_upper"), conditions=None):
+    rng = np.random.default_rng(0)
+    steps = 10
+    info = np.sort(rng.uniform(0.5, 3.0, (len(estimators), 4, rows, epochs, layers)), axis=3).astype(np.float32)
+    grads = rng.uniform(0.1, 2.0, (3, rows, epochs, layers)).astype(np.float32)
+    grads[:2, :, -1] = np.nan  # no epoch is trained from the final network
+    return results.build_results(
+        mi_epochs=np.linspace(0, steps, epochs).astype(np.int64),
+        information=info,
+        estimators=estimators,
+        metrics=rng.uniform(0.1, 1.0, (4, rows, steps)).astype(np.float32),
+        final_metrics=np.ones((4, rows), np.float32),
+        layer_widths=(8, 4, 2)[:layers],
+        seeds=np.arange(rows),
+        h_y_train_rows=np.ones(rows),
+        h_y_test=1.0,
+        n_train=16,
+        n_test=8,
+        test_name="test",
+        complete=True,
+        conditions=conditions,
+        fit_threshold=0.99 if conditions else None,
+        gradients=grads,
+    )
+
+
+class RunFiguresTest(parameterized.TestCase):
+    def setUp(self):
+        super().setUp()
+        self.tmp = pathlib.Path(tempfile.mkdtemp())
+
+    def _assert_images(self, paths, min_size=(400, 300)):
+        self.assertNotEmpty(paths)
+        for path in paths:
+            with PIL.Image.open(path) as image:
+                self.assertGreaterEqual(image.size, min_size, path.name)
+
+    def test_every_run_figure(self):
+        paths = plotting.save_run_figures(_results(), self.tmp, "a run")
+        names = [p.name for p in paths]
+        self.assertEqual(
+            names,
+            [
+                "information_plane.png",
+                "information_per_layer.png",
+                "training.png",
+                "gradients.png",
+                "information_plane_estimators_train.png",
+                "information_plane_estimators_test.png",
+                "information_per_layer_estimators.png",
+            ],
+        )
+        self._assert_images(paths)
+
+    def test_one_estimator_and_no_gradients(self):
+        res = {k: v for k, v in _results(estimators=("binned",)).items() if k not in results.GRADIENT_KEYS}
+        self.assertEqual([p.name for p in plotting.save_run_figures(res, self.tmp)][-1], "training.png")
+
+    def test_animation_has_a_frame_per_epoch(self):
+        paths = plotting.save_animations(_results(epochs=5), self.tmp)
+        with PIL.Image.open(paths[0]) as gif:
+            self.assertEqual(gif.n_frames, 5)
+
+    def test_compare_and_grid(self):
+        runs = [_results(), _results(rows=1)]
+        plotting.compare_figure(runs, ["a", "b"], self.tmp / "compare.png")
+        plotting.estimators_grid_figure(runs, ["a", "b"], ["binned", "kde_upper"], "test", self.tmp / "grid.png")
+        plotting.headline_figure(runs, ["true", "random"], self.tmp / "headline.png")
+        self._assert_images([self.tmp / n for n in ("compare.png", "grid.png", "headline.png")])
+
+    def test_layer_labels(self):
+        res = _results()
+        self.assertEqual(plotting.layer_label(res, 1), "layer 2 (4)")
+        self.assertEqual(plotting.layer_label({**res, "layer_names": np.array(["a", "conv", "c"])}, 1), "conv (4)")
+
+
+class SweepFiguresTest(chex.TestCase):
+    def test_every_sweep_figure(self):
+        conditions = [("true", 0.0)] * 2 + [("labels", 0.5)] * 2 + [("permuted", 0.0)] * 2
+        paths = plotting.save_sweep_figures(_results(rows=6, conditions=conditions), tempfile.mkdtemp(), "sweep")
+        self.assertEqual(
+            [p.name for p in paths],
+            [
+                "zhang.png",
+                "information_plane_conditions_train.png",
+                "information_plane_conditions_test.png",
+                "headline.png",
+            ],
+        )
+        for path in paths:
+            with PIL.Image.open(path) as image:
+                self.assertGreaterEqual(image.size, (400, 300))
+
+
+if __name__ == "__main__":
+    absltest.main()

@@ -1,0 +1,158 @@
+"""Tests of the results contract: the one writer (`build_results`) the runner and Recorder share,
+reading with its checks, views of estimators and rows, and the sweep summary."""
+
+import json
+import pathlib
+import tempfile
+
+import chex
+import jax
+import numpy as np
+from absl.testing import absltest
+
+from ib_jax import errors, estimators, recorder, results
+from tests import testing
+
+# Keys only a run of the mains writes: its rows' conditions and the gradient statistics.
+_RUNNER_ONLY = {"condition", "corruption", "epochs_to_fit", "fit_threshold", *results.GRADIENT_KEYS}
+
+
+def _synthetic(rows=2, epochs=3, layers=2, steps=5, **changes):
+    rng = np.random.default_rng(0)
+    args = dict(
+        mi_epochs=np.arange(epochs) * 2,
+        information=rng.uniform(0, 3, (2, 4, rows, epochs, layers)).astype(np.float32),
+        estimators=("binned", "kde_upper"),
+        metrics=rng.uniform(0, 1, (4, rows, steps)).astype(np.float32),
+        layer_widths=(5, 3)[:layers],
+        seeds=np.arange(rows),
+        h_y_train_rows=np.ones(rows),
+        h_y_test=1.0,
+        n_train=10,
+        n_test=8,
+        test_name="test",
+        complete=True,
+    )
+    return results.build_results(**{**args, **changes})
+
+
+class BuildResultsTest(chex.TestCase):
+    def test_keys_shapes_and_the_main_estimator(self):
+        information = np.random.default_rng(1).uniform(0, 3, (2, 4, 2, 3, 2)).astype(np.float32)
+        res = _synthetic(information=information)
+        chex.assert_shape([res[k] for k in results.MI_KEYS], (2, 3, 2))
+        chex.assert_shape([res[k] for k in results.METRICS], (2, 5))
+        for key in results.MI_KEYS:
+            np.testing.assert_array_equal(res[key], res[f"binned.{key}"])
+        np.testing.assert_array_equal(res["kde_upper.i_ty_test"], information[1, 3])  # [M, 4, R, E, L] order
+        np.testing.assert_array_equal(res["i_xt_test"], information[0, 2])
+        self.assertEqual(res["contract"], results.CONTRACT)
+        self.assertEqual(set(res) & _RUNNER_ONLY, set())  # optional parts absent unless given
+        self.assertNotIn("final_train_loss", res)
+
+    def test_epochs_to_fit_from_the_curves_and_the_final_network(self):
+        metrics = np.zeros((4, 3, 4), np.float32)
+        metrics[1] = [[0.1, 0.5, 0.99, 1.0], [0.1, 0.2, 0.3, 0.4], [0.1, 0.2, 0.3, 0.4]]
+        final = np.zeros((4, 3), np.float32)
+        final[1] = [1.0, 0.995, 0.5]
+        res = _synthetic(
+            rows=3,
+            metrics=metrics,
+            final_metrics=final,
+            seeds=np.arange(3),
+            h_y_train_rows=np.ones(3),
+            information=np.zeros((2, 4, 3, 3, 2), np.float32),
+            conditions=[("true", 0.0), ("labels", 0.5), ("permuted", 0.0)],
+            fit_threshold=0.99,
+        )
+        np.testing.assert_array_equal(res["epochs_to_fit"], [2, 4, -1])  # 4: the final network
+        np.testing.assert_array_equal(res["corruption"], [0.0, 0.5, 0.0])
+        np.testing.assert_array_equal(res["final_train_accuracy"], final[1])
+
+    def test_a_run_and_a_recorder_agree_on_names_dtypes_and_shapes(self):
+        """The runner and Recorder write one contract: a Recorder of the same rows, epochs,
+        layers and estimators gives every key of a tiny run but the runner-only ones, with the
+        same dtype kinds and shapes."""
+        _, run = testing.tiny_run()
+        rng = np.random.default_rng(0)
+        rec = recorder.Recorder(
+            pathlib.Path(tempfile.mkdtemp()) / "rec",
+            num_classes=2,
+            estimators=testing.TINY.estimators,
+            binning=testing.TINY.binning,
+            kde_noise_variance=testing.TINY.kde_noise_variance,
+            adaptive_bins=testing.TINY.adaptive_bins,
+        )
+        y_train, y_test = rng.integers(0, 2, 512), rng.integers(0, 2, 256)
+        steps = run["train_loss"].shape[1]
+        for epoch in np.minimum(run["mi_epochs"], steps - 1):  # the Recorder's curves end at its last epoch
+            acts = [rng.normal(size=(n, w)).astype(np.float32) for n in (512, 256) for w in run["layer_widths"]]
+            rec.record(int(epoch), (acts[:3], y_train), (acts[3:], y_test))
+        for epoch in range(steps):
+            rec.log(epoch, **{k: 0.5 for k in results.METRICS})
+        own = jax.tree.map(np.asarray, rec.results(complete=True))
+        self.assertEqual(set(run) - set(own), _RUNNER_ONLY)
+        self.assertEqual(set(own) - set(run), {"layer_names"})
+        for key in set(run) & set(own):
+            a, b = np.asarray(run[key]), np.asarray(own[key])
+            self.assertEqual((a.dtype.kind, a.shape), (b.dtype.kind, b.shape), key)
+
+
+class LoadTest(chex.TestCase):
+    def setUp(self):
+        super().setUp()
+        self.tmp = pathlib.Path(tempfile.mkdtemp())
+
+    def test_round_trip_and_views(self):
+        results.save_results(self.tmp, _synthetic())
+        res = results.load_results(self.tmp)
+        self.assertEqual(results.estimator_names(res), ["binned", "kde_upper"])
+        view = results.estimator_view(res, "kde_upper")
+        np.testing.assert_array_equal(view["i_xt_train"], res["kde_upper.i_xt_train"])
+        one = results.row_view(res, np.array([False, True]))
+        chex.assert_shape(
+            [one["i_xt_train"], one["train_loss"], one["binned.i_ty_test"]], [(1, 3, 2), (1, 5), (1, 3, 2)]
+        )
+
+    def test_bad_folders_are_one_line_errors(self):
+        with self.assertRaisesRegex(errors.DataError, "no results.npz"):
+            results.load_results(self.tmp)
+        (self.tmp / results.RESULTS).write_bytes(b"PK not a zip")
+        with self.assertRaisesRegex(errors.DataError, "unreadable"):
+            results.load_results(self.tmp)
+        results.save_results(self.tmp, {**_synthetic(), "contract": results.CONTRACT + 1})
+        with self.assertRaisesRegex(errors.DataError, "newer"):
+            results.load_results(self.tmp)
+        results.save_results(self.tmp, {k: v for k, v in _synthetic().items() if k != "layer_widths"})
+        with self.assertRaisesRegex(errors.DataError, "lacks layer_widths"):
+            results.load_results(self.tmp)
+        results.save_results(self.tmp, {**_synthetic(), "mi_epochs": np.arange(7)})
+        with self.assertRaisesRegex(errors.DataError, "inconsistent"):
+            results.load_results(self.tmp)
+
+    def test_config_json_one_shape(self):
+        listed = results.build_config(
+            name="n", settings={"a": 1}, estimators=[estimators.KDE(0.1, "lower")], complete=True, extra=2
+        )
+        self.assertEqual(
+            listed["estimators"], [{"name": "kde_lower", "type": "KDE", "noise_variance": 0.1, "bound": "lower"}]
+        )
+        self.assertEqual(
+            (listed["config"], listed["name"], listed["complete"], listed["extra"]), ({"a": 1}, "n", True, 2)
+        )
+        self.assertIn("jax", listed["versions"])
+        json.dumps(listed)  # serialisable
+
+
+class SummaryTest(chex.TestCase):
+    def test_table_per_condition(self):
+        keys = ("condition", "corruption", "seed", "epochs_to_fit", "train_accuracy", "test_accuracy")
+        values = (("true", 0.0, 0, 10, 1.0, 0.8), ("true", 0.0, 1, 20, 1.0, 0.9), ("labels", 0.5, 0, None, 0.5, 0.1))
+        rows = [dict(zip(keys, v)) for v in values]
+        table = results.summary_table(rows)
+        self.assertIn("| true | 2/2 | 15 ± 5 | 1.000 ± 0.000 | 0.850 ± 0.050 |", table)
+        self.assertIn("| labels p=0.5 | 0/1 | — |", table)
+
+
+if __name__ == "__main__":
+    absltest.main()
