@@ -9,15 +9,14 @@ the training-set activations are the train step's own; with minibatches they com
 forward pass of the whole training set. `mi_epochs` may include `epochs` itself: the final
 network, measured after the last update.
 
-The pieces live by concern: `rows` (conditions x seeds, labels, input bank), `sharding` (mesh,
-groups, padding), `program` (the compiled functions), `checkpoint`, `workdir` (the output folder
-and its lock) and `results` (the contract and its one writer). This module holds the config,
-the schedule and the run loop, and re-exports the names users import from it.
+The pieces live by concern: `config` (ExperimentConfig, its estimators, the schedule), `rows`
+(conditions x seeds, labels, input bank), `sharding` (mesh, groups, padding), `program` (the
+compiled functions), `checkpoint`, `workdir` (the output folder and its lock) and `results` (the
+contract and its one writer). This module holds the run loop and re-exports the names users
+import from it.
 """
 
-import dataclasses
 import json
-import math
 import os
 import pathlib
 import time
@@ -28,135 +27,15 @@ import jax
 import numpy as np
 from absl import logging
 
-from ib_jax import checkpoint, data, errors, estimators, program, results, rows, sharding
-from ib_jax import train as train_lib
+from ib_jax import checkpoint, data, errors, program, results, rows, sharding
 from ib_jax.checkpoint import Record
+from ib_jax.config import ExperimentConfig, estimator_settings, measured_estimators, mi_epochs
 from ib_jax.results import GRADIENT_KEYS, epochs_to_fit, versions
 from ib_jax.rows import CONDITIONS, LABEL_CONDITIONS, conditions_of, parse_condition, row_labels, seed_labels
 from ib_jax.sharding import host, put
 from ib_jax.workdir import LOCK, check_output_dir, prepare_output_dir
 
 DATASETS = tuple(data.DATASETS)
-
-
-@dataclasses.dataclass(frozen=True)
-class ExperimentConfig:
-    """Everything that determines a run's results. Defaults: the reimplemented project's MNIST
-    experiment (full-batch Adam 1e-3, summed loss, 4,000 epochs, MI every 20 epochs, bin 0.5).
-
-    `seed` and `num_seeds`: seeds seed, ..., seed + num_seeds - 1, each its own initialisation
-    and batch order. `data_seed` draws the subsets, the 12-bit split and the random labels, so
-    all seeds of a run see the same data; with `per_seed_labels`, each seed s randomises the
-    training labels with its own generator seeded by (data_seed, s).
-    `mi_every` k measures at epochs 0, k, 2k, ... and at `epochs`; `mi_log_points` n > 0
-    instead measures at n log-spaced epochs between 1 and `epochs` (rounded down, duplicates
-    dropped; n = 400 gives IDNNs' 274 epochs for 8,000), and at 0 and `epochs`.
-    `conditions` (empty: the one condition that `random_labels` / `label_corruption` describe)
-    makes a sweep: rows = conditions x seeds, condition-major, each row its own seed, training
-    labels and inputs, all in one program. A condition is "true", "labels:p" (Zhang's partial
-    corruption with probability p), "permuted" (one permutation of the labels) or an input
-    corruption from `data.INPUT_CORRUPTIONS`; label randomisations and input corruptions are
-    drawn from `data_seed` (from (data_seed, seed) with `per_seed_labels`). A row's
-    epochs-to-fit is the first epoch whose training accuracy reaches `fit_threshold`.
-    `gradient_stats`: at every scheduled epoch, per layer, the norms of the mean and of the
-    standard deviation of the kernel gradients over the epoch's minibatches (full batch:
-    `gradient_sub_batches` parts of the batch at the epoch's parameters) and |W|_F; see
-    `train.train_epoch`.
-    `estimators`: names from `ib_jax.estimators.ESTIMATORS`, all measured at every scheduled
-    epoch; the first is the run's main estimator (the unprefixed keys of results.npz). `binning`
-    is the "binned" estimator's, `kde_noise_variance` the KDE bounds', `adaptive_bins` the
-    adaptive binnings'.
-    """
-
-    dataset: str = "mnist"
-    train: train_lib.TrainConfig = train_lib.TrainConfig()
-    epochs: int = 4000
-    mi_every: int = 20
-    mi_log_points: int = 0
-    binning: estimators.Binning = estimators.Binning(bin_size=0.5)
-    estimators: tuple[str, ...] = ("binned",)
-    kde_noise_variance: float = 0.1
-    adaptive_bins: int = 30
-    train_size: int = 0
-    test_size: int = 0
-    test_fraction: float = 0.2
-    evaluate_on_all: bool = False
-    random_labels: bool = False
-    label_corruption: float = 0.0
-    per_seed_labels: bool = False
-    conditions: tuple[str, ...] = ()
-    fit_threshold: float = 0.99
-    gradient_stats: bool = True
-    gradient_sub_batches: int = 16
-    seed: int = 0
-    num_seeds: int = 1
-    data_seed: int = 0
-
-    def __post_init__(self):
-        data.check_dataset_name(self.dataset)
-        if self.epochs < 1:
-            raise errors.ConfigError(f"epochs must be >= 1, got {self.epochs}")
-        if self.mi_every < 1:
-            raise errors.ConfigError(f"mi_every must be >= 1, got {self.mi_every}")
-        if self.mi_log_points < 0:
-            raise errors.ConfigError(f"mi_log_points must be >= 0, got {self.mi_log_points}")
-        if self.num_seeds < 1:
-            raise errors.ConfigError(f"num_seeds must be >= 1, got {self.num_seeds}")
-        if self.train_size < 0 or self.test_size < 0:
-            raise errors.ConfigError("train_size and test_size must be >= 0 (0 = all)")
-        if self.seed < 0 or self.data_seed < 0:
-            raise errors.ConfigError("seeds must be >= 0")
-        object.__setattr__(self, "conditions", tuple(self.conditions))
-        if self.conditions and (self.random_labels or self.label_corruption):
-            raise errors.ConfigError("give conditions, or random_labels / label_corruption, not both")
-        if len(set(self.conditions)) != len(self.conditions):
-            raise errors.ConfigError(f"conditions are listed twice: {', '.join(self.conditions)}")
-        parsed = [parse_condition(c) for c in conditions_of(self)]
-        if self.per_seed_labels and not any(name in ("labels", "permuted") for name, _ in parsed):
-            raise errors.ConfigError("per_seed_labels needs random_labels or label_corruption (a label condition)")
-        if self.gradient_sub_batches < 2:
-            raise errors.ConfigError(f"gradient_sub_batches must be >= 2, got {self.gradient_sub_batches}")
-        if not 0.0 < self.fit_threshold <= 1.0:
-            raise errors.ConfigError(f"fit_threshold must be in (0, 1], got {self.fit_threshold}")
-        object.__setattr__(self, "estimators", tuple(self.estimators))
-        if not self.estimators:
-            raise errors.ConfigError("give at least one estimator")
-        if len(set(self.estimators)) != len(self.estimators):
-            raise errors.ConfigError(f"estimators are listed twice: {', '.join(self.estimators)}")
-        try:
-            estimators.KDE(self.kde_noise_variance)  # checked even when not measured
-            estimators.AdaptiveBinning(self.adaptive_bins)
-            measured_estimators(self)
-        except ValueError as e:
-            raise errors.ConfigError(str(e)) from None
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-
-def measured_estimators(config: ExperimentConfig) -> tuple[estimators.Estimator, ...]:
-    """The estimator objects of `config.estimators`, in order."""
-    return tuple(
-        estimators.by_name(
-            name, binning=config.binning, noise_variance=config.kde_noise_variance, num_bins=config.adaptive_bins
-        )
-        for name in config.estimators
-    )
-
-
-def estimator_settings(config: ExperimentConfig) -> list[dict[str, Any]]:
-    """Each estimator's name, type and parameters, as config.json lists them."""
-    return results.build_config(name="", settings={}, estimators=measured_estimators(config), complete=False)[
-        "estimators"
-    ]
-
-
-def mi_epochs(config: ExperimentConfig) -> np.ndarray:
-    """The sorted epochs at which the information plane is measured."""
-    if config.mi_log_points:
-        log = np.logspace(0, math.log10(config.epochs), config.mi_log_points).astype(np.int64)
-        return np.unique(np.concatenate([[0], log, [config.epochs]]))
-    return np.unique(np.concatenate([np.arange(0, config.epochs, config.mi_every), [config.epochs]]))
 
 
 def load_dataset(config: ExperimentConfig, data_dir: str | os.PathLike | None = None) -> data.Dataset:
@@ -183,6 +62,8 @@ class _Run:
     def __init__(self, config: ExperimentConfig, dataset: data.Dataset, out: pathlib.Path, seeds_per_device: int):
         self.config, self.dataset, self.out = config, dataset, out
         self.schedule = mi_epochs(config)
+        self.measured = set(int(e) for e in self.schedule)
+        self.seconds_per_epoch: float | None = None  # the training pace, once a call has measured it
         num_rows = len(conditions_of(config)) * config.num_seeds
         self.layout = sharding.layout(num_rows, seeds_per_device)
         self.rows = rows.build(config, dataset, self.layout.order)
@@ -199,6 +80,14 @@ class _Run:
                 self.checkpoint, self.config_json, self.states, self.layout.sharding
             )
             logging.info("resuming %s from epoch %d", out, self.record.epoch)
+
+    def config_file(self, extra: dict[str, Any]) -> dict[str, Any]:
+        """config.json of this run (not yet complete); `extra` may name the run ("name")."""
+        extra = dict(extra)
+        execution = {"seeds_per_device": self.layout.group, "padded_seeds": self.layout.padded,
+                     "processes": jax.process_count()}  # fmt: skip
+        return results.build_config(name=extra.pop("name", ""), settings=self.config.to_dict(), estimators=self.chosen,
+                                    complete=False, execution=execution, **extra)  # fmt: skip
 
     def results(self, complete: bool) -> dict[str, Any]:
         r, num_layers, record = self.rows.num_rows, len(self.program.widths), self.record
@@ -252,8 +141,26 @@ class _Run:
         """Measures the final network (information too, when the last epoch is scheduled)."""
         final_metrics, information, gradients = self.program.final(self.states, self.per_row)
         self.record.final_metrics = host(final_metrics)[: self.rows.num_rows].T
-        if self.config.epochs in set(int(e) for e in self.schedule):
+        if self.config.epochs in self.measured:
             self._keep(information, gradients)
+
+    def advance(self) -> None:
+        """Trains from `record.epoch` to the next call's end (a measured epoch, or a call of
+        unmeasured ones) and keeps its metrics. RunStopped, after saving, on a non-finite loss."""
+        record = self.record
+        if record.epoch in self.measured:
+            new_metrics = self.measured_epoch()
+        else:
+            count, call_start = self.next_call(self.seconds_per_epoch), time.monotonic()
+            new_metrics = self.epochs(count)
+            self.seconds_per_epoch = (time.monotonic() - call_start) / count
+        record.metrics.extend(new_metrics)
+        record.epoch += len(new_metrics)
+        losses = np.stack(new_metrics)[:, 0]
+        if not np.all(np.isfinite(losses)):
+            bad = record.epoch - len(new_metrics) + int(np.argmax(~np.isfinite(losses).all(axis=1)))
+            self.save()
+            raise RunStopped(f"training loss became non-finite at epoch {bad}; results so far are in {self.out}")
 
     def next_call(self, seconds_per_epoch: float | None) -> int:
         """How many epochs the next training call runs: up to the next scheduled epoch, in
@@ -299,40 +206,15 @@ def run(
         everything measured so far is saved first.
     """
     out = pathlib.Path(output_dir)
-    extra = dict(extra_config or {})
     run_ = _Run(config, dataset, out, seeds_per_device)
-    execution = {
-        "seeds_per_device": run_.layout.group,
-        "padded_seeds": run_.layout.padded,
-        "processes": jax.process_count(),
-    }
-    meta = results.build_config(
-        name=extra.pop("name", ""),
-        settings=config.to_dict(),
-        estimators=run_.chosen,
-        complete=False,
-        execution=execution,
-        **extra,
-    )
+    meta = run_.config_file(extra_config or {})
     if run_.writer:
         results.save_json(out / results.CONFIG, meta)
-    schedule, record = set(int(e) for e in run_.schedule), run_.record
-    start_time = last_save = last_log = time.monotonic()
-    start_epoch, seconds_per_epoch = record.epoch, None
+    record, start_time = run_.record, time.monotonic()
+    last_save = last_log = start_time
+    start_epoch = record.epoch
     while record.epoch < config.epochs:
-        if record.epoch in schedule:
-            new_metrics = run_.measured_epoch()
-        else:
-            count, call_start = run_.next_call(seconds_per_epoch), time.monotonic()
-            new_metrics = run_.epochs(count)
-            seconds_per_epoch = (time.monotonic() - call_start) / count
-        record.metrics.extend(new_metrics)
-        record.epoch += len(new_metrics)
-        losses = np.stack(new_metrics)[:, 0]
-        if not np.all(np.isfinite(losses)):
-            bad = record.epoch - len(new_metrics) + int(np.argmax(~np.isfinite(losses).all(axis=1)))
-            run_.save()
-            raise RunStopped(f"training loss became non-finite at epoch {bad}; results so far are in {out}")
+        run_.advance()
         now = time.monotonic()
         if now - last_log >= progress_every_s:
             last_log = now
@@ -355,6 +237,7 @@ def run(
 
 
 __all__ = [
+    "errors",
     "CONDITIONS",
     "DATASETS",
     "GRADIENT_KEYS",
