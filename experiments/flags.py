@@ -250,7 +250,7 @@ def config(main: str, vals: Mapping[str, Any], bin_size_given: bool, **fixed) ->
 
 def _default_text(f: Flag) -> str:
     if f.default is None:
-        return "—"
+        return "—" if f.name != "output_dir" else "runs/mnist_true or runs/mnist_random"
     if f.kind == "list":
         return f"`{','.join(f.default)}`" if f.default else "(empty)"
     if f.kind == "bool":
@@ -267,6 +267,12 @@ def markdown() -> str:
         "a test checks that this page and the table agree. `—` means no default (the main decides, or the flag is",
         "optional). See [running.md](running.md) for what the settings do together.",
     ]
+    lines += ["", "## The training mains' defaults side by side", ""]
+    lines += ["| flag | " + " | ".join(TRAINING) + " |", "| --- |" + " --- |" * len(TRAINING)]
+    by_main = {main: {f.name: f for f in flags_of(main)} for main in TRAINING}
+    for name in dict.fromkeys(f.name for f in TABLE if set(f.mains) & set(TRAINING)):
+        cells = [_default_text(by_main[m][name]) if name in by_main[m] else "(not a flag)" for m in TRAINING]
+        lines.append(f"| `--{name}` | " + " | ".join(cells) + " |")
     for main in MAINS:
         lines += ["", f"## `python -m experiments.{main}`", ""]
         if main == "tishby":

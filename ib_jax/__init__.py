@@ -1,6 +1,6 @@
 """ib_jax: the information plane of neural networks in JAX."""
 
-from ib_jax import data, errors, estimators, mnist, model, tishby, train
+from ib_jax import capture, data, errors, estimators, experiment, mnist, model, recorder, results, tishby, train
 from ib_jax.data import Dataset
 from ib_jax.errors import ConfigError, DataError
 from ib_jax.estimators import (
@@ -12,7 +12,9 @@ from ib_jax.estimators import (
     information_plane,
     kde_information,
 )
+from ib_jax.experiment import ExperimentConfig
 from ib_jax.model import MLP
+from ib_jax.recorder import Recorder
 from ib_jax.train import TrainConfig
 
 __all__ = [
@@ -24,15 +26,21 @@ __all__ = [
     "information_plane",
     "kde_information",
     "MLP",
+    "ExperimentConfig",
+    "Recorder",
     "ConfigError",
     "DataError",
     "Dataset",
     "TrainConfig",
+    "capture",
     "data",
     "errors",
     "estimators",
+    "experiment",
     "mnist",
     "model",
+    "recorder",
+    "results",
     "tishby",
     "train",
 ]

@@ -126,6 +126,7 @@ def build_results(
       gradients: [3, R, E, L] the gradient statistics (`GRADIENT_KEYS`), if measured.
       layer_names: a name per layer, for runs of one's own model.
     """
+    # Long only by its keyword arguments and their documentation: the body is one dict.
     seeds = np.asarray(seeds)
     out: dict[str, Any] = {"mi_epochs": np.asarray(mi_epochs)}
     out.update({key: information[0, k] for k, key in enumerate(MI_KEYS)})

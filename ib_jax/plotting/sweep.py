@@ -19,42 +19,44 @@ def _condition_views(res) -> list[tuple[str, dict]]:
     ]
 
 
-def zhang_figure(res, path: str | os.PathLike, name: str = "") -> None:
-    """Zhang et al.'s figure 1 for one sweep: (a) training loss per condition against epoch;
-    (b) epochs to fit against the label corruption p, absolute and relative to true labels;
-    (c) test error against p. Seed means with one standard deviation; the conditions without a
-    p (permuted labels, input corruptions) appear as labelled horizontal lines in (b) and (c)."""
-    fig = Figure(figsize=(15, 4.4), layout="constrained")
-    axes = fig.subplots(1, 3)
-    views = _condition_views(res)
-    palette = cm.tab10(np.linspace(0, 1, 10))
+def _by_p(views, values_of):
+    """(p, values) of the true-label and label-corruption conditions, sorted by p (true: 0)."""
+    pts = [
+        (float(v["corruption"][0]) if str(v["condition"][0]) == "labels" else 0.0, values_of(v))
+        for _, v in views
+        if str(v["condition"][0]) in ("true", "labels")
+    ]
+    return sorted(pts, key=lambda t: t[0])
+
+
+def _others(views, values_of):
+    """(label, values) of the conditions without a p: permuted labels, input corruptions."""
+    return [(label, values_of(v)) for label, v in views if str(v["condition"][0]) not in ("true", "labels")]
+
+
+def _fit(v):
+    e = v["epochs_to_fit"].astype(float)
+    return np.where(e >= 0, e, np.nan)
+
+
+def _test_error(v):
+    return 1.0 - (v["final_test_accuracy"] if "final_test_accuracy" in v else v["test_accuracy"][:, -1])
+
+
+def _loss_panel(ax, views, palette) -> None:
     for i, (label, view) in enumerate(views):
-        band(axes[0], np.arange(view["train_loss"].shape[1]), view["train_loss"], label, palette[i % 10])
-    axes[0].set_yscale("log")
-    axes[0].set_xlabel("epoch")
-    axes[0].set_ylabel("training loss (cross-entropy, nats)")
-    axes[0].set_title("(a) training loss", fontsize=10)
-    axes[0].legend(fontsize=7)
+        band(ax, np.arange(view["train_loss"].shape[1]), view["train_loss"], label, palette[i % 10])
+    ax.set_yscale("log")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("training loss (cross-entropy, nats)")
+    ax.set_title("(a) training loss", fontsize=10)
+    ax.legend(fontsize=7)
 
-    def by_p(values_of):
-        pts = [
-            (float(v["corruption"][0]) if str(v["condition"][0]) == "labels" else 0.0, values_of(v))
-            for label, v in views
-            if str(v["condition"][0]) in ("true", "labels")
-        ]
-        pts.sort(key=lambda t: t[0])
-        return pts
 
-    def others(values_of):
-        return [(label, values_of(v)) for label, v in views if str(v["condition"][0]) not in ("true", "labels")]
-
-    def fit(v):
-        e = v["epochs_to_fit"].astype(float)
-        return np.where(e >= 0, e, np.nan)
-
-    base = next((np.nanmean(fit(v)) for _, v in views if str(v["condition"][0]) == "true"), np.nan)
-    ax, rel = axes[1], axes[1].twinx()
-    pts = by_p(fit)
+def _fit_panel(ax, views, palette, threshold: float) -> None:
+    base = next((np.nanmean(_fit(v)) for _, v in views if str(v["condition"][0]) == "true"), np.nan)
+    rel = ax.twinx()
+    pts = _by_p(views, _fit)
     if pts:
         p = np.array([t[0] for t in pts])
         mean = np.array([np.nanmean(t[1]) if np.isfinite(t[1]).any() else np.nan for t in pts])
@@ -65,21 +67,20 @@ def zhang_figure(res, path: str | os.PathLike, name: str = "") -> None:
             unfit = int(np.sum(~np.isfinite(t[1])))
             if unfit:
                 ax.annotate(f"{unfit} not fitted", (x, m if np.isfinite(m) else 0), fontsize=7, color="tab:red")
-    for i, (label, values) in enumerate(others(fit)):
+    for i, (label, values) in enumerate(_others(views, _fit)):
         if np.isfinite(values).any():
             ax.axhline(np.nanmean(values), color=palette[(i + 3) % 10], ls="--", lw=1, label=label)
     ax.set_xlabel("label corruption p")
-    ax.set_ylabel(f"epochs to reach {float(res.get('fit_threshold', 0.99)):.0%} train accuracy")
+    ax.set_ylabel(f"epochs to reach {threshold:.0%} train accuracy")
     rel.set_ylabel("relative to true labels")
     ax.set_title("(b) time to fit", fontsize=10)
     ax.legend(fontsize=7, loc="upper left")
 
-    def test_error(v):
-        return 1.0 - (v["final_test_accuracy"] if "final_test_accuracy" in v else v["test_accuracy"][:, -1])
 
-    pts = by_p(test_error)
+def _error_panel(ax, views, palette) -> None:
+    pts = _by_p(views, _test_error)
     if pts:
-        axes[2].errorbar(
+        ax.errorbar(
             [t[0] for t in pts],
             [t[1].mean() for t in pts],
             yerr=[t[1].std() for t in pts],
@@ -87,15 +88,29 @@ def zhang_figure(res, path: str | os.PathLike, name: str = "") -> None:
             capsize=3,
             label="label corruption",
         )
-    for i, (label, values) in enumerate(others(test_error)):
-        axes[2].axhline(values.mean(), color=palette[(i + 3) % 10], ls="--", lw=1, label=label)
-    axes[2].axhline(0.9, color="0.4", ls=":", lw=0.8)
-    axes[2].text(0.0, 0.9, " chance", fontsize=7, va="bottom")
-    axes[2].set_xlabel("label corruption p")
-    axes[2].set_ylabel("test error")
-    axes[2].set_ylim(0, 1)
-    axes[2].set_title("(c) test error", fontsize=10)
-    axes[2].legend(fontsize=7, loc="lower right")
+    for i, (label, values) in enumerate(_others(views, _test_error)):
+        ax.axhline(values.mean(), color=palette[(i + 3) % 10], ls="--", lw=1, label=label)
+    ax.axhline(0.9, color="0.4", ls=":", lw=0.8)
+    ax.text(0.0, 0.9, " chance", fontsize=7, va="bottom")
+    ax.set_xlabel("label corruption p")
+    ax.set_ylabel("test error")
+    ax.set_ylim(0, 1)
+    ax.set_title("(c) test error", fontsize=10)
+    ax.legend(fontsize=7, loc="lower right")
+
+
+def zhang_figure(res, path: str | os.PathLike, name: str = "") -> None:
+    """Zhang et al.'s figure 1 for one sweep: (a) training loss per condition against epoch;
+    (b) epochs to fit against the label corruption p, absolute and relative to true labels;
+    (c) test error against p. Seed means with one standard deviation; the conditions without a
+    p (permuted labels, input corruptions) appear as labelled horizontal lines in (b) and (c)."""
+    fig = Figure(figsize=(15, 4.4), layout="constrained")
+    axes = fig.subplots(1, 3)
+    views = _condition_views(res)
+    palette = cm.tab10(np.linspace(0, 1, 10))
+    _loss_panel(axes[0], views, palette)
+    _fit_panel(axes[1], views, palette, float(res.get("fit_threshold", 0.99)))
+    _error_panel(axes[2], views, palette)
     fig.suptitle(name, fontsize=9)
     fig.savefig(path, dpi=110)
 
