@@ -84,10 +84,19 @@ class _Run:
     def config_file(self, extra: dict[str, Any]) -> dict[str, Any]:
         """config.json of this run (not yet complete); `extra` may name the run ("name")."""
         extra = dict(extra)
-        execution = {"seeds_per_device": self.layout.group, "padded_seeds": self.layout.padded,
-                     "processes": jax.process_count()}  # fmt: skip
-        return results.build_config(name=extra.pop("name", ""), settings=self.config.to_dict(), estimators=self.chosen,
-                                    complete=False, execution=execution, **extra)  # fmt: skip
+        execution = {
+            "seeds_per_device": self.layout.group,
+            "padded_seeds": self.layout.padded,
+            "processes": jax.process_count(),
+        }
+        return results.build_config(
+            name=extra.pop("name", ""),
+            settings=self.config.to_dict(),
+            estimators=self.chosen,
+            complete=False,
+            execution=execution,
+            **extra,
+        )
 
     def results(self, complete: bool) -> dict[str, Any]:
         r, num_layers, record = self.rows.num_rows, len(self.program.widths), self.record

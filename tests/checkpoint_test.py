@@ -43,8 +43,10 @@ class CheckpointTest(chex.TestCase):
 
     def test_empty_record_has_empty_arrays(self):
         empty = checkpoint.Record()
-        chex.assert_shape([empty.information(3, 2, 5), empty.metric_curves(2), empty.gradients(2, 5)],
-                          [(3, 4, 2, 0, 5), (4, 2, 0), (3, 2, 0, 5)])  # fmt: skip
+        chex.assert_shape(
+            [empty.information(3, 2, 5), empty.metric_curves(2), empty.gradients(2, 5)],
+            [(3, 4, 2, 0, 5), (4, 2, 0), (3, 2, 0, 5)],
+        )
 
     def test_other_settings_and_corrupt_files_are_refused(self):
         checkpoint.save(self.path, "{settings}", self.states, self.record)

@@ -10,31 +10,22 @@ import PIL.Image
 from absl.testing import absltest, parameterized
 
 from ib_jax import plotting, results
+from tests import testing
 
 
 def _results(rows=2, epochs=4, layers=3, estimators=("binned", "kde_upper"), conditions=None):
-    rng = np.random.default_rng(0)
-    steps = 10
-    info = np.sort(rng.uniform(0.5, 3.0, (len(estimators), 4, rows, epochs, layers)), axis=3).astype(np.float32)
-    grads = rng.uniform(0.1, 2.0, (3, rows, epochs, layers)).astype(np.float32)
+    grads = np.random.default_rng(1).uniform(0.1, 2.0, (3, rows, epochs, layers)).astype(np.float32)
     grads[:2, :, -1] = np.nan  # no epoch is trained from the final network
-    return results.build_results(
-        mi_epochs=np.linspace(0, steps, epochs).astype(np.int64),
-        information=info,
+    return testing.synthetic_results(
+        rows=rows,
+        epochs=epochs,
+        layers=layers,
+        steps=10,
         estimators=estimators,
-        metrics=rng.uniform(0.1, 1.0, (4, rows, steps)).astype(np.float32),
-        final_metrics=np.ones((4, rows), np.float32),
-        layer_widths=(8, 4, 2)[:layers],
-        seeds=np.arange(rows),
-        h_y_train_rows=np.ones(rows),
-        h_y_test=1.0,
-        n_train=16,
-        n_test=8,
-        test_name="test",
-        complete=True,
         conditions=conditions,
         fit_threshold=0.99 if conditions else None,
         gradients=grads,
+        final_metrics=np.ones((4, rows), np.float32),
     )
 
 

@@ -17,23 +17,8 @@ from tests import testing
 _RUNNER_ONLY = {"condition", "corruption", "epochs_to_fit", "fit_threshold", *results.GRADIENT_KEYS}
 
 
-def _synthetic(rows=2, epochs=3, layers=2, steps=5, **changes):
-    rng = np.random.default_rng(0)
-    args = dict(
-        mi_epochs=np.arange(epochs) * 2,
-        information=rng.uniform(0, 3, (2, 4, rows, epochs, layers)).astype(np.float32),
-        estimators=("binned", "kde_upper"),
-        metrics=rng.uniform(0, 1, (4, rows, steps)).astype(np.float32),
-        layer_widths=(5, 3)[:layers],
-        seeds=np.arange(rows),
-        h_y_train_rows=np.ones(rows),
-        h_y_test=1.0,
-        n_train=10,
-        n_test=8,
-        test_name="test",
-        complete=True,
-    )
-    return results.build_results(**{**args, **changes})
+def _synthetic(**changes):
+    return testing.synthetic_results(**changes)
 
 
 class BuildResultsTest(chex.TestCase):

@@ -103,9 +103,9 @@ _MULTI_DEVICE = """
 import sys
 import jax
 from ib_jax import experiment
-from tests import seeds_test
+from tests import rows_test
 assert jax.device_count() == 4, jax.devices()
-config = seeds_test._config(seed=3, num_seeds=int(sys.argv[1]))
+config = rows_test._config(seed=3, num_seeds=int(sys.argv[1]))
 experiment.run(config, experiment.load_dataset(config), experiment.prepare_output_dir(sys.argv[2], False),
                seeds_per_device=int(sys.argv[3]))
 """

@@ -9,7 +9,7 @@ import tempfile
 
 import numpy as np
 
-from ib_jax import estimators, experiment, train
+from ib_jax import estimators, experiment, results, train
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 # The offline copies beside the repository (CI clones the repo next to shared/).
@@ -63,3 +63,26 @@ def tiny_run() -> tuple[pathlib.Path, dict]:
     """The finished run of `TINY` (every estimator), once per test process: (folder, results)."""
     out = experiment.prepare_output_dir(pathlib.Path(tempfile.mkdtemp()) / "full", False)
     return out, experiment.run(TINY, experiment.load_dataset(TINY), out)
+
+
+def synthetic_results(rows=2, epochs=3, layers=2, steps=5, estimators=("binned", "kde_upper"), **changes) -> dict:
+    """results.npz arrays from `results.build_results` with random values: I(X;T) rising in bits,
+    metrics in (0, 1); `changes` replace or add any of its arguments."""
+    rng = np.random.default_rng(0)
+    args = dict(
+        mi_epochs=np.linspace(0, steps, epochs).astype(np.int64),
+        information=np.sort(rng.uniform(0.5, 3.0, (len(estimators), 4, rows, epochs, layers)), axis=3).astype(
+            np.float32
+        ),
+        estimators=estimators,
+        metrics=rng.uniform(0.1, 1.0, (4, rows, steps)).astype(np.float32),
+        layer_widths=(8, 4, 2)[:layers],
+        seeds=np.arange(rows),
+        h_y_train_rows=np.ones(rows),
+        h_y_test=1.0,
+        n_train=16,
+        n_test=8,
+        test_name="test",
+        complete=True,
+    )
+    return results.build_results(**{**args, **changes})
