@@ -82,6 +82,9 @@ TABLE: tuple[Flag, ...] = (
     Flag("batch_size", "integer", 0, "Minibatch size; 0 = full batch.", field="train.batch_size"),
     Flag("loss_reduction", "enum", None, "Cross-entropy over a batch.", choices=train.REDUCTIONS,
          field="train.loss_reduction"),
+    Flag("quantize_bits", "integer", 0, "If k > 0, quantize every layer's output (logits included) to 2**k "
+         "levels in training and measurement (k = 2..16; Lorenzen et al.): measure it with --estimators exact.",
+         field="train.quantize_bits"),
     # What is measured, and when.
     Flag("mi_every", "integer", None, "Measure information every k epochs (and at the end).", field="mi_every"),
     Flag("mi_log_points", "integer", 0, "If > 0, measure at this many log-spaced epochs instead of --mi_every.",

@@ -1,19 +1,35 @@
 """ib_jax: the information plane of neural networks in JAX."""
 
-from ib_jax import capture, data, errors, estimators, experiment, mnist, model, recorder, results, tishby, train
+from ib_jax import (
+    capture,
+    data,
+    errors,
+    estimators,
+    experiment,
+    mnist,
+    model,
+    quantization,
+    recorder,
+    results,
+    tishby,
+    train,
+)
 from ib_jax.data import Dataset
 from ib_jax.errors import ConfigError, DataError
 from ib_jax.estimators import (
     KDE,
     AdaptiveBinning,
     Binning,
+    Exact,
     adaptive_binned_information,
     binned_information,
+    exact_information,
     information_plane,
     kde_information,
 )
 from ib_jax.experiment import ExperimentConfig
 from ib_jax.model import MLP
+from ib_jax.quantization import quantize
 from ib_jax.recorder import Recorder
 from ib_jax.train import TrainConfig
 
@@ -21,8 +37,10 @@ __all__ = [
     "KDE",
     "AdaptiveBinning",
     "Binning",
+    "Exact",
     "adaptive_binned_information",
     "binned_information",
+    "exact_information",
     "information_plane",
     "kde_information",
     "MLP",
@@ -39,6 +57,8 @@ __all__ = [
     "experiment",
     "mnist",
     "model",
+    "quantization",
+    "quantize",
     "recorder",
     "results",
     "tishby",

@@ -6,7 +6,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from ib_jax import errors
+from ib_jax import errors, quantization
 
 ACTIVATIONS = {
     "tanh": jnp.tanh,
@@ -31,6 +31,7 @@ def _uniform_fan_in(key: jax.Array, shape: tuple[int, ...], dtype=jnp.float32) -
 
 
 def check_names(activation: str, init: str) -> None:
+    """ConfigError for an unknown activation or initialiser."""
     if activation not in ACTIVATIONS:
         raise errors.ConfigError(f"unknown activation {activation!r}; choose from {', '.join(ACTIVATIONS)}")
     if init not in INITS:
@@ -67,12 +68,20 @@ class MLP(nn.Module):
     [width, B] (feature-major) pass through `perturb("z_i")`: given zero "perturbations", the
     gradient by them is the loss's gradient by each sample's pre-activations (`train` uses it
     for the gradient statistics); without them it does nothing.
+
+    `quantize_bits` k > 0 quantizes every layer's output, the logits included, to 2**k levels
+    (`quantization`); the ranges r of unbounded layers live in the "quantization" collection,
+    calibrated at `init` on its inputs (pass the training inputs). `apply` without a mutable
+    collection evaluates with the stored ranges; with "quantization_stats" mutable it also sows
+    each tracked layer's largest |a| before quantization, from which the training step updates
+    the ranges (`quantization.updated_ranges`).
     """
 
     hidden: Sequence[int]
     num_classes: int
     activation: str = "tanh"
     kernel_init: str = "default"
+    quantize_bits: int = 0
 
     @nn.compact
     def __call__(self, x_BxF: jax.Array) -> tuple[jax.Array, tuple[jax.Array, ...]]:
@@ -92,5 +101,21 @@ class MLP(nn.Module):
             h_FxB = self.perturb(f"z_{i}", h_FxB)  # a no-op unless "perturbations" are passed
             if i < len(self.hidden):
                 h_FxB = act(h_FxB)
+            if self.quantize_bits:
+                h_FxB = self._quantized(i, h_FxB)
             acts.append(h_FxB.T)
         return acts[-1], tuple(acts)
+
+    def _quantized(self, i: int, h_FxB: jax.Array) -> jax.Array:
+        """Layer i's output on its grid; a tracked range is calibrated at init and its largest |a|
+        is sown for the training step."""
+        activation = self.activation if i < len(self.hidden) else None
+        r = None
+        if quantization.tracks_range(activation):
+            largest = jnp.max(jnp.abs(h_FxB))
+            r = self.variable(
+                quantization.COLLECTION, f"range_{i}", lambda: jnp.maximum(largest, quantization.MIN_RANGE)
+            ).value
+            self.sow(quantization.STATS, f"max_{i}", largest, reduce_fn=lambda _, x: x, init_fn=lambda: 0.0)
+        lo, hi = quantization.layer_bounds(activation, r)
+        return quantization.quantize(h_FxB, lo, hi, self.quantize_bits)

@@ -78,22 +78,27 @@ class Program:
         return jax.random.split(jax.random.key(seed))  # init key, shuffle key
 
     def _init_group(self, rows):
-        init = lambda s: train_lib.create_state(  # noqa: E731
-            self._keys(s)[0], self.config.train, self.x_bank.shape[-1], self.num_classes
-        )
-        return jax.vmap(init)(rows["seed"])
+        def init(row):  # a quantized network calibrates its ranges on the row's training inputs
+            x = self._inputs(row)[0] if self.config.train.quantize_bits else None
+            return train_lib.create_state(
+                self._keys(row["seed"])[0], self.config.train, self.x_bank.shape[-1], self.num_classes, x
+            )
+
+        return jax.vmap(init)(rows)
 
     def _one_epoch(self, state, row, epoch, gradient_stats: bool = False):
         """One row's epoch: test metrics of the entering network, then the training epoch; with
         `gradient_stats`, also the gradient statistics [3, L] (mean norm, std norm, |W|_F)."""
         x, x_test = self._inputs(row)
-        test_metrics, test_acts = train_lib.evaluate(state.apply_fn, state.params, x_test, self.y_test)
+        test_metrics, test_acts = train_lib.evaluate(
+            state.apply_fn, state.params, x_test, self.y_test, state.quantization
+        )
         key = jax.random.fold_in(self._keys(row["seed"])[1], epoch)
         new_state, metrics, acts = train_lib.train_epoch(
             state, key, x, row["labels"], self.config.train, gradient_stats, self.config.gradient_sub_batches
         )
         if acts is None:  # minibatch: the entering network on the whole training set
-            _, acts = train_lib.evaluate(state.apply_fn, state.params, x, row["labels"])
+            _, acts = train_lib.evaluate(state.apply_fn, state.params, x, row["labels"], state.quantization)
         grads = jnp.stack([metrics.pop(k) for k in GRADIENT_KEYS]) if gradient_stats else None
         return new_state, _flat_metrics((metrics, test_metrics)), (acts, test_acts), grads
 
@@ -134,8 +139,10 @@ class Program:
 
         def one(state, row):
             x, x_test = self._inputs(row)
-            metrics, acts = train_lib.evaluate(state.apply_fn, state.params, x, row["labels"])
-            test_metrics, test_acts = train_lib.evaluate(state.apply_fn, state.params, x_test, self.y_test)
+            metrics, acts = train_lib.evaluate(state.apply_fn, state.params, x, row["labels"], state.quantization)
+            test_metrics, test_acts = train_lib.evaluate(
+                state.apply_fn, state.params, x_test, self.y_test, state.quantization
+            )
             return _flat_metrics((metrics, test_metrics)), (acts, test_acts)
 
         metrics, (acts, test_acts) = jax.vmap(one)(states, rows)

@@ -7,13 +7,14 @@ determined by its seed and the same functions vmap over seeds.
 
 import dataclasses
 from collections.abc import Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import optax
 from flax.training import train_state
 
-from ib_jax import errors, model
+from ib_jax import errors, model, quantization
 
 OPTIMIZERS = ("adam", "sgd")
 REDUCTIONS = ("mean", "sum")
@@ -29,6 +30,7 @@ class TrainConfig:
     `batch_size=0` trains full batch (one step per epoch on the whole training set).
     `loss_reduction` sums or averages the cross-entropy over a batch ("sum" is what the
     reimplemented project does; with Adam it changes little, with SGD it scales the step).
+    `quantize_bits` k > 0 quantizes every layer's output to 2**k levels (`quantization`).
     """
 
     hidden: tuple[int, ...] = (784, 1024, 1024, 20, 20, 20, 10)
@@ -39,6 +41,7 @@ class TrainConfig:
     momentum: float = 0.0
     batch_size: int = 0
     loss_reduction: str = "sum"
+    quantize_bits: int = 0
 
     def __post_init__(self):
         object.__setattr__(self, "hidden", tuple(int(w) for w in self.hidden))
@@ -55,14 +58,38 @@ class TrainConfig:
             raise errors.ConfigError(f"momentum must be in [0, 1), got {self.momentum}")
         if self.momentum and self.optimizer != "sgd":
             raise errors.ConfigError("momentum applies to --optimizer=sgd only")
+        try:
+            quantization.check_bits(self.quantize_bits)
+        except ValueError as e:
+            raise errors.ConfigError(str(e)) from None
         if self.batch_size < 0:
             raise errors.ConfigError(f"batch_size must be >= 0 (0 = full batch), got {self.batch_size}")
 
 
 def make_model(config: TrainConfig, num_classes: int) -> model.MLP:
     return model.MLP(
-        hidden=config.hidden, num_classes=num_classes, activation=config.activation, kernel_init=config.init
+        hidden=config.hidden,
+        num_classes=num_classes,
+        activation=config.activation,
+        kernel_init=config.init,
+        quantize_bits=config.quantize_bits,
     )
+
+
+class TrainState(train_state.TrainState):
+    """Flax's TrainState with the network's non-trainable state: the ranges of a quantized
+    network's unbounded layers ({} when not quantized)."""
+
+    quantization: Any = None
+
+
+def variables(state: TrainState, params=None) -> dict[str, Any]:
+    """The variables to apply the network with: `params` (default: the state's), and the
+    quantization ranges of a quantized network."""
+    out = {"params": state.params if params is None else params}
+    if state.quantization:
+        out[quantization.COLLECTION] = state.quantization
+    return out
 
 
 def make_optimizer(config: TrainConfig) -> optax.GradientTransformation:
@@ -71,11 +98,22 @@ def make_optimizer(config: TrainConfig) -> optax.GradientTransformation:
     return optax.sgd(config.learning_rate, momentum=config.momentum or None)
 
 
-def create_state(key: jax.Array, config: TrainConfig, input_dim: int, num_classes: int) -> train_state.TrainState:
-    """Initialises parameters from `key` and the optimiser state."""
+def create_state(
+    key: jax.Array, config: TrainConfig, input_dim: int, num_classes: int, x_calibrate: jax.Array | None = None
+) -> TrainState:
+    """Initialises parameters from `key` and the optimiser state. A quantized network calibrates
+    its ranges on `x_calibrate` (the training inputs; required then)."""
     net = make_model(config, num_classes)
+    if config.quantize_bits:
+        if x_calibrate is None:
+            raise ValueError("a quantized network needs x_calibrate, the inputs its ranges start from")
+        init = net.init(key, x_calibrate)
+        ranges = dict(init.get(quantization.COLLECTION, {}))
+        return TrainState.create(
+            apply_fn=net.apply, params=init["params"], tx=make_optimizer(config), quantization=ranges
+        )
     params = net.init(key, jnp.zeros((1, input_dim), jnp.float32))["params"]
-    return train_state.TrainState.create(apply_fn=net.apply, params=params, tx=make_optimizer(config))
+    return TrainState.create(apply_fn=net.apply, params=params, tx=make_optimizer(config), quantization={})
 
 
 def cross_entropy(logits_BxC: jax.Array, labels_B: jax.Array) -> jax.Array:
@@ -89,22 +127,28 @@ def _metrics(logits_BxC: jax.Array, labels_B: jax.Array, losses_B: jax.Array) ->
     return {"loss": jnp.mean(losses_B), "accuracy": accuracy}
 
 
-def _batch_loss(state: train_state.TrainState, batch: Batch, reduction: str):
+def _batch_loss(state: TrainState, batch: Batch, reduction: str):
     """The batch's loss as a function of the parameters (and, optionally, the MLP's zero
     "perturbations"), with the forward pass's logits, per-sample losses and activations."""
     x_BxF, labels_B = batch
 
     def loss_fn(params, perturbations=None):
-        variables = {"params": params} if perturbations is None else {"params": params, "perturbations": perturbations}
-        logits, acts = state.apply_fn(variables, x_BxF)
+        given = variables(state, params)
+        if perturbations is not None:
+            given["perturbations"] = perturbations
+        if state.quantization:  # the layers' largest |a|, for the ranges after the epoch
+            (logits, acts), sown = state.apply_fn(given, x_BxF, mutable=[quantization.STATS])
+            largest = dict(sown[quantization.STATS])
+        else:
+            (logits, acts), largest = state.apply_fn(given, x_BxF), {}
         losses = cross_entropy(logits, labels_B)
         total = jnp.sum(losses) if reduction == "sum" else jnp.mean(losses)
-        return total, (logits, losses, acts)
+        return total, (logits, losses, acts, largest)
 
     return loss_fn
 
 
-def _loss_and_grads(state: train_state.TrainState, params, batch: Batch, reduction: str):
+def _loss_and_grads(state: TrainState, params, batch: Batch, reduction: str):
     """Gradient of the batch's loss at `params`, with the forward pass's logits, per-sample
     losses and activations."""
     return jax.grad(_batch_loss(state, batch, reduction), has_aux=True)(params)
@@ -128,7 +172,7 @@ def _parts_square_norm(h_IxB: jax.Array, d_OxB: jax.Array, parts: int, size: int
     return jnp.sum(jnp.square(_dot(x_IxPxS, d_OxPxS, "ips,ops->pio")))
 
 
-def _full_batch_statistics(state: train_state.TrainState, batch: Batch, reduction: str, parts: int):
+def _full_batch_statistics(state: TrainState, batch: Batch, reduction: str, parts: int):
     """The full-batch gradient with its forward pass's logits, losses and activations (as
     `_loss_and_grads`), and, per layer [L], the Frobenius norms of the mean and of the
     element-wise standard deviation over `parts` equal parts of the batch (the remainder left
@@ -166,12 +210,21 @@ def _full_batch_statistics(state: train_state.TrainState, batch: Batch, reductio
 
 
 def train_step(
-    state: train_state.TrainState, batch: Batch, reduction: str = "mean"
-) -> tuple[train_state.TrainState, Metrics, tuple[jax.Array, ...]]:
+    state: TrainState, batch: Batch, reduction: str = "mean"
+) -> tuple[TrainState, Metrics, tuple[jax.Array, ...]]:
     """One optimiser step. Returns the new state, the batch's metrics and the activations of
     every layer from the same forward pass that gave the gradient (before the update)."""
-    grads, (logits, losses, acts) = _loss_and_grads(state, state.params, batch, reduction)
-    return state.apply_gradients(grads=grads), _metrics(logits, batch[1], losses), acts
+    grads, (logits, losses, acts, largest) = _loss_and_grads(state, state.params, batch, reduction)
+    return _with_ranges(state.apply_gradients(grads=grads), largest), _metrics(logits, batch[1], losses), acts
+
+
+def _with_ranges(state: TrainState, largest) -> TrainState:
+    """The state with its quantization ranges moved towards the epoch's largest |a| (a no-op
+    for a network that is not quantized)."""
+    if not state.quantization:
+        return state
+    epoch_max = {name.replace("max_", "range_"): value for name, value in largest.items()}
+    return state.replace(quantization=quantization.updated_ranges(state.quantization, epoch_max))
 
 
 def kernels(params) -> tuple[jax.Array, ...]:
@@ -213,14 +266,14 @@ def gradient_norms(mean_K, var_K, params) -> dict[str, jax.Array]:
 
 
 def train_epoch(
-    state: train_state.TrainState,
+    state: TrainState,
     key: jax.Array,
     x_NxF: jax.Array,
     labels_N: jax.Array,
     config: TrainConfig,
     gradient_stats: bool = False,
     sub_batches: int = 16,
-) -> tuple[train_state.TrainState, Metrics, tuple[jax.Array, ...] | None]:
+) -> tuple[TrainState, Metrics, tuple[jax.Array, ...] | None]:
     """One epoch. Full batch: a single step whose activations are returned. Minibatch: a seeded
     permutation (from `key`) cut into `N // batch_size` batches under `lax.scan`; the last
     incomplete batch is dropped (a different remainder each epoch); activations are None.
@@ -238,10 +291,10 @@ def train_epoch(
     if config.batch_size == 0 or config.batch_size >= n:
         if not gradient_stats:
             return train_step(state, (x_NxF, labels_N), config.loss_reduction)
-        grads, norms, (logits, losses, acts) = _full_batch_statistics(
+        grads, norms, (logits, losses, acts, largest) = _full_batch_statistics(
             state, (x_NxF, labels_N), config.loss_reduction, sub_batches
         )
-        new_state = state.apply_gradients(grads=grads)
+        new_state = _with_ranges(state.apply_gradients(grads=grads), largest)
         norms["weight_norm"] = weight_norms(new_state.params)
         return new_state, _metrics(logits, labels_N, losses) | norms, acts
     num_batches = n // config.batch_size
@@ -251,23 +304,28 @@ def train_epoch(
     def body(carry, idx_S):
         state, stats = carry
         batch = (x_NxF[idx_S], labels_N[idx_S])
-        grads, (logits, losses, _) = _loss_and_grads(state, state.params, batch, config.loss_reduction)
+        grads, (logits, losses, _, largest) = _loss_and_grads(state, state.params, batch, config.loss_reduction)
         if gradient_stats:
             stats = _welford(stats, kernels(grads))
-        return (state.apply_gradients(grads=grads), stats), _metrics(logits, batch[1], losses)
+        return (state.apply_gradients(grads=grads), stats), (_metrics(logits, batch[1], losses), largest)
 
     stats = _welford_init(state.params) if gradient_stats else None
-    (state, stats), metrics = jax.lax.scan(body, (state, stats), perm_BxS)
+    (state, stats), (metrics, largest) = jax.lax.scan(body, (state, stats), perm_BxS)
     metrics = jax.tree.map(jnp.mean, metrics)
+    state = _with_ranges(state, jax.tree.map(lambda m: jnp.max(m, axis=0), largest))
     if gradient_stats:
         count, mean, m2 = stats
         metrics |= gradient_norms(mean, [v / count for v in m2], state.params)
     return state, metrics, None
 
 
-def evaluate(apply_fn, params, x_NxF: jax.Array, labels_N: jax.Array) -> tuple[Metrics, tuple[jax.Array, ...]]:
-    """Loss and accuracy on a split, with every layer's activations."""
-    logits, acts = apply_fn({"params": params}, x_NxF)
+def evaluate(
+    apply_fn, params, x_NxF: jax.Array, labels_N: jax.Array, ranges=None
+) -> tuple[Metrics, tuple[jax.Array, ...]]:
+    """Loss and accuracy on a split, with every layer's activations (a quantized network's on
+    the grid of its `ranges`)."""
+    given = {"params": params, quantization.COLLECTION: ranges} if ranges else {"params": params}
+    logits, acts = apply_fn(given, x_NxF)
     return _metrics(logits, labels_N, cross_entropy(logits, labels_N)), acts
 
 

@@ -7,6 +7,7 @@ import pathlib
 from unittest import mock
 
 import chex
+import flax.serialization
 import jax
 import numpy as np
 from absl.testing import absltest, parameterized
@@ -161,6 +162,32 @@ class RunTest(chex.TestCase):
             "weight_norm",
         ):
             np.testing.assert_array_equal(resumed[key], self.full[key], err_msg=key)
+
+    def test_quantized_run_resumes_its_ranges_and_counts_exactly(self):
+        """A quantized ReLU network (tracked ranges): the ranges are checkpointed and resumed, so
+        a stopped and resumed run equals an uninterrupted one; `exact` never exceeds log2 N."""
+        config = experiment.ExperimentConfig(
+            **{
+                **testing.TINY.__dict__,
+                "estimators": ("exact", "binned"),
+                "epochs": 30,
+                "gradient_stats": False,
+                "train": train.TrainConfig(**{**testing.TINY.train.__dict__, "activation": "relu", "quantize_bits": 4}),
+            }
+        )
+        whole = experiment.run(config, self.dataset, experiment.prepare_output_dir(f"{self.tmp}/q_whole", False))
+        out = experiment.prepare_output_dir(f"{self.tmp}/q_stopped", False)
+        calls = []
+        with self.assertRaises(experiment.RunStopped):
+            experiment.run(config, self.dataset, out, should_stop=lambda: calls.append(1) or len(calls) >= 2)
+        ranges = flax.serialization.msgpack_restore((out / results.CHECKPOINT).read_bytes())["states"]["quantization"]
+        self.assertEqual(sorted(ranges), ["range_0", "range_1", "range_2"])  # relu layers and the logits
+        resumed = experiment.run(config, self.dataset, out)
+        for key in ("exact.i_xt_train", "exact.i_ty_test", "binned.i_xt_train", "train_loss", "final_test_loss"):
+            np.testing.assert_array_equal(resumed[key], whole[key], err_msg=key)
+        self.assertTrue(np.all(whole["exact.i_xt_train"] <= np.log2(512) + 1e-5))
+        self.assertTrue(np.all(whole["exact.i_xt_test"] <= np.log2(256) + 1e-5))
+        self.assertLess(float(whole["exact.i_xt_train"][0, -1, -1]), np.log2(512))  # the logits' grid merges rows
 
     def test_interrupt_during_the_final_write_leaves_the_old_files(self):
         """SIGTERM's second signal (KeyboardInterrupt) in the middle of writing the final

@@ -7,6 +7,8 @@ Families, one module each, behind one checking and batching layer (`common`):
     as Saxe et al.'s ibsgd uses them.
   * `adaptive`: bins adapted to each item (`AdaptiveBinning`), Chelombiev et al.'s entropy-based
     and range-based binning.
+  * `exact`: no estimator at all (`Exact`): the distinct rows of the activation values counted
+    exactly, the information of a quantized network (Lorenzen, Igel & Nielsen).
 
 Every estimator takes activations [..., N, D] and labels [N] (or [..., N], one labelling per
 item), treats the leading axes as separate items, and returns float32 [...] in bits. Bad
@@ -18,10 +20,11 @@ from collections.abc import Callable, Sequence
 
 import jax
 
-from ib_jax.estimators import adaptive, binned, common, kde
+from ib_jax.estimators import adaptive, binned, common, exact, kde
 from ib_jax.estimators.adaptive import AdaptiveBinning, adaptive_binned_information
 from ib_jax.estimators.binned import Binning, binned_information
 from ib_jax.estimators.common import Estimator
+from ib_jax.estimators.exact import Exact, exact_information
 from ib_jax.estimators.kde import KDE, kde_information
 
 # name -> builder(binning, noise_variance, num_bins): the estimator's object with those settings.
@@ -31,6 +34,7 @@ ESTIMATORS: dict[str, Callable[[Binning, float, int], Estimator]] = {
     "kde_lower": lambda binning, noise_variance, num_bins: KDE(noise_variance, "lower"),
     "adaptive_entropy": lambda binning, noise_variance, num_bins: AdaptiveBinning(num_bins, "entropy"),
     "adaptive_range": lambda binning, noise_variance, num_bins: AdaptiveBinning(num_bins, "range"),
+    "exact": lambda binning, noise_variance, num_bins: Exact(),
 }
 
 
@@ -83,6 +87,7 @@ __all__ = [
     "AdaptiveBinning",
     "Binning",
     "Estimator",
+    "Exact",
     "KDE",
     "adaptive",
     "adaptive_binned_information",
@@ -90,6 +95,8 @@ __all__ = [
     "binned_information",
     "by_name",
     "common",
+    "exact",
+    "exact_information",
     "information_plane",
     "kde",
     "kde_information",

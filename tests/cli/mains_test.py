@@ -386,6 +386,9 @@ class MainsTest(chex.TestCase):
 
     _TISHBY_BAD = (
         ("preset", ["--preset=bogus"], "preset"),
+        ("quantize_bits_one", ["--quantize_bits=1"], "quantize_bits"),
+        ("quantize_bits_high", ["--quantize_bits=17"], "quantize_bits"),
+        ("quantize_bits_negative", ["--quantize_bits=-8"], "quantize_bits"),
         ("test_fraction", ["--test_fraction=1.5"], "test_fraction"),
         ("mi_log_points", ["--mi_log_points=-1"], "mi_log_points"),
         ("num_seeds", ["--num_seeds=0"], "num_seeds"),

@@ -1,0 +1,109 @@
+"""Exact information of a discrete layer: distinct rows of the activation values themselves.
+
+With every input distinct and the network deterministic, I(X;T) = H(T) and
+I(T;Y) = H(T) - H(T|Y) = H(T) + H(Y) - H(T,Y), where T's symbols are the distinct rows of the
+activations, compared bitwise (float32 bit patterns, -0.0 taken as +0.0), with no bins. On a
+quantized network (`ib_jax.quantization`) these are the network's exact values: no estimator
+chose a resolution. On a float network they are what float32 resolution gives: nearly every
+sample has its own row, so I(X;T) is log2 N and I(T;Y) is H(Y) on the training set.
+
+Exact means that no hash collision can change a count. Rows are hashed to 64 bits as the fixed
+binning hashes its codes (`binned.row_ids`); one sort of (hash, label) keys with each row's
+index then orders the rows so that equal hashes are adjacent, and every pair of adjacent rows
+with equal hashes is compared element by element. If any two differ (a collision), the item's
+layer is ranked again exactly, column by column (`binned.row_rank`), before anything is counted.
+An item with a NaN or infinite activation gives NaN.
+"""
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+
+from ib_jax.estimators import binned, common
+
+_CHUNK_ELEMENTS = 1 << 23  # activations hashed and compared at once (the gathers' temporaries)
+
+
+def bit_codes(acts: jax.Array) -> jax.Array:
+    """int32 codes [..., D]: the float32 bit patterns of the activations, -0.0 as +0.0, so that
+    equal codes are equal values."""
+    a = acts.astype(jnp.float32)
+    return jax.lax.bitcast_convert_type(jnp.where(a == 0, jnp.float32(0), a), jnp.int32)
+
+
+def _row_hash(codes_CxNxD: jax.Array) -> jax.Array:
+    """uint64 [C, N] hashes of rows of int32 codes (equal rows, equal hashes)."""
+    return binned.row_ids(codes_CxNxD, max_code=2**31)
+
+
+def _counted(acts_CxNxD: jax.Array, labels, num_classes: int):
+    """(I(X;T), I(T;Y), collided) [C] from hashes, with each item's collisions detected."""
+    c, n, _ = acts_CxNxD.shape
+    bad = ~common.finite_items(acts_CxNxD)
+    codes = jnp.where(bad[:, None, None], 0, bit_codes(acts_CxNxD))
+    bits = binned._label_bits(num_classes)  # pylint: disable=protected-access
+    keys = (_row_hash(codes) << bits) | jnp.broadcast_to(labels, (c, n)).astype(jnp.uint64)
+    iota = jnp.broadcast_to(jnp.arange(n, dtype=jnp.int32), (c, n))
+    keys, order = jax.lax.sort((keys, iota), dimension=1, num_keys=1)
+    rows = jnp.take_along_axis(codes, order[..., None], axis=1)  # equal hashes adjacent
+    same_hash = (keys[:, 1:] >> bits) == (keys[:, :-1] >> bits)
+    same_row = jnp.all(rows[:, 1:] == rows[:, :-1], axis=-1)
+    collided = jnp.any(same_hash & ~same_row, axis=1)
+    h_t = binned._group_entropy(keys >> bits)  # pylint: disable=protected-access
+    h_ty = binned._group_entropy(keys)  # pylint: disable=protected-access
+    h_y = common.entropy_bits(common.label_distribution(labels, num_classes))
+    nan = jnp.float32(jnp.nan)
+    i_ty = jnp.maximum(h_t + h_y - h_ty, 0.0)
+    return jnp.where(bad, nan, h_t).astype(jnp.float32), jnp.where(bad, nan, i_ty).astype(jnp.float32), collided
+
+
+def _ranked(acts_CxNxD: jax.Array, labels, num_classes: int):
+    """(I(X;T), I(T;Y)) [C] from the exact column-by-column ranking (no hash)."""
+    bad = ~common.finite_items(acts_CxNxD)
+    ids = binned.row_rank(jnp.where(bad[:, None, None], 0, bit_codes(acts_CxNxD)))
+    return binned.information_from_ids(ids, bad, labels, num_classes)
+
+
+@dataclasses.dataclass(frozen=True)
+class Exact(common.Estimator):
+    """The exact count of distinct activation rows (see the module docstring). No parameters."""
+
+    supports_exact = True  # method="exact" ranks every item without hashing (for checks)
+
+    @property
+    def name(self) -> str:
+        return "exact"
+
+    def layer_information(self, acts_BxNxD, labels, num_classes: int, exact: bool):
+        chunk = _CHUNK_ELEMENTS // (acts_BxNxD.shape[1] * acts_BxNxD.shape[2])
+        per_item = () if labels.ndim == 1 else (labels,)
+
+        def run(fn):
+            if per_item:
+                return common.in_chunks(lambda a, y: fn(a, y, num_classes), acts_BxNxD, chunk, labels)
+            return common.in_chunks(lambda a: fn(a, labels, num_classes), acts_BxNxD, chunk)
+
+        if exact:
+            return run(_ranked)
+        i_xt, i_ty, collided = run(_counted)
+        return jax.lax.cond(jnp.any(collided), lambda: run(_ranked), lambda: (i_xt, i_ty))
+
+
+def exact_information(
+    acts: jax.Array, labels: jax.Array, *, num_classes: int | None = None, method: str = "hash"
+) -> tuple[jax.Array, jax.Array]:
+    """I(X;T) and I(T;Y) in bits of one layer's activations `acts` [..., N, D], counted exactly
+    over the distinct rows of the values themselves (no bins).
+
+    Args:
+      acts: [..., N, D]; the leading axes (seeds, epochs, ...) are items measured separately.
+      labels: int [N], or [..., N] with the leading axes of `acts` (a labelling per item).
+      num_classes: inferred from concrete labels, required inside jit.
+      method: "hash" (hashes verified row by row; exact) or "exact" (column-by-column ranking
+        only: slower, for checks).
+
+    Returns:
+      i_xt, i_ty: float32 [...] in bits.
+    """
+    return common.one_layer(acts, labels, Exact(), num_classes=num_classes, method=method)
