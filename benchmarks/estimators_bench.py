@@ -1,5 +1,5 @@
-"""Benchmark of the KDE and adaptive estimators against plain numpy implementations of the same
-formulas.
+"""Benchmark of the KDE, adaptive and exact estimators against plain numpy implementations of the
+same formulas.
 
 Run by hand: `python -m benchmarks.estimators_bench` (add `--quick` for a short run). Shapes:
 the 12-bit task (N = 4,096, layers 10, 7, 5, 4, 3, 2, 100 epochs) and MNIST's test set
@@ -10,11 +10,14 @@ layer-epoch at a time:
     class sums by a product with the one-hot labels (the whole N x N matrix held at once).
   * adaptive: `np.unique` of the item's values for the edges, `np.searchsorted`, then the
     reference implementations' row counting (`np.unique` of rows viewed as bytes, per class).
+  * exact: the same row counting on the values themselves; the layers are the tanh activations
+    put on an 8-bit grid over [-1, 1], as a quantized network's are.
 Where numpy would take minutes (KDE on the 12-bit shape) it runs on the first --numpy_epochs
 epochs and its time is scaled to all of them (marked *: every item has the same size). The
 floor column is what bounds each estimator here: the exp of the N^2 terms (KDE, narrow
 layers), the float32 matrix products (KDE, wide layers), the sort of the item's values
-(adaptive entropy), the binned estimator on the same layers (adaptive range: hash and row sort).
+(adaptive entropy), the binned estimator on the same layers (adaptive range and exact: hash and
+row sort).
 """
 
 import argparse
@@ -63,6 +66,17 @@ def numpy_adaptive(acts_ExNxD, labels, num_bins, strategy):
             c = np.minimum(np.floor((a - lo) / (hi - lo) * np.float32(num_bins)), num_bins - 1)
         codes.append(c.astype(np.int16))
     return codes_information(codes, labels)
+
+
+def numpy_exact(acts_ExNxD, labels):
+    """The distinct rows of the float32 values themselves (bit patterns, -0.0 as 0.0)."""
+    return codes_information([np.where(a == 0, np.float32(0), a).view(np.int32) for a in acts_ExNxD], labels)
+
+
+def quantized(layers, bits=8):
+    """tanh layers on the 2**bits-level grid over [-1, 1] (a quantized network's values)."""
+    step = np.float32(2.0 / (2**bits - 1))
+    return [(np.float32(-1.0) + step * np.round((a + np.float32(1.0)) / step)).astype(np.float32) for a in layers]
 
 
 def floor_time(name, layers, repeats):
@@ -115,7 +129,7 @@ def main():
     parser.add_argument("--quick", action="store_true", help="fewer epochs (smoke run)")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--numpy_epochs", type=int, default=5, help="12-bit KDE: epochs numpy runs (scaled up)")
-    parser.add_argument("--only", default="", help="comma-separated estimators to run (default: all four)")
+    parser.add_argument("--only", default="", help="comma-separated estimators to run (default: all five)")
     args = parser.parse_args()
     rng = np.random.default_rng(0)
     device = jax.devices()[0]
@@ -126,7 +140,8 @@ def main():
     print("| case | estimator | epochs x layers | numpy s | ib_jax s | speed-up | max diff (bits) | floor |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     e12, e10k = (4, 1) if args.quick else (100, 3)
-    chosen = [e for e in args.only.split(",") if e] or ["kde_upper", "kde_lower", "adaptive_entropy", "adaptive_range"]
+    everything = ["kde_upper", "kde_lower", "adaptive_entropy", "adaptive_range", "exact"]
+    chosen = [e for e in args.only.split(",") if e] or everything
     cases = [
         ("12-bit, N=4,096", tanh_epochs(rng, e12, 4096, (10, 7, 5, 4, 3, 2)), rng.integers(0, 2, 4096), 1e-3),
         (
@@ -139,7 +154,11 @@ def main():
     for case, layers, labels, variance in cases:
         labels = labels.astype(np.int32)
         for name in chosen:
-            if name.startswith("kde"):
+            measured, title = layers, f"{case}{f', s2={variance}' if name.startswith('kde') else ', 30 bins'}"
+            if name == "exact":
+                estimator, reference, numpy_epochs, tolerance = estimators.Exact(), numpy_exact, 0, 1e-5
+                measured, title = quantized(layers), f"{case}, 8-bit grid"
+            elif name.startswith("kde"):
                 bound = name.split("_")[1]
                 estimator = estimators.KDE(variance, bound)
                 reference = lambda a, y, v=variance, b=bound: numpy_kde(a, y, v, b)  # noqa: E731
@@ -150,11 +169,11 @@ def main():
                 reference = lambda a, y, s=strategy: numpy_adaptive(a, y, 30, s)  # noqa: E731
                 numpy_epochs, tolerance = 0, 1e-5
             run_case(
-                f"{case}{f', s2={variance}' if name.startswith('kde') else ', 30 bins'}",
+                title,
                 name,
                 estimator,
                 reference,
-                layers,
+                measured,
                 labels,
                 args.repeats,
                 numpy_epochs,

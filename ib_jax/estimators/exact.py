@@ -32,9 +32,20 @@ def bit_codes(acts: jax.Array) -> jax.Array:
     return jax.lax.bitcast_convert_type(jnp.where(a == 0, jnp.float32(0), a), jnp.int32)
 
 
+def _spread(codes: jax.Array) -> jax.Array:
+    """A bijection of int32 codes (murmur3's 32-bit finaliser) that spreads every bit over the
+    word. Float bit patterns often differ only in high bits (an 8-bit grid leaves the low mantissa
+    bits zero), and a multilinear hash modulo 2**32 sees a difference of 2**k only through the
+    low 32 - k bits of its weights: spread first, the row hash keeps all 64 bits."""
+    x = codes.astype(jnp.uint32)
+    x = (x ^ (x >> 16)) * jnp.uint32(0x85EBCA6B)
+    x = (x ^ (x >> 13)) * jnp.uint32(0xC2B2AE35)
+    return (x ^ (x >> 16)).astype(jnp.int32)
+
+
 def _row_hash(codes_CxNxD: jax.Array) -> jax.Array:
     """uint64 [C, N] hashes of rows of int32 codes (equal rows, equal hashes)."""
-    return binned.row_ids(codes_CxNxD, max_code=2**31)
+    return binned.row_ids(_spread(codes_CxNxD), max_code=2**31)
 
 
 def _counted(acts_CxNxD: jax.Array, labels, num_classes: int):

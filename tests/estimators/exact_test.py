@@ -101,6 +101,15 @@ class CollisionTest(chex.TestCase):
             i_xt, i_ty = exact.Exact().layer_information(jnp.asarray(acts)[None], jnp.asarray(labels), 2, False)
         np.testing.assert_allclose([i_xt[0], i_ty[0]], _numpy_information(acts, labels), atol=1e-5)
 
+    def test_grid_values_do_not_collide(self):
+        """Values on an 8-bit grid differ only in high bits; the spread hash still separates them
+        (no fallback to the slow ranking)."""
+        step = np.float32(2 / 255)
+        acts = np.float32(-1) + step * np.random.default_rng(5).integers(0, 256, (4, 4096, 10)).astype(np.float32)
+        with jax.enable_x64(True):
+            collided = exact._counted(jnp.asarray(acts), jnp.zeros(4096, jnp.int32), 1)[2]
+        self.assertFalse(np.any(np.asarray(collided)))
+
     def test_the_real_hash_separates_rows_that_differ_in_one_bit(self):
         base = np.full((200, 40), 0.25, np.float32).view(np.int32)
         base[np.arange(200), np.arange(200) % 40] ^= 1 << (np.arange(200) % 23)
