@@ -107,40 +107,23 @@ class MainsTest(chex.TestCase):
             self.assertIn(message, proc.stderr)
 
     def test_memorization_smoke(self):
-        """Conditions x seeds in one run: the row keys, summary.json, the sweep's figures."""
+        """Conditions x seeds in one run (a quantized network, measured exactly too): the row keys,
+        summary.json, the sweep's figures."""
         out = f"{self.tmp}/memorization"
-        proc = testing.run_main(
-            "experiments.memorization",
-            "--data_dir",
-            str(testing.DATA_DIR),
-            "--train_size",
-            "200",
-            "--test_size",
-            "100",
-            "--epochs",
-            "6",
-            "--mi_every",
-            "3",
-            "--hidden",
-            "32,8",
-            "--label_corruption_levels",
-            "0.5,1",
-            "--input_corruptions",
-            "shuffled_pixels,gaussian",
-            "--num_seeds",
-            "2",
-            "--fit_threshold",
-            "0.3",
-            "--output_dir",
-            out,
+        args = (
+            f"--data_dir {testing.DATA_DIR} --train_size 200 --test_size 100 --epochs 6 --mi_every 3 --hidden 32,8 "
+            "--label_corruption_levels 0.5,1 --input_corruptions shuffled_pixels,gaussian --num_seeds 2 "
+            "--fit_threshold 0.3 --quantize_bits 4 --estimators binned,exact"
         )
+        proc = testing.run_main("experiments.memorization", *args.split(), "--output_dir", out)
         self.assertEqual(proc.returncode, 0, proc.stderr[-2000:])
         res = results.load_results(out)
         conditions = ["true", "labels", "labels", "permuted", "shuffled_pixels", "gaussian"]
         np.testing.assert_array_equal(res["condition"], np.repeat(conditions, 2))
         np.testing.assert_array_equal(res["corruption"], np.repeat([0, 0.5, 1.0, 0, 0, 0], 2))
         np.testing.assert_array_equal(res["seed"], np.tile([0, 1], 6))
-        chex.assert_shape([res["i_xt_train"], res["i_ty_test"]], (12, 3, 3))
+        chex.assert_shape([res["i_xt_train"], res["i_ty_test"], res["exact.i_xt_train"]], (12, 3, 3))
+        self.assertTrue(np.all(res["exact.i_xt_train"] <= np.log2(200) + 1e-5))  # quantized rows, counted exactly
         summary = json.loads(open(f"{out}/summary.json").read())
         self.assertLen(summary["rows"], 12)
         self.assertEqual(
