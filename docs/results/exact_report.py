@@ -1,6 +1,7 @@
 """The figure and tables of docs/results/exact.md, from the run folders its commands write.
 
     python docs/results/exact_report.py runs docs/exact_12bit.png
+    python docs/results/exact_report.py --mnist runs
 
 Reads runs/exact_q{8,4}_{tanh,relu} (quantized, `exact`) and runs/exact_float_{tanh,relu} (float,
 `binned`, `kde_upper`, `kde_lower`); draws the information plane of all 4,096 patterns (seed means,
@@ -63,7 +64,30 @@ def main(runs_dir: str, figure: str) -> None:
                 )
 
 
+def memorization(runs_dir: str) -> None:
+    """Per layer, exact and binned I(X;T) on the training split, peak and end, of the MNIST runs
+    runs/mnist_q8_{true,random}; and the epoch each reached 99% training accuracy."""
+    runs = pathlib.Path(runs_dir)
+    print(
+        "| labels | layer | exact peak I(X;T) | exact end | peak epoch | binned 0.5 peak | binned end | 99% train at |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    for labels in ("true", "random"):
+        res = results.load_results(runs / f"mnist_q8_{labels}")
+        fit = int(results.epochs_to_fit(res["train_accuracy"], res["final_train_accuracy"], 0.99)[0])
+        for layer in range(len(res["layer_widths"])):
+            e = results.peak_and_end(res, "exact", "train", layer)
+            b = results.peak_and_end(res, "binned", "train", layer)
+            print(
+                f"| {labels} | {plotting.layer_label(res, layer)} | {e['peak_mean']:.2f} | {e['end_mean']:.2f} | "
+                f"{e['peak_epoch']} | {b['peak_mean']:.2f} | {b['end_mean']:.2f} | {fit} |"
+            )
+
+
 if __name__ == "__main__":
-    if len(sys.argv) != 3:
-        sys.exit("usage: python docs/results/exact_report.py RUNS_DIR FIGURE.png")
-    main(sys.argv[1], sys.argv[2])
+    if len(sys.argv) == 3 and sys.argv[1] == "--mnist":
+        memorization(sys.argv[2])
+    elif len(sys.argv) == 3:
+        main(sys.argv[1], sys.argv[2])
+    else:
+        sys.exit("usage: python docs/results/exact_report.py RUNS_DIR FIGURE.png | --mnist RUNS_DIR")
