@@ -177,7 +177,12 @@ class _Run:
         (one epoch, compilation included) measures the pace."""
         following = [e for e in self.schedule if e > self.record.epoch]
         count = min(following[0] if following else self.config.epochs, self.config.epochs) - self.record.epoch
-        return min(count, max(1, int(5.0 / seconds_per_epoch)) if seconds_per_epoch else 1)
+        count = min(count, max(1, int(5.0 / seconds_per_epoch)) if seconds_per_epoch else 1)
+        if jax.process_count() > 1:  # every process must make the same call: process 0's pace decides
+            from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+
+            count = int(multihost_utils.broadcast_one_to_all(np.int32(count)))
+        return count
 
 
 def _log_progress(run: _Run, start_time: float, start_epoch: int, now: float) -> None:

@@ -7,7 +7,7 @@ import chex
 import numpy as np
 from absl.testing import absltest
 
-from ib_jax import estimators, experiment, train
+from ib_jax import estimators, experiment, results, train
 
 _BASE = experiment.ExperimentConfig(
     dataset="tishby",
@@ -17,17 +17,7 @@ _BASE = experiment.ExperimentConfig(
     binning=estimators.Binning(bin_size=0.1),
     test_fraction=0.5,
 )
-_KEYS = (
-    "i_xt_train",
-    "i_ty_train",
-    "i_xt_test",
-    "i_ty_test",
-    "train_loss",
-    "train_accuracy",
-    "test_loss",
-    "test_accuracy",
-    "final_train_loss",
-)
+_KEYS = (*results.MI_KEYS, *results.METRICS, "final_train_loss")
 
 
 def _config(**changes):

@@ -33,7 +33,7 @@ def _discrete(rng, n, d, levels):
 
 
 class ReferenceTest(chex.TestCase):
-    @parameterized.parameters((500, 1, 8, 2), (1000, 3, 4, 10), (4096, 6, 3, 2), (300, 200, 2, 3))
+    @parameterized.parameters((1000, 3, 4, 10), (300, 200, 2, 3))
     def test_agrees_with_numpy(self, n, d, levels, classes):
         rng = np.random.default_rng(n + d)
         acts, labels = _discrete(rng, n, d, levels), rng.integers(0, classes, n)
