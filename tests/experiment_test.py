@@ -74,6 +74,7 @@ class RunTest(chex.TestCase):
         for key in results.MI_KEYS:  # the unprefixed keys are the first estimator's
             np.testing.assert_array_equal(res[key], res[f"binned.{key}"])
         self.assertTrue(np.all(res["kde_upper.i_xt_train"] >= res["kde_lower.i_xt_train"] - 1e-6))
+        self.assertTrue(np.all(res["kde_mc.i_xt_train"] <= np.log2(512) + 1e-5))
         for key in experiment.GRADIENT_KEYS:
             chex.assert_shape(res[key], (1, 5, 3))
         self.assertTrue(np.all(np.isnan(res["grad_mean_norm"][:, -1])))  # no epoch trained from the final network
@@ -82,8 +83,23 @@ class RunTest(chex.TestCase):
             config["estimators"],
             [
                 {"name": "binned", "type": "Binning", "bin_size": 0.1, "num_bins": None, "value_range": None},
-                {"name": "kde_upper", "type": "KDE", "noise_variance": 0.01, "bound": "upper"},
-                {"name": "kde_lower", "type": "KDE", "noise_variance": 0.01, "bound": "lower"},
+                {
+                    "name": "kde_upper",
+                    "type": "KDE",
+                    "noise_variance": 0.01,
+                    "bound": "upper",
+                    "mc_samples": 4,
+                    "seed": 0,
+                },
+                {
+                    "name": "kde_lower",
+                    "type": "KDE",
+                    "noise_variance": 0.01,
+                    "bound": "lower",
+                    "mc_samples": 4,
+                    "seed": 0,
+                },
+                {"name": "kde_mc", "type": "KDE", "noise_variance": 0.01, "bound": "mc", "mc_samples": 4, "seed": 0},
                 {"name": "adaptive_entropy", "type": "AdaptiveBinning", "num_bins": 12, "strategy": "entropy"},
                 {"name": "adaptive_range", "type": "AdaptiveBinning", "num_bins": 12, "strategy": "range"},
                 {"name": "exact", "type": "Exact"},

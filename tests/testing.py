@@ -9,9 +9,27 @@ import tempfile
 
 import numpy as np
 
-from ib_jax import estimators, experiment, results, train
-
 REPO = pathlib.Path(__file__).resolve().parent.parent
+# One persistent compilation cache for a test session, shared by this process, the mains it
+# starts and the other test workers: a program compiled once is loaded after that, not compiled
+# again (most subprocess tests run the same tiny configurations). It only saves time.
+_RUN = os.environ.get("PYTEST_XDIST_TESTRUNUID", str(os.getpid()))  # one id for all workers of a run
+CACHE_DIR = pathlib.Path(tempfile.gettempdir()) / f"ib_jax_tests_{_RUN}"
+_CACHE_ENV = {
+    "JAX_COMPILATION_CACHE_DIR": str(CACHE_DIR),
+    "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
+    "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0",
+}
+os.environ.update(_CACHE_ENV)  # read by jax when it is first imported (below), and by subprocesses
+
+import jax  # noqa: E402
+
+from ib_jax import estimators, experiment, results, train  # noqa: E402
+
+jax.config.update("jax_compilation_cache_dir", str(CACHE_DIR))  # also when jax was imported before this module
+jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+
 # The offline copies beside the repository (CI clones the repo next to shared/).
 DATA_DIR = pathlib.Path(os.environ.get("IB_JAX_TEST_DATA", REPO.parent / "shared" / "data"))
 VAR_U_MAT = DATA_DIR / "tishby" / "var_u.mat"

@@ -4,7 +4,7 @@ Families, one module each, behind one checking and batching layer (`common`):
   * `binned`: fixed bins (`Binning`), the plug-in estimate of the reimplemented project,
     IDNNs and ibsgd.
   * `kde`: Kolchinsky & Tracey's upper and lower bounds for a layer with Gaussian noise (`KDE`),
-    as Saxe et al.'s ibsgd uses them.
+    as Saxe et al.'s ibsgd uses them, and the Monte Carlo value between them (Goldfeld et al.).
   * `adaptive`: bins adapted to each item (`AdaptiveBinning`), Chelombiev et al.'s entropy-based
     and range-based binning.
   * `exact`: no estimator at all (`Exact`): the distinct rows of the activation values counted
@@ -32,6 +32,7 @@ ESTIMATORS: dict[str, Callable[[Binning, float, int], Estimator]] = {
     "binned": lambda binning, noise_variance, num_bins: binning,
     "kde_upper": lambda binning, noise_variance, num_bins: KDE(noise_variance, "upper"),
     "kde_lower": lambda binning, noise_variance, num_bins: KDE(noise_variance, "lower"),
+    "kde_mc": lambda binning, noise_variance, num_bins: KDE(noise_variance, "mc"),
     "adaptive_entropy": lambda binning, noise_variance, num_bins: AdaptiveBinning(num_bins, "entropy"),
     "adaptive_range": lambda binning, noise_variance, num_bins: AdaptiveBinning(num_bins, "range"),
     "exact": lambda binning, noise_variance, num_bins: Exact(),

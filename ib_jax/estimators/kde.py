@@ -1,5 +1,5 @@
 """Kolchinsky & Tracey's pairwise-distance bounds on the information of a noisy layer, as Saxe et
-al.'s ibsgd uses them, in bits.
+al.'s ibsgd uses them, and the Monte Carlo value between them (Goldfeld et al. 2019), in bits.
 
 The layer is taken as T + Z with Gaussian noise Z ~ N(0, s2 I). With D_ij = |t_i - t_j|^2
 (D_ii = 0 exactly) and LSE_i = log sum_j exp(-D_ij / c), in nats:
@@ -11,6 +11,13 @@ where LSE_i^y sums over the items j of class y only (H(T|Y=y) by the same bound;
 d-dependent constants of ibsgd's H_KL and H(T|X) cancel). Every sum over j contains the
 diagonal term exp(0) = 1 and no term above 1, so each sum lies in [1, N]: the log-sum-exp needs
 no running maximum, only a running sum, and both bounds lie in [0, log2 N] for I(X;T).
+
+The Monte Carlo value ("mc") replaces each row i by M noisy queries t_i + z, z ~ N(0, s2 I), and
+D_ij by |t_i + z - t_j|^2 - |z|^2 (c = 2 s2): I(X;T+Z) = log N - E_{i,z}[LSE], a consistent
+estimate of the mixture's entropy less the noise's (Goldfeld et al.'s sample propagation for
+noise at the measured layer), whose own term is exactly 1. Its sums may exceed
+N (a query can lie nearer another sample than its own); the value lies between the bounds up to
+its Monte Carlo error.
 
 How: per item the data is centred (distances do not change; the rounding of the
 |a|^2 + |b|^2 - 2 a.b form shrinks with the norms), then the N x N distances are produced tile
@@ -37,19 +44,28 @@ from ib_jax.estimators import common
 _TILE_ELEMENTS = 1 << 21  # pairwise terms per step (items x rows x columns): 8 MB of float32
 _MAX_BLOCK = 1024  # rows (and columns) per tile
 _FLOAT64_MAX_UNITS = 64  # narrower layers compute distances in float64
-BOUNDS = {"upper": 2.0, "lower": 8.0}  # the kernel width c = factor x noise variance
+BOUNDS = {"upper": 2.0, "lower": 8.0, "mc": 2.0}  # the kernel width c = factor x noise variance
 
 
 @dataclasses.dataclass(frozen=True)
 class KDE(common.Estimator):
-    """`KDE(noise_variance=1e-3, bound="upper" | "lower")`."""
+    """`KDE(noise_variance=1e-3, bound="upper" | "lower" | "mc", mc_samples=4, seed=0)`;
+    `mc_samples` and `seed` apply to the Monte Carlo value ("mc") only."""
 
     noise_variance: float
     bound: str = "upper"
+    mc_samples: int = 4
+    seed: int = 0
 
     def __post_init__(self):
         if self.bound not in BOUNDS:
-            raise ValueError(f"bound must be 'upper' or 'lower', got {self.bound!r}")
+            raise ValueError(f"bound must be 'upper', 'lower' or 'mc', got {self.bound!r}")
+        if int(self.mc_samples) != self.mc_samples or self.mc_samples < 1:
+            raise ValueError(f"mc_samples must be an integer >= 1, got {self.mc_samples}")
+        if int(self.seed) != self.seed or self.seed < 0:
+            raise ValueError(f"seed must be an integer >= 0, got {self.seed}")
+        object.__setattr__(self, "mc_samples", int(self.mc_samples))
+        object.__setattr__(self, "seed", int(self.seed))
         try:
             variance = float(self.noise_variance)
         except (TypeError, ValueError):
@@ -65,12 +81,18 @@ class KDE(common.Estimator):
     def layer_information(self, acts_BxNxD, labels, num_classes: int, exact: bool):
         del exact
         b, n, _ = acts_BxNxD.shape
+        draws = self.mc_samples if self.bound == "mc" else 1  # query rows per sample
         nb = -(-n // _MAX_BLOCK)  # blocks per side, as even as possible
         block = -(-n // nb)
-        items = max(1, _TILE_ELEMENTS // (block * block))
+        items = max(1, _TILE_ELEMENTS // (block * block * draws))
         width = BOUNDS[self.bound] * self.noise_variance
-        per_item = (labels,) if labels.ndim == 2 else ()  # shared labels are closed over, not chunked
-        fn = lambda a, *y: _log_sums(a, y[0] if y else labels, width, num_classes, nb, block)  # noqa: E731
+        shared = labels.ndim == 1  # shared labels are closed over, not chunked
+        per_item = (jnp.arange(b, dtype=jnp.uint32),) + (() if shared else (labels,))
+
+        def fn(a, item, *y):
+            noise = self._noise(a, item) if self.bound == "mc" else None
+            return _log_sums(a, labels if shared else y[0], width, num_classes, nb, block, noise)
+
         log_all, log_same = common.in_chunks(fn, acts_BxNxD, items, *per_item)
         p_y = common.label_distribution(labels, num_classes)  # [K] or [B, K]
         counts = p_y * n
@@ -81,10 +103,29 @@ class KDE(common.Estimator):
         to_bits = lambda x: jnp.where(bad, jnp.nan, x / math.log(2.0)).astype(jnp.float32)  # noqa: E731
         return to_bits(i_xt), to_bits(i_ty)
 
+    def _noise(self, acts_KxNxD, item_K):
+        """[K, N, M, D] draws of Z ~ N(0, s2 I), M = mc_samples per sample. Each item's key is
+        folded from `seed`, the item's position among the measured items and a fingerprint of
+        its activations (the sum of their bit patterns modulo 2**32), so every run, epoch and
+        layer draws its own noise and a rerun draws the same."""
+        k, n, d = acts_KxNxD.shape
+        bits = jax.lax.bitcast_convert_type(acts_KxNxD.astype(jnp.float32), jnp.uint32)
+        fingerprint = jnp.sum(bits, axis=(1, 2), dtype=jnp.uint32)  # wraps: exact in any order or chunking
 
-def _log_sums(acts_KxNxD, labels, width: float, num_classes: int, nb: int, block: int):
+        def one(item, print_):
+            key = jax.random.fold_in(jax.random.fold_in(jax.random.key(jnp.uint32(self.seed)), item), print_)
+            return jax.random.normal(key, (n, self.mc_samples, d), jnp.float32)
+
+        return jax.vmap(one)(item_K, fingerprint) * jnp.float32(math.sqrt(self.noise_variance))
+
+
+def _log_sums(acts_KxNxD, labels, width: float, num_classes: int, nb: int, block: int, noise=None):
     """log sum_j exp(-D_ij / width) over all j and over the j of i's class: [K, N] each
     (float64). `labels` is [N] or [K, N]; rows and columns are padded to nb x block.
+
+    With `noise` [K, N, M, D] (the Monte Carlo value), the rows are instead the M queries
+    t_i + z of each sample, and D_ij is |t_i + z - t_j|^2 - |z|^2 (exactly 0 for j = i, and not
+    clamped: a query may lie nearer t_j than t_i); the results are [K, N * M], sample-major.
 
     Per tile, the terms are multiplied by the columns' one-hot labels: one small matrix product
     gives every row's sum per class, whose total is the sum over all j (padding columns have no
@@ -96,24 +137,43 @@ def _log_sums(acts_KxNxD, labels, width: float, num_classes: int, nb: int, block
     acts = acts_KxNxD.astype(dtype)
     acts = jnp.where(jnp.isfinite(acts), acts, 0.0)  # such items are NaN at the end
     acts = acts - jnp.mean(acts, axis=1, keepdims=True)
-    acts = jnp.pad(acts, ((0, 0), (0, padded - n), (0, 0)))
     labels = jnp.broadcast_to(labels, (k, n)).astype(jnp.int32)
-    labels = jnp.pad(labels, ((0, 0), (0, padded - n)), constant_values=-1)  # padding: no class
-    onehot = (labels[:, :, None] == jnp.arange(num_classes, dtype=jnp.int32)).astype(jnp.float32)
+    # The rows (queries): the samples themselves, or each sample's M noisy copies.
+    if noise is None:
+        rows, row_norms, owner, row_labels = acts, jnp.sum(acts * acts, axis=-1), jnp.arange(n), labels
+    else:
+        m = noise.shape[2]
+        z = noise.astype(dtype)
+        rows = (acts[:, :, None, :] + z).reshape(k, n * m, d)
+        row_norms = jnp.sum(rows * rows, axis=-1) - jnp.sum(z * z, axis=-1).reshape(k, n * m)
+        owner, row_labels = jnp.repeat(jnp.arange(n), m), jnp.repeat(labels, m, axis=1)
+    q = rows.shape[1]
+    nbr = -(-q // block)
+
+    def pad_rows(x):
+        return jnp.pad(x, ((0, 0), (0, nbr * block - q), *((0, 0),) * (x.ndim - 2)))
+
+    acts = jnp.pad(acts, ((0, 0), (0, padded - n), (0, 0)))
+    col_labels = jnp.pad(labels, ((0, 0), (0, padded - n)), constant_values=-1)  # padding: no class
+    onehot = (col_labels[:, :, None] == jnp.arange(num_classes, dtype=jnp.int32)).astype(jnp.float32)
     norms = jnp.sum(acts * acts, axis=-1)
-    blocks = lambda x: jnp.moveaxis(x.reshape(k, nb, block, *x.shape[2:]), 1, 0)  # noqa: E731
-    acts_b, onehot_b, norms_b = blocks(acts), blocks(onehot), blocks(norms)  # [nb, K, block, ...]
+    blocks = lambda x, count: jnp.moveaxis(x.reshape(k, count, block, *x.shape[2:]), 1, 0)  # noqa: E731
+    acts_b, onehot_b, norms_b = blocks(acts, nb), blocks(onehot, nb), blocks(norms, nb)  # [nb, K, block, ...]
     index_b = jnp.arange(padded, dtype=jnp.int32).reshape(nb, block)
+    rows_b, row_norms_b = blocks(pad_rows(rows), nbr), blocks(pad_rows(row_norms), nbr)
+    owner_b = jnp.pad(owner.astype(jnp.int32), (0, nbr * block - q), constant_values=-1).reshape(nbr, block)
     scale = jnp.float32(-1.0 / width)
     highest = jax.lax.Precision.HIGHEST
+    clamp = noise is None  # distances of the samples themselves are >= 0; a query's are not
 
-    def row_block(rows):
-        a_i, n_i, idx_i = rows
+    def row_block(rows_i):
+        a_i, n_i, idx_i = rows_i
 
         def column_block(sums, cols):
             a_j, onehot_j, n_j, idx_j = cols
             dot = jnp.einsum("kid,kjd->kij", a_i, a_j, precision=highest)
-            dist = jnp.maximum(n_i[:, :, None] + n_j[:, None, :] - 2.0 * dot, 0.0).astype(jnp.float32)
+            dist = n_i[:, :, None] + n_j[:, None, :] - 2.0 * dot
+            dist = (jnp.maximum(dist, 0.0) if clamp else dist).astype(jnp.float32)
             dist = jnp.where(idx_i[None, :, None] == idx_j[None, None, :], 0.0, dist)
             return sums + jnp.einsum("kij,kjc->kic", jnp.exp(dist * scale), onehot_j, precision=highest), None
 
@@ -121,9 +181,9 @@ def _log_sums(acts_KxNxD, labels, width: float, num_classes: int, nb: int, block
         per_class, _ = jax.lax.scan(column_block, zeros, (acts_b, onehot_b, norms_b, index_b))
         return per_class
 
-    per_class = jax.lax.map(row_block, (acts_b, norms_b, index_b))  # [nb, K, block, C]
-    per_class = jnp.moveaxis(per_class, 0, 1).reshape(k, padded, num_classes)[:, :n].astype(jnp.float64)
-    same = jnp.take_along_axis(per_class, labels[:, :n, None], axis=2)[..., 0]
+    per_class = jax.lax.map(row_block, (rows_b, row_norms_b, owner_b))  # [nbr, K, block, C]
+    per_class = jnp.moveaxis(per_class, 0, 1).reshape(k, nbr * block, num_classes)[:, :q].astype(jnp.float64)
+    same = jnp.take_along_axis(per_class, row_labels[:, :, None], axis=2)[..., 0]
     return jnp.log(jnp.sum(per_class, axis=2)), jnp.log(same)
 
 
@@ -133,6 +193,8 @@ def kde_information(
     *,
     noise_variance: float,
     bound: str = "upper",
+    mc_samples: int = 4,
+    seed: int = 0,
     num_classes: int | None = None,
 ) -> tuple[jax.Array, jax.Array]:
     """Kolchinsky & Tracey's bound on I(X;T) and I(T;Y), in bits, of one layer `acts` [..., N, D]
@@ -143,10 +205,13 @@ def kde_information(
       acts: [..., N, D]; the leading axes (seeds, epochs, ...) are items measured separately.
       labels: int [N], or [..., N] with the leading axes of `acts` (a labelling per item).
       noise_variance: s2 > 0.
-      bound: "upper" (kernel width 2 s2) or "lower" (8 s2).
+      bound: "upper" (kernel width 2 s2), "lower" (8 s2), or "mc": the value between them,
+        I(X;T+Z) = log N - E_{i,z}[log sum_j exp(-(|t_i + z - t_j|^2 - |z|^2) / (2 s2))] by Monte
+        Carlo (Goldfeld et al. 2019), `mc_samples` draws of z per sample, from `seed`.
+      mc_samples, seed: the Monte Carlo draws ("mc" only).
       num_classes: inferred from concrete labels, required inside jit.
 
     Returns:
       i_xt, i_ty: float32 [...] in bits.
     """
-    return common.one_layer(acts, labels, KDE(noise_variance, bound), num_classes=num_classes)
+    return common.one_layer(acts, labels, KDE(noise_variance, bound, mc_samples, seed), num_classes=num_classes)
