@@ -120,7 +120,8 @@ class LoadTest(chex.TestCase):
             name="n", settings={"a": 1}, estimators=[estimators.KDE(0.1, "lower")], complete=True, extra=2
         )
         self.assertEqual(
-            listed["estimators"], [{"name": "kde_lower", "type": "KDE", "noise_variance": 0.1, "bound": "lower"}]
+            listed["estimators"],
+            [{"name": "kde_lower", "type": "KDE", "noise_variance": 0.1, "bound": "lower", "mc_samples": 4, "seed": 0}],
         )
         self.assertEqual(
             (listed["config"], listed["name"], listed["complete"], listed["extra"]), ({"a": 1}, "n", True, 2)
