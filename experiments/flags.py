@@ -185,6 +185,15 @@ DEFAULTS: dict[str, dict[str, Any]] = {
 # fmt: on
 
 
+def mnist_output_dir(random_labels: bool) -> str:
+    """The MNIST main's folder when --output_dir is not given."""
+    return f"runs/mnist_{'random' if random_labels else 'true'}"
+
+
+# Defaults a main derives from other flags, as the docs state them.
+DERIVED = {("mnist", "output_dir"): f"{mnist_output_dir(False)} or {mnist_output_dir(True)}"}
+
+
 def flags_of(main: str) -> list[Flag]:
     """The rows of `main`, each with that main's default."""
     if main not in MAINS:
@@ -251,9 +260,9 @@ def config(main: str, vals: Mapping[str, Any], bin_size_given: bool, **fixed) ->
         raise errors.ConfigError(str(e)) from None
 
 
-def _default_text(f: Flag) -> str:
+def _default_text(f: Flag, main: str) -> str:
     if f.default is None:
-        return "—" if f.name != "output_dir" else "runs/mnist_true or runs/mnist_random"
+        return DERIVED.get((main, f.name), "—")
     if f.kind == "list":
         return f"`{','.join(f.default)}`" if f.default else "(empty)"
     if f.kind == "bool":
@@ -274,7 +283,7 @@ def markdown() -> str:
     lines += ["| flag | " + " | ".join(TRAINING) + " |", "| --- |" + " --- |" * len(TRAINING)]
     by_main = {main: {f.name: f for f in flags_of(main)} for main in TRAINING}
     for name in dict.fromkeys(f.name for f in TABLE if set(f.mains) & set(TRAINING)):
-        cells = [_default_text(by_main[m][name]) if name in by_main[m] else "(not a flag)" for m in TRAINING]
+        cells = [_default_text(by_main[m][name], m) if name in by_main[m] else "(not a flag)" for m in TRAINING]
         lines.append(f"| `--{name}` | " + " | ".join(cells) + " |")
     for main in MAINS:
         lines += ["", f"## `python -m experiments.{main}`", ""]
@@ -290,7 +299,7 @@ def markdown() -> str:
         lines += ["| flag | default | meaning |", "| --- | --- | --- |"]
         for f in flags_of(main):
             choices = f" One of: {', '.join(f.choices)}." if f.choices else ""
-            lines.append(f"| `--{f.name}` | {_default_text(f)} | {f.help.replace('|', '/')}{choices} |")
+            lines.append(f"| `--{f.name}` | {_default_text(f, main)} | {f.help.replace('|', '/')}{choices} |")
     return "\n".join(lines) + "\n"
 
 

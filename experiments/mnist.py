@@ -36,7 +36,7 @@ def main(argv):
     if config.label_corruption:
         labels = f"labels corrupted with p={config.label_corruption}"
     if vals["output_dir"] is None:
-        vals["output_dir"] = f"runs/mnist_{'random' if config.random_labels else 'true'}"
+        vals["output_dir"] = flag_table.mnist_output_dir(config.random_labels)
     common.run_experiment(config, f"{title}, {labels}", vals)
 
 

@@ -118,9 +118,7 @@ def measured_estimators(config: ExperimentConfig) -> tuple[estimators.Estimator,
 
 def estimator_settings(config: ExperimentConfig) -> list[dict[str, Any]]:
     """Each estimator's name, type and parameters, as config.json lists them."""
-    return results.build_config(name="", settings={}, estimators=measured_estimators(config), complete=False)[
-        "estimators"
-    ]
+    return results.estimator_entries(measured_estimators(config))
 
 
 def mi_epochs(config: ExperimentConfig) -> np.ndarray:

@@ -160,7 +160,7 @@ class _Run:
         if record.epoch in self.measured:
             new_metrics = self.measured_epoch()
         else:
-            count, call_start = self.next_call(self.seconds_per_epoch), time.monotonic()
+            count, call_start = self.next_call(), time.monotonic()
             new_metrics = self.epochs(count)
             self.seconds_per_epoch = (time.monotonic() - call_start) / count
         record.metrics.extend(new_metrics)
@@ -171,13 +171,14 @@ class _Run:
             self.save()
             raise RunStopped(f"training loss became non-finite at epoch {bad}; results so far are in {self.out}")
 
-    def next_call(self, seconds_per_epoch: float | None) -> int:
+    def next_call(self) -> int:
         """How many epochs the next training call runs: up to the next scheduled epoch, in
         calls of about 5 s so that progress shows and a signal is answered soon; the first call
         (one epoch, compilation included) measures the pace."""
         following = [e for e in self.schedule if e > self.record.epoch]
         count = min(following[0] if following else self.config.epochs, self.config.epochs) - self.record.epoch
-        count = min(count, max(1, int(5.0 / seconds_per_epoch)) if seconds_per_epoch else 1)
+        pace = self.seconds_per_epoch
+        count = min(count, max(1, int(5.0 / pace)) if pace else 1)
         if jax.process_count() > 1:  # every process must make the same call: process 0's pace decides
             from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
 

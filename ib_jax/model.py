@@ -116,6 +116,6 @@ class MLP(nn.Module):
             r = self.variable(
                 quantization.COLLECTION, f"range_{i}", lambda: jnp.maximum(largest, quantization.MIN_RANGE)
             ).value
-            self.sow(quantization.STATS, f"max_{i}", largest, reduce_fn=lambda _, x: x, init_fn=lambda: 0.0)
+            self.sow(quantization.STATS, f"range_{i}", largest, reduce_fn=lambda _, x: x, init_fn=lambda: 0.0)
         lo, hi = quantization.layer_bounds(activation, r)
         return quantization.quantize(h_FxB, lo, hi, self.quantize_bits)

@@ -28,7 +28,7 @@ BITS = (2, 16)  # the accepted range of k
 RANGE_MOMENTUM = 0.9  # r <- RANGE_MOMENTUM r + (1 - RANGE_MOMENTUM) m after each epoch
 MIN_RANGE = 1e-6  # a dead unbounded layer keeps a non-degenerate grid
 COLLECTION = "quantization"  # the ranges r, in the variables
-STATS = "quantization_stats"  # the largest |a| of a forward pass, sown when mutable
+STATS = "quantization_stats"  # the largest |a| of a forward pass, sown when mutable (named as the ranges)
 
 # Fixed ranges of bounded activations; None: [0, r] (non-negative) or [-r, r] (signed), r tracked.
 BOUNDED = {"tanh": (-1.0, 1.0), "softsign": (-1.0, 1.0), "sigmoid": (0.0, 1.0)}

@@ -181,17 +181,21 @@ def versions() -> dict[str, str]:
     }
 
 
+def estimator_entries(estimators: Sequence[Any]) -> list[dict[str, Any]]:
+    """Each estimator as config.json lists it: {"name", "type", its parameters...}."""
+    return [{"name": e.name, "type": type(e).__name__, **dataclasses.asdict(e)} for e in estimators]
+
+
 def build_config(
     *, name: str, settings: Mapping[str, Any], estimators: Sequence[Any], complete: bool, **extra: Any
 ) -> dict[str, Any]:
     """config.json, one shape for the runner and `Recorder`: the run's `name`, its `settings`
     (under "config"), each estimator as {"name", "type", its parameters...}, the package
     `versions`, `complete`, and anything in `extra` (execution, wall time, ...)."""
-    listed = [{"name": e.name, "type": type(e).__name__, **dataclasses.asdict(e)} for e in estimators]
     return {
         "name": name,
         "config": dict(settings),
-        "estimators": listed,
+        "estimators": estimator_entries(estimators),
         "versions": versions(),
         "complete": bool(complete),
         **extra,

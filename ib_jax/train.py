@@ -86,10 +86,11 @@ class TrainState(train_state.TrainState):
 def variables(state: TrainState, params=None) -> dict[str, Any]:
     """The variables to apply the network with: `params` (default: the state's), and the
     quantization ranges of a quantized network."""
-    out = {"params": state.params if params is None else params}
-    if state.quantization:
-        out[quantization.COLLECTION] = state.quantization
-    return out
+    return _variables(state.params if params is None else params, state.quantization)
+
+
+def _variables(params, ranges) -> dict[str, Any]:
+    return {"params": params, quantization.COLLECTION: ranges} if ranges else {"params": params}
 
 
 def make_optimizer(config: TrainConfig) -> optax.GradientTransformation:
@@ -223,8 +224,7 @@ def _with_ranges(state: TrainState, largest) -> TrainState:
     for a network that is not quantized)."""
     if not state.quantization:
         return state
-    epoch_max = {name.replace("max_", "range_"): value for name, value in largest.items()}
-    return state.replace(quantization=quantization.updated_ranges(state.quantization, epoch_max))
+    return state.replace(quantization=quantization.updated_ranges(state.quantization, largest))
 
 
 def kernels(params) -> tuple[jax.Array, ...]:
@@ -324,8 +324,7 @@ def evaluate(
 ) -> tuple[Metrics, tuple[jax.Array, ...]]:
     """Loss and accuracy on a split, with every layer's activations (a quantized network's on
     the grid of its `ranges`)."""
-    given = {"params": params, quantization.COLLECTION: ranges} if ranges else {"params": params}
-    logits, acts = apply_fn(given, x_NxF)
+    logits, acts = apply_fn(_variables(params, ranges), x_NxF)
     return _metrics(logits, labels_N, cross_entropy(logits, labels_N)), acts
 
 

@@ -120,7 +120,8 @@ class Binning(common.Estimator):
         return information_from_ids(ids, bad, labels, num_classes)
 
 
-def _label_bits(num_classes: int) -> int:
+def label_bits(num_classes: int) -> int:
+    """Bits that hold a label below a row id in one sort key."""
     return max(1, (num_classes - 1).bit_length())
 
 
@@ -255,10 +256,16 @@ def _group_entropy(sorted_CxN: jax.Array) -> jax.Array:
 def information_from_ids(ids_BxN, bad_B, labels, num_classes: int):
     """I(X;T), I(T;Y) [B] from row ids (equal iff the rows' codes are equal): one sort of
     (id, label) keys gives H(T) and H(T,Y). `labels` is [N] (shared) or [B, N]."""
-    bits = _label_bits(num_classes)
+    bits = label_bits(num_classes)
     keys = jax.lax.sort((ids_BxN << bits) | labels.astype(jnp.uint64), dimension=1)
-    h_t = _group_entropy(keys >> bits)
-    h_ty = _group_entropy(keys)
+    return information_from_sorted(keys >> bits, keys, bad_B, labels, num_classes)
+
+
+def information_from_sorted(t_keys_BxN, ty_keys_BxN, bad_B, labels, num_classes: int):
+    """I(X;T), I(T;Y) [B] from sorted keys whose runs are T's symbols (`t_keys`) and the (T, Y)
+    pairs (`ty_keys`, sorted in the same order); NaN where `bad_B`."""
+    h_t = _group_entropy(t_keys_BxN)
+    h_ty = _group_entropy(ty_keys_BxN)
     h_y = common.entropy_bits(common.label_distribution(labels, num_classes))
     i_ty = jnp.maximum(h_t + h_y - h_ty, 0.0)  # >= 0 up to rounding
     nan = jnp.float32(jnp.nan)

@@ -75,19 +75,14 @@ def _counted(acts_CxNxD: jax.Array, labels, num_classes: int):
     c, n, _ = acts_CxNxD.shape
     bad = ~common.finite_items(acts_CxNxD)
     codes = jnp.where(bad[:, None, None], 0, bit_codes(acts_CxNxD))
-    bits = binned._label_bits(num_classes)  # pylint: disable=protected-access
+    bits = binned.label_bits(num_classes)
     labels_CxN = jnp.broadcast_to(labels, (c, n)).astype(jnp.uint64)
     t_keys, ty_keys, order = _sorted_keys(_row_hash(codes), labels_CxN, bits)
     rows = jnp.take_along_axis(codes, order[..., None], axis=1)  # equal hashes adjacent
     same_hash = t_keys[:, 1:] == t_keys[:, :-1]
     same_row = jnp.all(rows[:, 1:] == rows[:, :-1], axis=-1)
     collided = jnp.any(same_hash & ~same_row, axis=1)
-    h_t = binned._group_entropy(t_keys)  # pylint: disable=protected-access
-    h_ty = binned._group_entropy(ty_keys)  # pylint: disable=protected-access
-    h_y = common.entropy_bits(common.label_distribution(labels, num_classes))
-    nan = jnp.float32(jnp.nan)
-    i_ty = jnp.maximum(h_t + h_y - h_ty, 0.0)
-    return jnp.where(bad, nan, h_t).astype(jnp.float32), jnp.where(bad, nan, i_ty).astype(jnp.float32), collided
+    return (*binned.information_from_sorted(t_keys, ty_keys, bad, labels, num_classes), collided)
 
 
 def _ranked(acts_CxNxD: jax.Array, labels, num_classes: int):
