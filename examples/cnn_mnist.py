@@ -156,6 +156,7 @@ def main(argv):
 
     images = lambda x: jnp.asarray(x.reshape(-1, 28, 28, 1))  # noqa: E731
     x, y, x_test, y_test = images(ds.x_train), jnp.asarray(ds.y_train), images(ds.x_test), jnp.asarray(ds.y_test)
+    x_flat, x_test_flat = jnp.asarray(ds.x_train), jnp.asarray(ds.x_test)  # [N, 784]
     model = CNN()
     init_key, shuffle_key = jax.random.split(jax.random.key(_SEED.value))
     params = model.init(init_key, x[:1])["params"]
@@ -164,7 +165,7 @@ def main(argv):
     def measure(epoch):  # the information plane of the network entering `epoch`
         _, acts = capture.apply(model, {"params": state.params}, x, layers=LAYERS)
         _, acts_test = capture.apply(model, {"params": state.params}, x_test, layers=LAYERS)
-        rec.record(epoch, (acts, y), (acts_test, y_test))
+        rec.record(epoch, (acts, y, x_flat), (acts_test, y_test, x_test_flat))  # inputs: for renyi and edge
         rec.save()  # atomic; an interrupted run keeps every measured epoch
 
     def log(epoch):  # loss and accuracy of the network entering `epoch`, on both whole subsets

@@ -96,6 +96,9 @@ TABLE: tuple[Flag, ...] = (
          f"from {', '.join(estimators.ESTIMATORS)}; the first is the main one.", field="estimators", parse=_names),
     Flag("kde_noise_variance", "float", None, "Noise variance of the KDE bounds.", field="kde_noise_variance"),
     Flag("adaptive_bins", "integer", 30, "Bins per item of the adaptive binnings.", field="adaptive_bins"),
+    Flag("renyi_alpha", "float", 1.01, "Order a of the matrix-based Renyi estimator (renyi).", field="renyi_alpha"),
+    Flag("renyi_batch", "integer", 200, "Samples per batch of the matrix-based Renyi estimator (renyi); the last "
+         "N mod b samples are left out.", field="renyi_batch"),
     Flag("gradient_stats", "bool", True, "At every measured epoch, per layer, the norms of the mean and std of the "
          "kernel gradients over the epoch's batches, and |W|_F.", field="gradient_stats"),
     Flag("gradient_sub_batches", "integer", 16, "Full batch: parts of the batch whose gradients give the "

@@ -36,8 +36,8 @@ class ExperimentConfig:
     `train.train_epoch`.
     `estimators`: names from `ib_jax.estimators.ESTIMATORS`, all measured at every scheduled
     epoch; the first is the run's main estimator (the unprefixed keys of results.npz). `binning`
-    is the "binned" estimator's, `kde_noise_variance` the KDE bounds', `adaptive_bins` the
-    adaptive binnings'.
+    is the "binned" estimator's, `kde_noise_variance` the KDE family's, `adaptive_bins` the
+    adaptive binnings', `renyi_alpha` and `renyi_batch` the matrix-based Rényi estimator's.
     """
 
     dataset: str = "mnist"
@@ -49,6 +49,8 @@ class ExperimentConfig:
     estimators: tuple[str, ...] = ("binned",)
     kde_noise_variance: float = 0.1
     adaptive_bins: int = 30
+    renyi_alpha: float = 1.01
+    renyi_batch: int = 200
     train_size: int = 0
     test_size: int = 0
     test_fraction: float = 0.2
@@ -98,6 +100,7 @@ class ExperimentConfig:
         try:
             estimators.KDE(self.kde_noise_variance)  # checked even when not measured
             estimators.AdaptiveBinning(self.adaptive_bins)
+            estimators.Renyi(self.renyi_alpha, self.renyi_batch)
             measured_estimators(self)
         except ValueError as e:
             raise errors.ConfigError(str(e)) from None
@@ -110,7 +113,12 @@ def measured_estimators(config: ExperimentConfig) -> tuple[estimators.Estimator,
     """The estimator objects of `config.estimators`, in order."""
     return tuple(
         estimators.by_name(
-            name, binning=config.binning, noise_variance=config.kde_noise_variance, num_bins=config.adaptive_bins
+            name,
+            binning=config.binning,
+            noise_variance=config.kde_noise_variance,
+            num_bins=config.adaptive_bins,
+            renyi_alpha=config.renyi_alpha,
+            renyi_batch=config.renyi_batch,
         )
         for name in config.estimators
     )

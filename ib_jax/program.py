@@ -58,40 +58,58 @@ class Program:
         self.widths = tuple(train_lib.layer_widths(config.train, self.num_classes))
         self.estimators = chosen
         self.shared_labels = rows.shared_labels
-        self.y_test = jnp.asarray(dataset.y_test)
-        self.x_bank = jnp.asarray(rows.x_bank)
-        self.x_test_bank = jnp.asarray(rows.x_test_bank)
+        # The data is an argument of every compiled function, never a constant inside it: XLA
+        # would fold operations on constants (sorts of the inputs, say) at compile time.
+        replicated = jax.sharding.NamedSharding(lay.mesh, jax.sharding.PartitionSpec())
+        self.bank = sharding.put(
+            {"x": rows.x_bank, "x_test": rows.x_test_bank, "y_test": np.asarray(dataset.y_test)}, replicated
+        )
+        self.input_units = rows.x_bank.shape[-1]
+        self.one_variant = rows.x_bank.shape[0] == 1
         gaps = np.diff(np.concatenate([schedule[schedule < config.epochs], [config.epochs]]))
         self.max_gap = int(max(1, gaps.max() - 1)) if gaps.size else 1
-        self.measured_epoch = jax.jit(sharding.sharded(lay, self._measured_group, 2, 1), donate_argnums=0)
-        self.epochs = jax.jit(sharding.sharded(lay, self._epochs_group, 2, 2), donate_argnums=0)
-        self.final = jax.jit(sharding.sharded(lay, self._final_group, 2, 0))
-        self.init = jax.jit(sharding.sharded(lay, self._init_group, 1, 0))
+        self._measured = jax.jit(sharding.sharded(lay, self._measured_group, 2, 2), donate_argnums=0)
+        self._epochs = jax.jit(sharding.sharded(lay, self._epochs_group, 2, 3), donate_argnums=0)
+        self._final = jax.jit(sharding.sharded(lay, self._final_group, 2, 1))
+        self._init = jax.jit(sharding.sharded(lay, self._init_group, 1, 1))
 
-    def _inputs(self, row):
-        """The row's training and test inputs, from the bank."""
-        if self.x_bank.shape[0] == 1:
-            return self.x_bank[0], self.x_test_bank[0]
-        return self.x_bank[row["inputs"]], self.x_test_bank[row["inputs"]]
+    def init(self, rows):
+        return self._init(rows, self.bank)
+
+    def epochs(self, states, rows, start, count):
+        return self._epochs(states, rows, start, count, self.bank)
+
+    def measured_epoch(self, states, rows, epoch):
+        return self._measured(states, rows, epoch, self.bank)
+
+    def final(self, states, rows):
+        return self._final(states, rows, self.bank)
+
+    def _inputs(self, row, bank):
+        """The row's training and test inputs, from the bank ([N, F] each); given a group's
+        rows, [N, F] when the bank holds one entry, else each row's own [G, N, F]."""
+        if self.one_variant:
+            return bank["x"][0], bank["x_test"][0]
+        return bank["x"][row["inputs"]], bank["x_test"][row["inputs"]]
 
     def _keys(self, seed):
         return jax.random.split(jax.random.key(seed))  # init key, shuffle key
 
-    def _init_group(self, rows):
+    def _init_group(self, rows, bank):
         def init(row):  # a quantized network calibrates its ranges on the row's training inputs
-            x = self._inputs(row)[0] if self.config.train.quantize_bits else None
+            x = self._inputs(row, bank)[0] if self.config.train.quantize_bits else None
             return train_lib.create_state(
-                self._keys(row["seed"])[0], self.config.train, self.x_bank.shape[-1], self.num_classes, x
+                self._keys(row["seed"])[0], self.config.train, self.input_units, self.num_classes, x
             )
 
         return jax.vmap(init)(rows)
 
-    def _one_epoch(self, state, row, epoch, gradient_stats: bool = False):
+    def _one_epoch(self, state, row, epoch, bank, gradient_stats: bool = False):
         """One row's epoch: test metrics of the entering network, then the training epoch; with
         `gradient_stats`, also the gradient statistics [3, L] (mean norm, std norm, |W|_F)."""
-        x, x_test = self._inputs(row)
+        x, x_test = self._inputs(row, bank)
         test_metrics, test_acts = train_lib.evaluate(
-            state.apply_fn, state.params, x_test, self.y_test, state.quantization
+            state.apply_fn, state.params, x_test, bank["y_test"], state.quantization
         )
         key = jax.random.fold_in(self._keys(row["seed"])[1], epoch)
         new_state, metrics, acts = train_lib.train_epoch(
@@ -102,29 +120,31 @@ class Program:
         grads = jnp.stack([metrics.pop(k) for k in GRADIENT_KEYS]) if gradient_stats else None
         return new_state, _flat_metrics((metrics, test_metrics)), (acts, test_acts), grads
 
-    def _plane(self, train_acts, labels_GxN, test_acts):
+    def _plane(self, train_acts, rows, test_acts, bank):
         """Information of a group's layers by every estimator, [G, M, 4, L]; the estimators
         are batched over rows, epochs and layers, not vmapped."""
+        labels_GxN = rows["labels"]
         train_labels = labels_GxN[0] if self.shared_labels else labels_GxN
+        x, x_test = self._inputs(rows, bank) if any(e.needs_inputs for e in self.estimators) else (None, None)
         planes = []
         for estimator in self.estimators:
             kw = {"estimator": estimator, "num_classes": self.num_classes}
-            i_xt, i_ty = estimators.information_plane(train_acts, train_labels, **kw)
-            i_xt_test, i_ty_test = estimators.information_plane(test_acts, self.y_test, **kw)
+            i_xt, i_ty = estimators.information_plane(train_acts, train_labels, inputs=x, **kw)
+            i_xt_test, i_ty_test = estimators.information_plane(test_acts, bank["y_test"], inputs=x_test, **kw)
             planes.append(jnp.stack([i_xt, i_ty, i_xt_test, i_ty_test], axis=1))  # [G, 4, L]
         return jnp.stack(planes, axis=1)
 
-    def _measured_group(self, states, rows, epoch):
-        one = functools.partial(self._one_epoch, gradient_stats=self.config.gradient_stats)
+    def _measured_group(self, states, rows, epoch, bank):
+        one = functools.partial(self._one_epoch, bank=bank, gradient_stats=self.config.gradient_stats)
         states, metrics, (acts, test_acts), grads = jax.vmap(one, in_axes=(0, 0, None))(states, rows, epoch)
         if grads is None:
             grads = jnp.zeros((rows["seed"].shape[0], len(GRADIENT_KEYS), len(self.widths)), jnp.float32)
-        return states, metrics, self._plane(acts, rows["labels"], test_acts), grads
+        return states, metrics, self._plane(acts, rows, test_acts, bank), grads
 
-    def _epochs_group(self, states, rows, start, count):
+    def _epochs_group(self, states, rows, start, count, bank):
         """`count` epochs from `start` (both traced: one compilation for every gap); metrics
         [G, max_gap, 4], valid up to `count`."""
-        one = jax.vmap(lambda st, r, e: self._one_epoch(st, r, e)[:2], in_axes=(0, 0, None))  # no statistics
+        one = jax.vmap(lambda st, r, e: self._one_epoch(st, r, e, bank)[:2], in_axes=(0, 0, None))  # no statistics
 
         def body(i, carry):
             states, buffer = carry
@@ -134,14 +154,14 @@ class Program:
         buffer = jnp.zeros((rows["seed"].shape[0], self.max_gap, 4), jnp.float32)
         return jax.lax.fori_loop(0, count, body, (states, buffer))
 
-    def _final_group(self, states, rows):
+    def _final_group(self, states, rows, bank):
         """The final network: metrics and information on both splits, no update."""
 
         def one(state, row):
-            x, x_test = self._inputs(row)
+            x, x_test = self._inputs(row, bank)
             metrics, acts = train_lib.evaluate(state.apply_fn, state.params, x, row["labels"], state.quantization)
             test_metrics, test_acts = train_lib.evaluate(
-                state.apply_fn, state.params, x_test, self.y_test, state.quantization
+                state.apply_fn, state.params, x_test, bank["y_test"], state.quantization
             )
             return _flat_metrics((metrics, test_metrics)), (acts, test_acts)
 
@@ -149,4 +169,4 @@ class Program:
         # No epoch is trained from the final network: gradient statistics are NaN, |W|_F is its own.
         weights = jax.vmap(lambda st: train_lib.weight_norms(st.params))(states)
         nan = jnp.full_like(weights, jnp.nan)
-        return metrics, self._plane(acts, rows["labels"], test_acts), jnp.stack([nan, nan, weights], axis=1)
+        return metrics, self._plane(acts, rows, test_acts, bank), jnp.stack([nan, nan, weights], axis=1)

@@ -18,7 +18,9 @@ host, and nothing waits for the device until `save`. Inside one's own `jax.jit`,
 `rec.measure(...)` there and hand its result to `rec.add(epoch, measured)` instead.
 
 Rows: activations [N, D] make one row (one network); [S, N, D], with labels [N] or [S, N],
-make S rows (seeds vmapped by the user), as the mains' seeds.
+make S rows (seeds vmapped by the user), as the mains' seeds. The estimators that need the
+inputs X (`renyi`, `edge`) take them as a split's third element, flattened: (acts, labels,
+x [N, Dx] or [S, N, Dx]).
 """
 
 import os
@@ -35,7 +37,8 @@ from ib_jax import estimators as estimators_lib
 
 DEFAULT_BINNING = estimators_lib.Binning(bin_size=0.5)  # the MNIST main's
 METRICS = results.METRICS
-Split = tuple[Sequence[jax.Array], jax.Array]  # (one [..., N, D_l] array per layer, labels [N] or [..., N])
+# (one [..., N, D_l] array per layer, labels [N] or [..., N]), and optionally the inputs [..., N, Dx]
+Split = tuple[Sequence[jax.Array], jax.Array] | tuple[Sequence[jax.Array], jax.Array, jax.Array]
 
 
 def _entropy_bits(labels: jax.Array, num_classes: int) -> jax.Array:
@@ -55,7 +58,8 @@ class Recorder:
         (`layer_names`); default "layer 1", ...
       estimators: names from `ib_jax.estimators.ESTIMATORS` or estimator objects; the first is
         the main one (the unprefixed keys of results.npz).
-      binning, kde_noise_variance, adaptive_bins: the settings of estimators given by name.
+      binning, kde_noise_variance, adaptive_bins, renyi_alpha, renyi_batch: the settings of
+        estimators given by name.
       name: the run's title in figures and in `experiments.compare`.
       config: anything JSON-serialisable to keep in config.json (the user's settings, under
         "config", as the mains keep theirs).
@@ -76,6 +80,8 @@ class Recorder:
         binning: estimators_lib.Binning = DEFAULT_BINNING,
         kde_noise_variance: float = 0.1,
         adaptive_bins: int = 30,
+        renyi_alpha: float = 1.01,
+        renyi_batch: int = 200,
         name: str = "",
         config: Mapping[str, Any] | None = None,
         seeds: Sequence[int] | None = None,
@@ -85,7 +91,13 @@ class Recorder:
         if not isinstance(num_classes, int | np.integer) or num_classes < 1:
             raise errors.ConfigError(f"num_classes must be a positive integer, got {num_classes!r}")
         try:
-            settings = {"binning": binning, "noise_variance": kde_noise_variance, "num_bins": adaptive_bins}
+            settings = {
+                "binning": binning,
+                "noise_variance": kde_noise_variance,
+                "num_bins": adaptive_bins,
+                "renyi_alpha": renyi_alpha,
+                "renyi_batch": renyi_batch,
+            }
             chosen = [
                 e if isinstance(e, estimators_lib.Estimator) else estimators_lib.by_name(e, **settings)
                 for e in estimators
@@ -109,19 +121,22 @@ class Recorder:
 
     def measure(self, train: Split, test: Split) -> dict[str, jax.Array]:
         """Pure and jittable: every estimator on every layer of both splits. `train` and `test`
-        are (activations, labels) with activations [..., N, D_l] per layer. Returns a dict of
+        are (activations, labels) with activations [..., N, D_l] per layer, or (activations,
+        labels, inputs) for the estimators that need the inputs. Returns a dict of
         arrays for `add`: "information" [..., M, 4, L] (I(X;T), I(T;Y) of train, then of test,
         in bits), "h_y" [..., 2], "n" [2] and "widths" [L]."""
         planes = []
         for estimator in self.estimators:
             split_planes = []
-            for acts, labels in (train, test):
-                i_xt, i_ty = estimators_lib.common.measure(tuple(acts), labels, estimator, num_classes=self.num_classes)
+            for acts, labels, *inputs in (train, test):
+                i_xt, i_ty = estimators_lib.common.measure(
+                    tuple(acts), labels, estimator, num_classes=self.num_classes, inputs=(inputs or [None])[0]
+                )
                 split_planes += [i_xt, i_ty]
             planes.append(jnp.stack(split_planes, axis=-2))
         information = jnp.stack(planes, axis=-3)
         lead = information.shape[:-3]
-        h_y = [jnp.broadcast_to(_entropy_bits(labels, self.num_classes), lead) for _, labels in (train, test)]
+        h_y = [jnp.broadcast_to(_entropy_bits(split[1], self.num_classes), lead) for split in (train, test)]
         h_y = jnp.stack(h_y, axis=-1)
         n = jnp.array([train[1].shape[-1], test[1].shape[-1]], jnp.int32)
         widths = jnp.array([a.shape[-1] for a in train[0]], jnp.int32)
@@ -130,14 +145,20 @@ class Recorder:
     def record(self, epoch: int, train: Split, test: Split) -> None:
         """Measures (on the device, asynchronously) and keeps the information plane of epoch
         `epoch`. The arguments are checked first (ValueError: shapes, labels)."""
-        for what, (acts, labels) in (("train", train), ("test", test)):
+        for what, split in (("train", train), ("test", test)):
+            if len(split) not in (2, 3):
+                raise ValueError(f"{what}: give (activations, labels) or (activations, labels, inputs)")
+            acts, labels, *inputs = split
+            if not inputs and any(e.needs_inputs for e in self.estimators):
+                needing = ", ".join(e.name for e in self.estimators if e.needs_inputs)
+                raise ValueError(f"{what}: {needing} need the inputs X: give (activations, labels, inputs)")
             try:
-                estimators_lib.common.check_inputs(tuple(acts), labels, self.num_classes)
+                estimators_lib.common.check_inputs(tuple(acts), labels, self.num_classes, (inputs or [None])[0])
             except ValueError as e:
                 raise ValueError(f"{what}: {e}") from None
         if len(train[0]) != len(test[0]) or [np.shape(a)[-1] for a in train[0]] != [np.shape(a)[-1] for a in test[0]]:
             raise ValueError("train and test must give the same layers, of the same widths")
-        self.add(epoch, self._jit_measure((tuple(train[0]), train[1]), (tuple(test[0]), test[1])))
+        self.add(epoch, self._jit_measure((tuple(train[0]), *train[1:]), (tuple(test[0]), *test[1:])))
 
     def add(self, epoch: int, measured: Mapping[str, jax.Array]) -> None:
         """Keeps what `measure` returned for epoch `epoch` (epochs strictly increasing)."""

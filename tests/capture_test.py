@@ -114,7 +114,8 @@ class MeasureInJitTest(chex.TestCase):
 
         def plane(v, x, y):
             _, acts = capture.apply(model, v, x, layers=LAYERS)
-            return [estimators.information_plane(acts, y, estimator=e, num_classes=4) for e in ests]
+            flat = x.reshape(len(y), -1)  # the inputs, for the estimators that need them
+            return [estimators.information_plane(acts, y, estimator=e, num_classes=4, inputs=flat) for e in ests]
 
         outside = plane(variables, x, y)
         inside = jax.jit(plane)(variables, x, y)

@@ -103,6 +103,15 @@ class RunTest(chex.TestCase):
                 {"name": "adaptive_entropy", "type": "AdaptiveBinning", "num_bins": 12, "strategy": "entropy"},
                 {"name": "adaptive_range", "type": "AdaptiveBinning", "num_bins": 12, "strategy": "range"},
                 {"name": "exact", "type": "Exact"},
+                {"name": "renyi", "type": "Renyi", "alpha": 1.01, "batch_size": 200, "sigma": None},
+                {
+                    "name": "edge",
+                    "type": "EDGE",
+                    "num_estimates": 5,
+                    "layer_scale": 1.0,
+                    "input_scale": 0.001,
+                    "seed": 0,
+                },
             ],
         )
 
@@ -146,7 +155,7 @@ class RunTest(chex.TestCase):
                 estimator.name == "kde_mc"
             ):  # its draws follow the activations' last bits, which two passes may not share
                 continue
-            i_xt, i_ty = estimators.information_plane(acts, y, estimator=estimator)
+            i_xt, i_ty = estimators.information_plane(acts, y, estimator=estimator, inputs=x)
             np.testing.assert_allclose(self.full[f"{estimator.name}.i_xt_train"][0, 1], i_xt, atol=1e-5)
             np.testing.assert_allclose(self.full[f"{estimator.name}.i_ty_train"][0, 1], i_ty, atol=1e-5)
         # The gradient statistics of epoch 10: the epoch trained from that network.

@@ -72,7 +72,8 @@ class BuildResultsTest(chex.TestCase):
         steps = run["train_loss"].shape[1]
         for epoch in np.minimum(run["mi_epochs"], steps - 1):  # the Recorder's curves end at its last epoch
             acts = [rng.normal(size=(n, w)).astype(np.float32) for n in (512, 256) for w in run["layer_widths"]]
-            rec.record(int(epoch), (acts[:3], y_train), (acts[3:], y_test))
+            x_train, x_test = rng.normal(size=(512, 12)), rng.normal(size=(256, 12))
+            rec.record(int(epoch), (acts[:3], y_train, x_train), (acts[3:], y_test, x_test))
         for epoch in range(steps):
             rec.log(epoch, **{k: 0.5 for k in results.METRICS})
         own = jax.tree.map(np.asarray, rec.results(complete=True))

@@ -9,42 +9,66 @@ Families, one module each, behind one checking and batching layer (`common`):
     and range-based binning.
   * `exact`: no estimator at all (`Exact`): the distinct rows of the activation values counted
     exactly, the information of a quantized network (Lorenzen, Igel & Nielsen).
+  * `renyi`: matrix-based Rényi α-information from Gram matrices of batches (`Renyi`; Giraldo,
+    Rao & Principe), the estimator of Yu et al. and Wickstrøm et al.; it needs the inputs X.
+  * `edge`: the ensemble dependence-graph estimator (`EDGE`; Noshad, Zeng & Hero), hashed
+    buckets of X, T and Y; it needs the inputs X.
 
 Every estimator takes activations [..., N, D] and labels [N] (or [..., N], one labelling per
-item), treats the leading axes as separate items, and returns float32 [...] in bits. Bad
+item), treats the leading axes as separate items, and returns float32 [...] in bits; the
+estimators that need the inputs X take them as `inputs=` [N, Dx] or [..., N, Dx]. Bad
 arguments raise ValueError before anything is traced. `ESTIMATORS` maps the names the mains
 use to builders; adding an estimator is one module and one line there.
 """
 
+import dataclasses
 from collections.abc import Callable, Sequence
 
 import jax
 
-from ib_jax.estimators import adaptive, binned, common, exact, kde
+from ib_jax.estimators import adaptive, binned, common, edge, exact, kde, renyi
 from ib_jax.estimators.adaptive import AdaptiveBinning, adaptive_binned_information
 from ib_jax.estimators.binned import Binning, binned_information
 from ib_jax.estimators.common import Estimator
+from ib_jax.estimators.edge import EDGE, edge_information
 from ib_jax.estimators.exact import Exact, exact_information
 from ib_jax.estimators.kde import KDE, kde_information
+from ib_jax.estimators.renyi import Renyi, renyi_information
 
-# name -> builder(binning, noise_variance, num_bins): the estimator's object with those settings.
-ESTIMATORS: dict[str, Callable[[Binning, float, int], Estimator]] = {
-    "binned": lambda binning, noise_variance, num_bins: binning,
-    "kde_upper": lambda binning, noise_variance, num_bins: KDE(noise_variance, "upper"),
-    "kde_lower": lambda binning, noise_variance, num_bins: KDE(noise_variance, "lower"),
-    "kde_mc": lambda binning, noise_variance, num_bins: KDE(noise_variance, "mc"),
-    "adaptive_entropy": lambda binning, noise_variance, num_bins: AdaptiveBinning(num_bins, "entropy"),
-    "adaptive_range": lambda binning, noise_variance, num_bins: AdaptiveBinning(num_bins, "range"),
-    "exact": lambda binning, noise_variance, num_bins: Exact(),
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """The settings of the estimators the mains build by name: the fixed binning, the KDE
+    family's noise variance, the adaptive binnings' bin count, Rényi's order and batch size."""
+
+    binning: Binning
+    noise_variance: float
+    num_bins: int
+    renyi_alpha: float = 1.01
+    renyi_batch: int = 200
+
+
+# name -> builder(settings): the estimator's object with those settings.
+ESTIMATORS: dict[str, Callable[[Settings], Estimator]] = {
+    "binned": lambda s: s.binning,
+    "kde_upper": lambda s: KDE(s.noise_variance, "upper"),
+    "kde_lower": lambda s: KDE(s.noise_variance, "lower"),
+    "kde_mc": lambda s: KDE(s.noise_variance, "mc"),
+    "adaptive_entropy": lambda s: AdaptiveBinning(s.num_bins, "entropy"),
+    "adaptive_range": lambda s: AdaptiveBinning(s.num_bins, "range"),
+    "exact": lambda s: Exact(),
+    "renyi": lambda s: Renyi(alpha=s.renyi_alpha, batch_size=s.renyi_batch),
+    "edge": lambda s: EDGE(),
 }
 
 
-def by_name(name: str, *, binning: Binning, noise_variance: float, num_bins: int) -> Estimator:
-    """The estimator called `name` (a key of `ESTIMATORS`) with these settings; ValueError for
-    an unknown name or a bad setting."""
+def by_name(name: str, **settings) -> Estimator:
+    """The estimator called `name` (a key of `ESTIMATORS`) with these settings (the fields of
+    `Settings`: binning, noise_variance and num_bins required); ValueError for an unknown name
+    or a bad setting."""
     if name not in ESTIMATORS:
         raise ValueError(f"unknown estimator {name!r}; choose from {', '.join(ESTIMATORS)}")
-    return ESTIMATORS[name](binning, noise_variance, num_bins)
+    return ESTIMATORS[name](Settings(**settings))
 
 
 def information_plane(
@@ -58,6 +82,7 @@ def information_plane(
     binning: Binning | None = None,
     num_classes: int | None = None,
     method: str = "hash",
+    inputs: jax.Array | None = None,
 ) -> tuple[jax.Array, jax.Array]:
     """The information plane of several layers at once, in one jitted call.
 
@@ -70,6 +95,8 @@ def information_plane(
         `bin_size=` / `num_bins=, value_range=` / `binning=`. Exactly one of these.
       num_classes: number of classes; inferred from concrete labels, required inside jit.
       method: "hash" (fast) or "exact" (slow, for checks), for the estimators that bin.
+      inputs: the inputs X, flattened, [N, Dx] (shared) or [..., N, Dx]: required by the
+        estimators that need them (`renyi`, `edge`), ignored by the others.
 
     Returns:
       i_xt, i_ty: float32 [..., L] in bits.
@@ -80,25 +107,32 @@ def information_plane(
     if len(given) > 1:
         raise ValueError("give exactly one estimator: estimator=, binning= or bin_size / num_bins, value_range")
     chosen = given[0] if given else Binning()  # Binning() raises "give exactly one binning"
-    return common.measure(acts_seq, labels, chosen, num_classes=num_classes, method=method)
+    return common.measure(acts_seq, labels, chosen, num_classes=num_classes, method=method, inputs=inputs)
 
 
 __all__ = [
+    "EDGE",
     "ESTIMATORS",
     "AdaptiveBinning",
     "Binning",
     "Estimator",
     "Exact",
     "KDE",
+    "Renyi",
+    "Settings",
     "adaptive",
     "adaptive_binned_information",
     "binned",
     "binned_information",
     "by_name",
     "common",
+    "edge",
+    "edge_information",
     "exact",
     "exact_information",
     "information_plane",
     "kde",
     "kde_information",
+    "renyi",
+    "renyi_information",
 ]

@@ -8,8 +8,9 @@ information plane. An estimator is a frozen (hashable) dataclass with a `name` a
     layer_information(acts_BxNxD, labels, num_classes, exact) -> (i_xt [B], i_ty [B])
 
 that measures a batch of items of one layer in bits, inside jit with x64 enabled; `labels` is
-[N] (shared by the items) or [B, N] (one labelling per item). Members hold only their
-mathematics: everything else lives here.
+[N] (shared by the items) or [B, N] (one labelling per item). An estimator that also needs the
+inputs X (`needs_inputs`) takes them as `inputs=`, flattened: [N, Dx] (shared) or [B, N, Dx].
+Members hold only their mathematics: everything else lives here.
 """
 
 import abc
@@ -26,6 +27,7 @@ class Estimator(abc.ABC):
     dataclasses that check their parameters in `__post_init__` (ValueError)."""
 
     supports_exact = False  # whether `method="exact"` means something for this estimator
+    needs_inputs = False  # whether `layer_information` takes the inputs X (`inputs=`)
 
     @property
     @abc.abstractmethod
@@ -82,18 +84,23 @@ def in_chunks(fn: Callable, acts_BxNxD: jax.Array, items_per_chunk: int, *per_it
 
 
 @functools.partial(jax.jit, static_argnames=("estimator", "num_classes", "exact"))
-def _plane(acts_seq, labels, estimator: Estimator, num_classes: int, exact: bool):
+def _plane(acts_seq, labels, inputs, estimator: Estimator, num_classes: int, exact: bool):
     with jax.enable_x64(True):
         out = []
         for acts in acts_seq:
             lead, (n, d) = acts.shape[:-2], acts.shape[-2:]
             layer_labels = labels if labels.ndim == 1 else labels.reshape(-1, n)
-            i_xt, i_ty = estimator.layer_information(acts.reshape(-1, n, d), layer_labels, num_classes, exact)
+            flat = acts.reshape(-1, n, d)
+            if estimator.needs_inputs:
+                x = inputs if inputs.ndim == 2 else inputs.reshape(-1, n, inputs.shape[-1])
+                i_xt, i_ty = estimator.layer_information(flat, layer_labels, num_classes, exact, inputs=x)
+            else:
+                i_xt, i_ty = estimator.layer_information(flat, layer_labels, num_classes, exact)
             out.append((i_xt.reshape(lead), i_ty.reshape(lead)))
         return jnp.stack([o[0] for o in out], axis=-1), jnp.stack([o[1] for o in out], axis=-1)
 
 
-def check_inputs(acts_seq, labels, num_classes: int | None) -> int:
+def check_inputs(acts_seq, labels, num_classes: int | None, inputs=None) -> int:
     """Validation before tracing; returns the number of classes."""
     labels_shape = np.shape(labels)
     if len(labels_shape) < 1:
@@ -117,6 +124,13 @@ def check_inputs(acts_seq, labels, num_classes: int | None) -> int:
         raise ValueError(
             f"labels of shape {labels_shape} must be [N] or [..., N] with the activations' leading axes {lead}"
         )
+    if inputs is not None:
+        shape = np.shape(inputs)
+        if len(shape) < 2 or shape[-2] != labels_shape[-1] or shape[-1] < 1 or shape[:-2] not in ((), lead):
+            raise ValueError(
+                f"inputs must be flattened, [N, Dx] or [..., N, Dx] with the activations' leading axes {lead} "
+                f"and N = {labels_shape[-1]}, got shape {shape}"
+            )
     if not isinstance(labels, jax.core.Tracer):
         labels_np = np.asarray(labels)
         if labels_np.size and labels_np.min() < 0:
@@ -140,9 +154,11 @@ def measure(
     *,
     num_classes: int | None = None,
     method: str = "hash",
+    inputs: jax.Array | None = None,
 ) -> tuple[jax.Array, jax.Array]:
     """Checks the arguments (ValueError, before tracing), then measures every layer of
-    `acts_seq` with `estimator` in one jitted call: float32 [..., L] each. See
+    `acts_seq` with `estimator` in one jitted call: float32 [..., L] each. `inputs` (the inputs
+    X, flattened) is required by the estimators that need them and ignored by the others. See
     `ib_jax.estimators.information_plane`."""
     if not isinstance(estimator, Estimator):
         raise ValueError(f"estimator must be an ib_jax estimator, got {type(estimator).__name__}")
@@ -150,9 +166,12 @@ def measure(
         raise ValueError(f"method must be 'hash' or 'exact', got {method!r}")
     if method == "exact" and not estimator.supports_exact:
         raise ValueError(f"method='exact' does not apply to the {estimator.name} estimator")
+    if estimator.needs_inputs and inputs is None:
+        raise ValueError(f"the {estimator.name} estimator needs the inputs X: pass inputs=[N, Dx] or [..., N, Dx]")
+    inputs = inputs if estimator.needs_inputs else None
     acts_seq = tuple(acts_seq)
-    num_classes = check_inputs(acts_seq, labels, num_classes)
-    return _plane(acts_seq, labels, estimator=estimator, num_classes=num_classes, exact=method == "exact")
+    num_classes = check_inputs(acts_seq, labels, num_classes, inputs)
+    return _plane(acts_seq, labels, inputs, estimator=estimator, num_classes=num_classes, exact=method == "exact")
 
 
 def one_layer(acts: jax.Array, labels: jax.Array, estimator: Estimator, **kwargs) -> tuple[jax.Array, jax.Array]:

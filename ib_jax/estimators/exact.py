@@ -43,7 +43,7 @@ def _spread(codes: jax.Array) -> jax.Array:
     return (x ^ (x >> 16)).astype(jnp.int32)
 
 
-def _row_hash(codes_CxNxD: jax.Array) -> jax.Array:
+def row_hash(codes_CxNxD: jax.Array) -> jax.Array:
     """uint64 [C, N] hashes of rows of int32 codes (equal rows, equal hashes)."""
     return binned.row_ids(_spread(codes_CxNxD), max_code=2**31)
 
@@ -77,7 +77,7 @@ def _counted(acts_CxNxD: jax.Array, labels, num_classes: int):
     codes = jnp.where(bad[:, None, None], 0, bit_codes(acts_CxNxD))
     bits = binned.label_bits(num_classes)
     labels_CxN = jnp.broadcast_to(labels, (c, n)).astype(jnp.uint64)
-    t_keys, ty_keys, order = _sorted_keys(_row_hash(codes), labels_CxN, bits)
+    t_keys, ty_keys, order = _sorted_keys(row_hash(codes), labels_CxN, bits)
     rows = jnp.take_along_axis(codes, order[..., None], axis=1)  # equal hashes adjacent
     same_hash = t_keys[:, 1:] == t_keys[:, :-1]
     same_row = jnp.all(rows[:, 1:] == rows[:, :-1], axis=-1)

@@ -85,7 +85,7 @@ class CollisionTest(chex.TestCase):
         rng = np.random.default_rng(3)
         acts = _discrete(rng, 700, 3, 4)
         labels = rng.integers(0, 2, 700)
-        with mock.patch.object(exact, "_row_hash", self._weak), jax.enable_x64(True):
+        with mock.patch.object(exact, "row_hash", self._weak), jax.enable_x64(True):
             _, _, collided = exact._counted(jnp.asarray(acts)[None], jnp.asarray(labels), 2)
             self.assertTrue(bool(collided[0]))
             i_xt, i_ty = exact.Exact().layer_information(jnp.asarray(acts)[None], jnp.asarray(labels), 2, False)
@@ -97,7 +97,7 @@ class CollisionTest(chex.TestCase):
         bits = base.view(np.int32)
         bits[np.arange(64), np.arange(64) % 5] += np.arange(64) // 5 * 2  # even steps: the weak hash's bit unchanged
         acts, labels = bits.view(np.float32), np.arange(64) % 2
-        with mock.patch.object(exact, "_row_hash", self._weak), jax.enable_x64(True):
+        with mock.patch.object(exact, "row_hash", self._weak), jax.enable_x64(True):
             i_xt, i_ty = exact.Exact().layer_information(jnp.asarray(acts)[None], jnp.asarray(labels), 2, False)
         np.testing.assert_allclose([i_xt[0], i_ty[0]], _numpy_information(acts, labels), atol=1e-5)
 

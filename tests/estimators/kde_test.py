@@ -217,11 +217,15 @@ class PrecisionTest(chex.TestCase):
         ("kde_narrow_float64", estimators.KDE(0.1), 12),
         ("kde_wide_float32", estimators.KDE(0.1, "lower"), 200),
         ("adaptive_wide", estimators.AdaptiveBinning(30, "range"), 200),
+        ("renyi", estimators.Renyi(batch_size=32), 200),
+        ("edge_projected", estimators.EDGE(), 200),
     )
     def test_every_product_states_highest(self, estimator, width):
         acts = np.zeros((2, 64, width), np.float32)
         labels = np.zeros(64, np.int32)
-        text = common._plane.lower((acts,), labels, estimator=estimator, num_classes=2, exact=False).as_text()
+        inputs = np.zeros((64, 20), np.float32) if estimator.needs_inputs else None
+        lowered = common._plane.lower((acts,), labels, inputs, estimator=estimator, num_classes=2, exact=False)
+        text = lowered.as_text()
         products = [line for line in text.splitlines() if "dot_general" in line]
         self.assertNotEmpty(products)
         for line in products:
