@@ -133,38 +133,55 @@ def training_figure(res, path: str | os.PathLike, name: str = "") -> None:
     fig.savefig(path, dpi=110)
 
 
+MAX_COLUMNS = 4  # panels per row in the per-estimator figures
+
+
+def _panel_grid(fig: Figure, count: int, panel_w: float, panel_h: float, **kwargs):
+    """`count` axes in rows of at most `MAX_COLUMNS` (the figure sized to fit), the unused
+    cells of the last row hidden; returns the used axes, flat."""
+    cols = min(MAX_COLUMNS, count)
+    rows = -(-count // cols)
+    fig.set_size_inches(panel_w * cols + 1.2, panel_h * rows + 0.6)
+    axes = fig.subplots(rows, cols, squeeze=False, **kwargs).ravel()
+    for ax in axes[count:]:
+        ax.set_visible(False)
+    return list(axes[:count])
+
+
 def estimators_plane_figure(res, path: str | os.PathLike, split: str, name: str = "") -> None:
-    """The information plane of one split by every estimator of the run, side by side, with
-    shared epoch colours (each estimator keeps its own axes: their scales differ)."""
+    """The information plane of one split by every estimator of the run, in a grid of at most
+    four panels a row, with shared epoch colours (each estimator keeps its own axes: their
+    scales differ)."""
     names = results.estimator_names(res)
-    fig = Figure(figsize=(4.6 * len(names) + 1, 4.4), layout="constrained")
-    axes = fig.subplots(1, len(names), squeeze=False)[0]
+    fig = Figure(layout="constrained")
+    axes = _panel_grid(fig, len(names), 4.2, 3.9)
     norm = colors.Normalize(0, max(int(res["mi_epochs"].max()), 1))
     for ax, estimator in zip(axes, names):
         points = draw_plane(ax, results.estimator_view(res, estimator), split, norm)
         ax.set_title(estimator, fontsize=10)
     fig.suptitle(plane_title(res, name, split), fontsize=9)
-    fig.colorbar(points, ax=axes, label="Epochs")
+    fig.colorbar(points, ax=axes, label="Epochs", shrink=0.8)
     fig.savefig(path, dpi=110)
 
 
 def estimators_layers_figure(res, path: str | os.PathLike, name: str = "") -> None:
-    """I(X;T) of every layer against epoch: a column per estimator, a row per split."""
+    """I(X;T) of every layer against epoch, a panel per estimator and split (train, then test),
+    at most four a row; the layer key below the panels, where it covers no curve."""
     names = results.estimator_names(res)
     widths = res["layer_widths"]
     palette = cm.plasma(np.linspace(0, 0.9, len(widths)))
-    fig = Figure(figsize=(4.2 * len(names) + 1, 7), layout="constrained")
-    axes = fig.subplots(2, len(names), sharex=True, squeeze=False)
-    for col, estimator in enumerate(names):
+    fig = Figure(layout="constrained")
+    axes = _panel_grid(fig, 2 * len(names), 3.9, 3.1)
+    for i, (estimator, split) in enumerate((e, s) for e in names for s in SPLITS):
         view = results.estimator_view(res, estimator)
-        for row, split in enumerate(SPLITS):
-            ax = axes[row, col]
-            for layer in range(len(widths)):
-                band(ax, res["mi_epochs"], view[f"i_xt_{split}"][:, :, layer], layer_label(res, layer), palette[layer])
-            ax.set_title(f"{estimator}, {split}", fontsize=9)
-            ax.set_ylabel("I(X;T) [bits]")
-        axes[1, col].set_xlabel("epoch")
-    axes[0, -1].legend(fontsize=7, loc="best")
+        ax = axes[i]
+        for layer in range(len(widths)):
+            band(ax, res["mi_epochs"], view[f"i_xt_{split}"][:, :, layer], layer_label(res, layer), palette[layer])
+        ax.set_title(f"{estimator}, {split}", fontsize=9)
+        ax.set_ylabel("I(X;T) [bits]", fontsize=8)
+        ax.set_xlabel("epoch", fontsize=8)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncols=min(len(widths), 8), fontsize=8)
     fig.suptitle(name, fontsize=9)
     fig.savefig(path, dpi=110)
 
