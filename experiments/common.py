@@ -138,6 +138,9 @@ def _finish(res, out, config, name: str, vals: Mapping[str, Any], sweep: bool) -
         print(f"summary: {out / results.SUMMARY}")
     else:
         paths = plotting.save_run_figures(res, out, name, seeds_faint=vals["plot_seeds"]) if vals["plot"] else []
+        if vals["plot"] and config.gradient_stats:
+            for figure, why in plotting.skipped_figures(res).items():
+                print(f"figure skipped: {figure}: {why}")
         if vals["animate"]:
             paths += plotting.save_animations(res, out, name)
         final = {k: res[f"final_{k}"].mean() for k in ("train_accuracy", "test_accuracy")}

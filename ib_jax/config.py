@@ -81,6 +81,11 @@ class ExperimentConfig:
         if self.seed < 0 or self.data_seed < 0:
             raise errors.ConfigError("seeds must be >= 0")
         object.__setattr__(self, "conditions", tuple(self.conditions))
+        if self.random_labels and self.label_corruption:
+            raise errors.ConfigError(
+                "give random_labels (a permutation of the labels) or label_corruption (each label replaced with "
+                "probability p), not both"
+            )
         if self.conditions and (self.random_labels or self.label_corruption):
             raise errors.ConfigError("give conditions, or random_labels / label_corruption, not both")
         if len(set(self.conditions)) != len(self.conditions):

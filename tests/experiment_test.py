@@ -46,6 +46,20 @@ class ScheduleTest(parameterized.TestCase):
         with self.assertRaises(errors.ConfigError):
             experiment.ExperimentConfig(**kwargs)
 
+    @parameterized.named_parameters(
+        ("permuted_and_corrupted", {"random_labels": True, "label_corruption": 0.5}, "not both"),
+        ("conditions_and_permuted", {"conditions": ("true", "permuted"), "random_labels": True}, "not both"),
+        ("conditions_and_corrupted", {"conditions": ("labels:0.5",), "label_corruption": 0.2}, "not both"),
+        ("per_seed_without_random_labels", {"per_seed_labels": True}, "per_seed_labels needs"),
+        ("per_seed_with_inputs_only", {"conditions": ("gaussian",), "per_seed_labels": True}, "per_seed_labels"),
+        ("corruption_above_one", {"label_corruption": 1.5}, "corruption"),
+        ("corruption_negative", {"label_corruption": -0.1}, "corruption"),
+    )
+    def test_contradictory_label_settings_are_refused(self, kwargs, match):
+        """Every combination of the label settings that cannot all hold is refused in one line."""
+        with self.assertRaisesRegex(errors.ConfigError, match):
+            experiment.ExperimentConfig(**kwargs)
+
 
 class RunTest(chex.TestCase):
     @classmethod

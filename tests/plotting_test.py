@@ -61,6 +61,17 @@ class RunFiguresTest(parameterized.TestCase):
         res = {k: v for k, v in _results(estimators=("binned",)).items() if k not in results.GRADIENT_KEYS}
         self.assertEqual([p.name for p in plotting.save_run_figures(res, self.tmp)][-1], "training.png")
 
+    def test_short_runs_draw_every_figure_or_say_why_not(self):
+        """1, 2 and 3 measured epochs (a run of --epochs 100 measures 0 and 100 only, and the
+        final network has no gradient statistics): every figure draws, or is skipped with a reason."""
+        for epochs in (1, 2, 3):
+            res = _results(epochs=epochs)
+            paths = plotting.save_run_figures(res, self.tmp, "short")
+            self._assert_images(paths)
+            drawn = "gradients.png" in [p.name for p in paths]
+            self.assertEqual(drawn, epochs >= 3, epochs)  # epoch 0 and the final one cannot be shown
+            self.assertEqual(not drawn, "gradients.png" in plotting.skipped_figures(res))
+
     def test_animation_has_a_frame_per_epoch(self):
         paths = plotting.save_animations(_results(epochs=5), self.tmp)
         with PIL.Image.open(paths[0]) as gif:

@@ -9,7 +9,7 @@ import os
 import pathlib
 
 from ib_jax import results
-from ib_jax.plotting.dynamics import gradients_figure, plane_animation, save_animations, snr_crossings
+from ib_jax.plotting.dynamics import gradient_epochs, gradients_figure, plane_animation, save_animations, snr_crossings
 from ib_jax.plotting.plane import (
     SPLITS,
     compare_figure,
@@ -25,17 +25,30 @@ from ib_jax.plotting.plane import (
 from ib_jax.plotting.sweep import conditions_plane_figure, headline_figure, save_sweep_figures, zhang_figure
 
 
+def skipped_figures(res) -> dict[str, str]:
+    """The figures of `save_run_figures` that this run cannot have, with why (one line each)."""
+    if "grad_mean_norm" not in res:
+        return {"gradients.png": "the run has no gradient statistics"}
+    if not gradient_epochs(res).any():
+        return {
+            "gradients.png": "no measured epoch after 0 has gradient statistics (the final epoch has none); "
+            "measure more often (--mi_every) to draw it"
+        }
+    return {}
+
+
 def save_run_figures(
     res, output_dir: str | os.PathLike, name: str = "", seeds_faint: bool = False
 ) -> list[pathlib.Path]:
     """The run's figures (of its first estimator), and with several estimators their planes
-    side by side per split and I(X;T) per layer per estimator."""
+    side by side per split and I(X;T) per layer per estimator; any number of measured epochs
+    draws (the gradient figure needs one after epoch 0: `skipped_figures` says why not)."""
     out = pathlib.Path(output_dir)
     paths = [out / "information_plane.png", out / "information_per_layer.png", out / "training.png"]
     plane_figure(res, paths[0], name, seeds_faint)
     layers_figure(res, paths[1], name)
     training_figure(res, paths[2], name)
-    if "grad_mean_norm" in res and res["grad_mean_norm"].shape[1] > 1:
+    if not skipped_figures(res):
         paths.append(out / "gradients.png")
         gradients_figure(res, paths[-1], name)
     if len(results.estimator_names(res)) > 1:
@@ -63,6 +76,7 @@ __all__ = [
     "plane_figure",
     "save_animations",
     "save_run_figures",
+    "skipped_figures",
     "save_sweep_figures",
     "snr_crossings",
     "training_figure",

@@ -33,6 +33,12 @@ def _log_band(ax, epochs, x_SxE, label, color, ls="-"):
         ax.fill_between(epochs, np.exp(mean - std), np.exp(mean + std), color=color, alpha=0.15, lw=0)
 
 
+def gradient_epochs(res) -> np.ndarray:
+    """[E] bool: the measured epochs the (log-log) gradient figure can show: after epoch 0, with
+    finite statistics (the final network has none)."""
+    return (res["mi_epochs"] > 0) & np.all(np.isfinite(res["grad_mean_norm"]), axis=(0, 2))
+
+
 def gradients_figure(res, path: str | os.PathLike, name: str = "") -> None:
     """Shwartz-Ziv & Tishby's gradient picture: per layer, the norms of the mean and of the
     standard deviation of the kernel gradients against epoch (log-log; solid mean, dashed std;
@@ -44,7 +50,9 @@ def gradients_figure(res, path: str | os.PathLike, name: str = "") -> None:
     widths = res["layer_widths"]
     palette = cm.plasma(np.linspace(0, 0.9, len(widths)))
     epochs = res["mi_epochs"]
-    keep = (epochs > 0) & np.all(np.isfinite(res["grad_mean_norm"]), axis=(0, 2))  # log axes; the final has none
+    keep = gradient_epochs(res)
+    if not keep.any():
+        raise ValueError("no measured epoch after 0 has gradient statistics: nothing to draw on log axes")
     snr = res["grad_mean_norm"] / res["grad_std_norm"]
     crossings = snr_crossings(res)
     for layer in range(len(widths)):
