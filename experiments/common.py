@@ -44,9 +44,15 @@ class _StopFlag:
 
 def parse_flags(argv: list[str]) -> list[str]:
     """absl's flag parsing, with a bad flag (wrong type, unknown enum value, unknown flag) as one
-    line `error: ...` and exit status 2, like every other bad setting; for `app.run`."""
+    line `error: ...` and exit status 2, like every other bad setting; for `app.run`. The help
+    flags (--help, --helpfull, ...) print their text and exit 0 (absl exits 1)."""
     try:
         return FLAGS(argv)
+    except SystemExit as e:
+        asked = {"--help", "-?", "--helpshort", "--helpfull", "--helpxml"}
+        if e.code == 1 and any(a.split("=")[0] in asked for a in argv[1:]):
+            sys.exit(0)
+        raise
     except flags.Error as e:
         fail(f"error: {str(e).splitlines()[0] if str(e) else type(e).__name__}", 2)
 

@@ -94,6 +94,13 @@ class FlagTableTest(parameterized.TestCase):
         with self.assertRaisesRegex(experiment.errors.ConfigError, message):
             flag_table.config("mnist", vals, holders["bin_size"].present, dataset="mnist")
 
+    @parameterized.parameters("--help", "--helpfull")
+    def test_help_lists_the_mains_flags_and_exits_0(self, flag):
+        done = testing.run_main("experiments.tishby", flag, timeout=120)
+        self.assertEqual(done.returncode, 0, done.stderr[-500:])
+        for name in ("--epochs", "--estimators", "--renyi_alpha", "--output_dir"):
+            self.assertIn(name, done.stdout)
+
     def test_unknown_main(self):
         with self.assertRaisesRegex(ValueError, "unknown main"):
             flag_table.flags_of("nope")
