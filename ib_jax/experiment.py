@@ -20,7 +20,7 @@ import json
 import os
 import pathlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import jax
@@ -64,6 +64,9 @@ class _Run:
         self.schedule = mi_epochs(config)
         self.measured = set(int(e) for e in self.schedule)
         self.seconds_per_epoch: float | None = None  # the training pace, once a call has measured it
+        # The paces without compilation (a function's first call compiles it), for the ETA.
+        self.paces: dict[str, float] = {}
+        self._calls = {"train": 0, "measure": 0}
         num_rows = len(conditions_of(config)) * config.num_seeds
         self.layout = sharding.layout(num_rows, seeds_per_device)
         self.rows = rows.build(config, dataset, self.layout.order)
@@ -157,12 +160,16 @@ class _Run:
         """Trains from `record.epoch` to the next call's end (a measured epoch, or a call of
         unmeasured ones) and keeps its metrics. RunStopped, after saving, on a non-finite loss."""
         record = self.record
+        call_start = time.monotonic()
         if record.epoch in self.measured:
-            new_metrics = self.measured_epoch()
+            new_metrics, kind, count = self.measured_epoch(), "measure", 1
         else:
-            count, call_start = self.next_call(), time.monotonic()
-            new_metrics = self.epochs(count)
+            count = self.next_call()
+            new_metrics, kind = self.epochs(count), "train"
             self.seconds_per_epoch = (time.monotonic() - call_start) / count
+        if self._calls[kind]:
+            self.paces[kind] = (time.monotonic() - call_start) / count
+        self._calls[kind] += 1
         record.metrics.extend(new_metrics)
         record.epoch += len(new_metrics)
         losses = np.stack(new_metrics)[:, 0]
@@ -186,14 +193,25 @@ class _Run:
         return count
 
 
-def _log_progress(run: _Run, start_time: float, start_epoch: int, now: float) -> None:
+def estimate_eta(epoch: int, epochs: int, schedule, paces: Mapping[str, float]) -> float | None:
+    """Seconds left from `epoch`: the unmeasured epochs at the training pace and the measured
+    ones at the measuring pace (`paces["train"]`, `paces["measure"]`: seconds per epoch of calls
+    that compiled nothing); None while a pace that is still needed is unknown."""
+    measured = int(np.sum((np.asarray(schedule) >= epoch) & (np.asarray(schedule) < epochs)))
+    trained = epochs - epoch - measured
+    if (trained and "train" not in paces) or (measured and "measure" not in paces):
+        return None
+    return trained * paces.get("train", 0.0) + measured * paces.get("measure", 0.0)
+
+
+def _log_progress(run: _Run) -> None:
     record, epochs = run.record, run.config.epochs
-    rate = (now - start_time) / max(record.epoch - start_epoch, 1)
+    eta = estimate_eta(record.epoch, epochs, run.schedule, run.paces)
     m = record.metrics[-1]
     logging.info(
-        "epoch %d/%d  loss %.4f  acc %.4f  test loss %.4f  test acc %.4f  (mean of %d rows)  ETA %.0f s",
+        "epoch %d/%d  loss %.4f  acc %.4f  test loss %.4f  test acc %.4f  (mean of %d rows)  %s",
         *(record.epoch, epochs, m[0].mean(), m[1].mean(), m[2].mean(), m[3].mean(), run.rows.num_rows),
-        rate * (epochs - record.epoch),
+        "ETA after the first calls (compiling)" if eta is None else f"ETA {eta:.0f} s",
     )
 
 
@@ -227,13 +245,12 @@ def run(
         results.save_json(out / results.CONFIG, meta)
     record, start_time = run_.record, time.monotonic()
     last_save = last_log = start_time
-    start_epoch = record.epoch
     while record.epoch < config.epochs:
         run_.advance()
         now = time.monotonic()
         if now - last_log >= progress_every_s:
             last_log = now
-            _log_progress(run_, start_time, start_epoch, now)
+            _log_progress(run_)
         if should_stop():
             run_.save()
             raise RunStopped(f"stopped at epoch {record.epoch}; rerun the same command to resume")
@@ -263,6 +280,7 @@ __all__ = [
     "RunStopped",
     "check_output_dir",
     "conditions_of",
+    "estimate_eta",
     "epochs_to_fit",
     "estimator_settings",
     "host",

@@ -61,6 +61,21 @@ class ScheduleTest(parameterized.TestCase):
             experiment.ExperimentConfig(**kwargs)
 
 
+class EtaTest(absltest.TestCase):
+    def test_unmeasured_and_measured_epochs_at_their_own_paces(self):
+        schedule = np.array([0, 10, 20, 30])
+        paces = {"train": 0.01, "measure": 1.0}
+        # From epoch 11 of 30: epochs 20 (measured) and 11..19, 21..29 (18 trained).
+        self.assertAlmostEqual(experiment.estimate_eta(11, 30, schedule, paces), 18 * 0.01 + 1.0)
+        self.assertAlmostEqual(experiment.estimate_eta(30, 30, schedule, paces), 0.0)
+
+    def test_unknown_while_a_needed_pace_has_only_compiled(self):
+        schedule = np.array([0, 10, 20])
+        self.assertIsNone(experiment.estimate_eta(1, 20, schedule, {"train": 0.01}))
+        self.assertIsNone(experiment.estimate_eta(1, 20, schedule, {"measure": 1.0}))
+        self.assertAlmostEqual(experiment.estimate_eta(11, 20, np.array([0, 10, 20]), {"train": 0.5}), 4.5)
+
+
 class RunTest(chex.TestCase):
     @classmethod
     def setUpClass(cls):
