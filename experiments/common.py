@@ -2,7 +2,8 @@
 
 Every main: flags -> a frozen `ExperimentConfig` -> `experiment.run` -> figures. Errors in
 flags, data or output folder print one line (`error: ...`) and exit 2; a run stopped by
-SIGINT/SIGTERM or a non-finite loss prints one line and exits 3 after saving what it measured.
+SIGINT/SIGTERM prints one line and exits 130 after saving what it measured (a second signal
+stops at once, keeping the last checkpoint); a non-finite loss prints one line and exits 3.
 """
 
 import signal
@@ -22,6 +23,9 @@ def dataset_from_flag(value: str) -> tuple[str, str]:
     if value in data.IMAGE_DATASETS or (value.startswith(data.NPZ_PREFIX) and value[len(data.NPZ_PREFIX) :].strip()):
         return value, data.dataset_title(value)
     raise errors.ConfigError(f"unknown --dataset {value!r}; choose from {', '.join(data.IMAGE_DATASETS)} or npz:PATH")
+
+
+INTERRUPTED = 130  # the exit status of a run stopped by SIGINT or SIGTERM (128 + SIGINT, the shell's)
 
 
 class _StopFlag:
@@ -115,7 +119,9 @@ def run_experiment(
     except (errors.ConfigError, errors.DataError) as e:
         fail(f"error: {e}", 2)
     except experiment.RunStopped as e:
-        fail(f"stopped: {e}", 3)
+        fail(f"interrupted: {e}", INTERRUPTED) if e.interrupted else fail(f"stopped: {e}", 3)
+    except KeyboardInterrupt:  # a second signal while stopping
+        fail("interrupted at once: the last checkpoint is kept; rerun the same command to resume", INTERRUPTED)
     except OSError as e:  # a failed write (disk full, ...): the previous files are intact (atomic writes)
         fail(
             f"error: writing to {vals['output_dir']} failed ({e.strerror or e}); the last complete results and "

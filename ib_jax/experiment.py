@@ -52,7 +52,12 @@ def load_dataset(config: ExperimentConfig, data_dir: str | os.PathLike | None = 
 
 
 class RunStopped(Exception):
-    """A run stopped before its end (interrupt or non-finite loss); what it measured is saved."""
+    """A run stopped before its end (interrupt or non-finite loss); what it measured is saved.
+    `interrupted`: stopped on request (`should_stop`), not by a non-finite loss."""
+
+    def __init__(self, message: str, interrupted: bool = False):
+        super().__init__(message)
+        self.interrupted = interrupted
 
 
 class _Run:
@@ -253,7 +258,10 @@ def run(
             _log_progress(run_)
         if should_stop():
             run_.save()
-            raise RunStopped(f"stopped at epoch {record.epoch}; rerun the same command to resume")
+            raise RunStopped(
+                f"epoch {record.epoch} of {config.epochs} saved in {out}; rerun the same command to resume",
+                interrupted=True,
+            )
         if now - last_save >= checkpoint_every_s:
             run_.save()
             last_save = time.monotonic()

@@ -204,6 +204,30 @@ class MainsTest(chex.TestCase):
         for key in whole:
             np.testing.assert_array_equal(resumed[key], whole[key], err_msg=key)
 
+    def test_sigint_saves_and_exits_130_with_one_line(self):
+        out = f"{self.tmp}/interrupted"
+        args = ["--epochs", "100000", "--hidden", "8,5", "--checkpoint_every_s", "0", "--output_dir", out]
+        env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+        run = subprocess.Popen(
+            [sys.executable, "-m", "experiments.tishby", *args],
+            cwd=testing.REPO,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        deadline = time.monotonic() + 120
+        while not os.path.exists(f"{out}/{results.CHECKPOINT}") and run.poll() is None:
+            self.assertLess(time.monotonic(), deadline, "no checkpoint appeared")
+            time.sleep(0.05)
+        run.send_signal(signal.SIGINT)
+        _, stderr = run.communicate(timeout=120)
+        self.assertEqual(run.returncode, 130, stderr[-2000:])
+        self.assertNotIn("Traceback", stderr)
+        last = stderr.strip().splitlines()[-1]
+        self.assertRegex(last, r"^interrupted: epoch \d+ of 100000 saved in .*; rerun the same command to resume$")
+        self.assertFalse(results.load_results(out)["complete"])
+
     def _assert_one_error_line(self, proc, message):
         self.assertEqual(proc.returncode, 2, proc.stderr[-2000:])
         self.assertNotIn("Traceback", proc.stderr)
