@@ -1,6 +1,6 @@
 """Two or more runs side by side, on shared scales.
 
-  python -m experiments.compare runs/mnist_true runs/mnist_random --output compare.png
+  python -m experiments.compare runs/mnist_true runs/mnist_random      # writes runs/compare.png
 
 `--layout runs` (default): a column per run, a row per split: the information plane of one
 estimator (`--estimator`, default each run's first). The reimplemented project's headline
@@ -17,6 +17,8 @@ estimator. Saxe et al.'s tanh-vs-ReLU comparison (see the README):
   python -m experiments.compare runs/saxe_tanh runs/saxe_relu --layout estimators \
       --names tanh,ReLU --output saxe.png
 """
+
+import pathlib
 
 from absl import app, flags
 
@@ -51,8 +53,13 @@ def main(argv):
     runs = argv[1:]
     if len(runs) < 2:
         common.fail("error: give at least two run folders: python -m experiments.compare RUN_A RUN_B", 2)
+    output = pathlib.Path(_OUTPUT.value or pathlib.Path(runs[0]).parent / "compare.png")
     try:
         loaded = [results.load_results(r) for r in runs]
+        try:
+            output.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise errors.ConfigError(f"cannot make the folder of --output {output}: {e.strerror or e}") from None
         names = _NAMES.value or [results.load_config(r).get("name") or r for r in runs]
         if len(names) != len(runs):
             raise errors.ConfigError(f"--names has {len(names)} names for {len(runs)} runs")
@@ -60,11 +67,11 @@ def main(argv):
             if _ESTIMATOR.value:
                 loaded = [results.estimator_view(res, _ESTIMATOR.value) for res in loaded]
             if _LAYOUT.value == "runs":
-                plotting.compare_figure(loaded, names, _OUTPUT.value)
+                plotting.compare_figure(loaded, names, output)
             elif len(loaded) != 2:
                 raise errors.ConfigError(f"--layout headline takes two runs (true, random labels), got {len(loaded)}")
             else:
-                plotting.headline_figure(loaded, names, _OUTPUT.value, _SPLIT.value)
+                plotting.headline_figure(loaded, names, output, _SPLIT.value)
         else:
             shared = [
                 e
@@ -78,11 +85,11 @@ def main(argv):
                     f"not every run measured {', '.join(missing) or 'any common estimator'}; "
                     f"they share {', '.join(shared) or 'none'}"
                 )
-            plotting.estimators_grid_figure(loaded, names, chosen, _SPLIT.value, _OUTPUT.value)
+            plotting.estimators_grid_figure(loaded, names, chosen, _SPLIT.value, output)
             print(_table(loaded, names, chosen, _SPLIT.value))
     except (errors.DataError, errors.ConfigError) as e:
         common.fail(f"error: {e}", 2)
-    print(f"figure: {_OUTPUT.value}")
+    print(f"figure: {output}")
 
 
 if __name__ == "__main__":

@@ -148,7 +148,8 @@ TABLE: tuple[Flag, ...] = (
     Flag("fit_threshold", "float", 0.99, "A row's epochs-to-fit: the first epoch whose training accuracy reaches "
          "this.", mains=("memorization",), field="fit_threshold"),
     # Comparing runs.
-    Flag("output", "string", "compare.png", "Where to write the figure (PNG).", mains=("compare",)),
+    Flag("output", "string", None, "Where to write the figure (PNG); default: compare.png beside the first run "
+         "(in its parent folder). Missing folders are made.", mains=("compare",)),
     Flag("names", "list", None, "Run titles (default: each run's name, else its folder).", mains=("compare",)),
     Flag("layout", "enum", "runs", "Runs as columns (planes of both splits); runs as rows and estimators as "
          "columns (planes of --split); or the reimplemented project's 2 x 2 headline of two runs (true, random "

@@ -94,6 +94,13 @@ class MainsTest(chex.TestCase):
             self.assertTrue(os.path.exists(f"{self.tmp}/compare.png"))
             os.unlink(f"{self.tmp}/compare.png")
         self.assertIn("| adaptive_range | layer 2 (8) |", proc.stdout)  # the table of --layout estimators
+        # Without --output: compare.png beside the first run; --output into missing folders makes them.
+        for extra, where in (([], f"{self.tmp}/compare.png"), (["--output", f"{self.tmp}/new/deeper/c.png"], None)):
+            proc = testing.run_main("experiments.compare", *runs, *extra)
+            self.assertEqual(proc.returncode, 0, proc.stderr[-2000:])
+            written = where or extra[1]
+            self.assertIn(f"figure: {written}", proc.stdout)
+            self.assertTrue(os.path.exists(written), written)
         for extra, message in (
             (["--estimator", "kde_lower"], "not kde_lower"),
             (["--layout", "estimators", "--estimators", "kde_lower"], "not every run measured"),
