@@ -104,8 +104,11 @@ def run_experiment(
     try:
         if vals["seeds_per_device"] < 0:
             raise errors.ConfigError(f"--seeds_per_device must be >= 0, got {vals['seeds_per_device']}")
+        if not vals["checkpoint_every_s"] >= 0:
+            raise errors.ConfigError(f"--checkpoint_every_s must be >= 0, got {vals['checkpoint_every_s']}")
         experiment.check_output_dir(vals["output_dir"])  # every check before anything is created
         dataset = experiment.load_dataset(config, data_dir)
+        experiment.check_against_data(config, dataset)
         out = experiment.prepare_output_dir(vals["output_dir"], vals["overwrite"], lock=jax.process_index() == 0)
         res = experiment.run(
             config,

@@ -101,8 +101,9 @@ TABLE: tuple[Flag, ...] = (
          "N mod b samples are left out.", field="renyi_batch"),
     Flag("gradient_stats", "bool", True, "At every measured epoch, per layer, the norms of the mean and std of the "
          "kernel gradients over the epoch's batches, and |W|_F.", field="gradient_stats"),
-    Flag("gradient_sub_batches", "integer", 16, "Full batch: parts of the batch whose gradients give the "
-         "statistics (at measured epochs; the update is unchanged).", field="gradient_sub_batches"),
+    Flag("gradient_sub_batches", "integer", 0, "Full batch: parts of the batch whose gradients give the "
+         "statistics (at measured epochs; the update is unchanged); 0 = 16, or the training set's size if smaller.",
+         field="gradient_sub_batches"),
     # The data and its labels.
     Flag("random_labels", "bool", False, "Train on a random permutation of the training labels.",
          field="random_labels"),

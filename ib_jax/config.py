@@ -32,7 +32,8 @@ class ExperimentConfig:
     epochs-to-fit is the first epoch whose training accuracy reaches `fit_threshold`.
     `gradient_stats`: at every scheduled epoch, per layer, the norms of the mean and of the
     standard deviation of the kernel gradients over the epoch's minibatches (full batch:
-    `gradient_sub_batches` parts of the batch at the epoch's parameters) and |W|_F; see
+    `gradient_sub_batches` parts of the batch at the epoch's parameters; 0: `AUTO_SUB_BATCHES`, or
+    the training set's size if smaller) and |W|_F; see
     `train.train_epoch`.
     `estimators`: names from `ib_jax.estimators.ESTIMATORS`, all measured at every scheduled
     epoch; the first is the run's main estimator (the unprefixed keys of results.npz). `binning`
@@ -61,7 +62,7 @@ class ExperimentConfig:
     conditions: tuple[str, ...] = ()
     fit_threshold: float = 0.99
     gradient_stats: bool = True
-    gradient_sub_batches: int = 16
+    gradient_sub_batches: int = 0
     seed: int = 0
     num_seeds: int = 1
     data_seed: int = 0
@@ -93,8 +94,8 @@ class ExperimentConfig:
         parsed = [parse_condition(c) for c in conditions_of(self)]
         if self.per_seed_labels and not any(name in ("labels", "permuted") for name, _ in parsed):
             raise errors.ConfigError("per_seed_labels needs random_labels or label_corruption (a label condition)")
-        if self.gradient_sub_batches < 2:
-            raise errors.ConfigError(f"gradient_sub_batches must be >= 2, got {self.gradient_sub_batches}")
+        if self.gradient_sub_batches == 1 or self.gradient_sub_batches < 0:
+            raise errors.ConfigError(f"gradient_sub_batches must be 0 (auto) or >= 2, got {self.gradient_sub_batches}")
         if not 0.0 < self.fit_threshold <= 1.0:
             raise errors.ConfigError(f"fit_threshold must be in (0, 1], got {self.fit_threshold}")
         object.__setattr__(self, "estimators", tuple(self.estimators))
@@ -112,6 +113,32 @@ class ExperimentConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+AUTO_SUB_BATCHES = 16  # the sub-batches of the full-batch gradient statistics, when not given
+
+
+def sub_batches(config: ExperimentConfig, num_train: int) -> int:
+    """The parts of the full batch whose gradients give the statistics."""
+    return config.gradient_sub_batches or max(1, min(AUTO_SUB_BATCHES, num_train))
+
+
+def check_against_data(config: ExperimentConfig, dataset: data.Dataset) -> None:
+    """The settings that only the data can refute (ConfigError), checked before any folder is
+    made: the sub-batches of the gradient statistics and a minibatch against the training set,
+    a test set with every class."""
+    n = len(dataset.y_train)
+    if config.gradient_stats and not config.train.batch_size and sub_batches(config, n) > n:
+        raise errors.ConfigError(
+            f"--gradient_sub_batches {config.gradient_sub_batches} exceeds the {n} training samples"
+        )
+    if config.train.batch_size > n:
+        raise errors.ConfigError(f"--batch_size {config.train.batch_size} exceeds the {n} training samples")
+    if config.test_size and config.test_size < dataset.num_classes:
+        raise errors.ConfigError(
+            f"--test_size {config.test_size} is below the {dataset.num_classes} classes: the stratified test subset "
+            "needs one sample of each"
+        )
 
 
 def measured_estimators(config: ExperimentConfig) -> tuple[estimators.Estimator, ...]:

@@ -29,7 +29,7 @@ from absl import logging
 
 from ib_jax import checkpoint, data, errors, program, results, rows, sharding
 from ib_jax.checkpoint import Record
-from ib_jax.config import ExperimentConfig, estimator_settings, measured_estimators, mi_epochs
+from ib_jax.config import ExperimentConfig, check_against_data, estimator_settings, measured_estimators, mi_epochs
 from ib_jax.results import GRADIENT_KEYS, epochs_to_fit, versions
 from ib_jax.rows import CONDITIONS, LABEL_CONDITIONS, conditions_of, parse_condition, row_labels, seed_labels
 from ib_jax.sharding import host, put
@@ -286,6 +286,7 @@ __all__ = [
     "ExperimentConfig",
     "Record",
     "RunStopped",
+    "check_against_data",
     "check_output_dir",
     "conditions_of",
     "estimate_eta",

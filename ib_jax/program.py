@@ -19,6 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ib_jax import config as config_lib
 from ib_jax import data, estimators, results, sharding
 from ib_jax import rows as rows_lib
 from ib_jax import train as train_lib
@@ -65,6 +66,7 @@ class Program:
             {"x": rows.x_bank, "x_test": rows.x_test_bank, "y_test": np.asarray(dataset.y_test)}, replicated
         )
         self.input_units = rows.x_bank.shape[-1]
+        self.sub_batches = config_lib.sub_batches(config, rows.x_bank.shape[1])
         self.one_variant = rows.x_bank.shape[0] == 1
         gaps = np.diff(np.concatenate([schedule[schedule < config.epochs], [config.epochs]]))
         self.max_gap = int(max(1, gaps.max() - 1)) if gaps.size else 1
@@ -113,7 +115,7 @@ class Program:
         )
         key = jax.random.fold_in(self._keys(row["seed"])[1], epoch)
         new_state, metrics, acts = train_lib.train_epoch(
-            state, key, x, row["labels"], self.config.train, gradient_stats, self.config.gradient_sub_batches
+            state, key, x, row["labels"], self.config.train, gradient_stats, self.sub_batches
         )
         if acts is None:  # minibatch: the entering network on the whole training set
             _, acts = train_lib.evaluate(state.apply_fn, state.params, x, row["labels"], state.quantization)

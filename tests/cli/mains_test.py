@@ -421,6 +421,13 @@ class MainsTest(chex.TestCase):
         ("kde_noise_variance", ["--kde_noise_variance=-1"], "noise_variance"),
         ("unknown_flag", ["--no_such_flag=1"], "no_such_flag"),
         ("optimizer", ["--optimizer=lbfgs"], "optimizer"),
+        ("checkpoint_every_s", ["--checkpoint_every_s=-1"], "checkpoint_every_s"),
+        ("labels_contradict", ["--random_labels", "--label_corruption=0.5"], "not both"),
+        ("sub_batches_over_data", ["--gradient_sub_batches=5000"], "exceeds the 3277 training samples"),
+        ("batch_over_data", ["--batch_size=5000"], "exceeds the 3277 training samples"),
+        ("test_size_below_classes", ["--test_size=1"], "below the 2 classes"),
+        ("renyi_alpha", ["--renyi_alpha=1"], "alpha"),
+        ("renyi_batch", ["--renyi_batch=1"], "batch_size"),
     )
 
     def test_tishby_bad_input(self):
