@@ -193,8 +193,8 @@ def main(argv):
         f"{rec.name}: {_EPOCHS.value} epochs in {time.perf_counter() - start:.0f} s: final train accuracy "
         f"{res['final_train_accuracy'][0]:.4f}, test accuracy {res['final_test_accuracy'][0]:.4f}"
     )
-    for path in paths:
-        print(f"wrote: {path}")
+    for path in paths:  # the mains' wording: "results: ...", "figure: ..."
+        print(f"{ {'.npz': 'results', '.json': 'config'}.get(path.suffix, 'figure') }: {path}")
 
 
 def _fail(message: str, code: int) -> None:

@@ -35,7 +35,7 @@ class ExamplesTest(chex.TestCase):
             "--batch_size",
             "50",
             "--estimators",
-            "binned,kde_upper",
+            "binned,kde_upper,renyi",  # renyi: the example passes the inputs
         ]
         proc = testing.run_main("examples.cnn_mnist", *args, "--random_labels", "--output_dir", f"{self.tmp}/cnn")
         self.assertEqual(proc.returncode, 0, proc.stderr[-2000:])
@@ -43,6 +43,9 @@ class ExamplesTest(chex.TestCase):
         np.testing.assert_array_equal(res["mi_epochs"], [0, 1, 2])
         np.testing.assert_array_equal(res["layer_widths"], [8 * 14 * 14, 16 * 7 * 7, 64, 10])
         self.assertTrue(np.isfinite(res["kde_upper.i_xt_test"]).all())
+        self.assertTrue(np.isfinite(res["renyi.i_xt_train"]).all())
+        self.assertIn(f"results: {self.tmp}/cnn/results.npz", proc.stdout)  # the mains' wording
+        self.assertIn(f"figure: {self.tmp}/cnn/information_plane.png", proc.stdout)
         self.assertTrue(bool(res["complete"]))
         self.assertTrue(os.path.exists(f"{self.tmp}/cnn/information_plane.png"))
         proc = testing.run_main(
