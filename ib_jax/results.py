@@ -350,13 +350,17 @@ def summary_table(rows: list[dict[str, Any]]) -> str:
         "| condition | seeds fitted | epochs to fit | train accuracy | test accuracy |",
         "| --- | --- | --- | --- | --- |",
     ]
+    def spread(values, digits: int) -> str:  # mean ± std; a single value has no spread to state
+        values = np.asarray(values, np.float64)
+        return f"{values.mean():.{digits}f}" + (f" ± {values.std():.{digits}f}" if len(values) > 1 else "")
+
     for (condition, p), members in groups.items():
         fits = [m["epochs_to_fit"] for m in members if m["epochs_to_fit"] is not None]
-        epochs = f"{np.mean(fits):.0f} ± {np.std(fits):.0f}" if fits else "—"
-        train = np.array([m["train_accuracy"] for m in members])
-        test = np.array([m["test_accuracy"] for m in members])
+        epochs = spread(fits, 0) if fits else "—"
+        train = [m["train_accuracy"] for m in members]
+        test = [m["test_accuracy"] for m in members]
         lines.append(
             f"| {condition_label(condition, p)} | {len(fits)}/{len(members)} | {epochs} | "
-            f"{train.mean():.3f} ± {train.std():.3f} | {test.mean():.3f} ± {test.std():.3f} |"
+            f"{spread(train, 3)} | {spread(test, 3)} |"
         )
     return "\n".join(lines)
