@@ -6,6 +6,8 @@ SIGINT/SIGTERM prints one line and exits 130 after saving what it measured (a se
 stops at once, keeping the last checkpoint); a non-finite loss prints one line and exits 3.
 """
 
+import os
+import pathlib
 import signal
 import sys
 from collections.abc import Mapping
@@ -76,10 +78,37 @@ def quiet_jax_logs() -> None:
             std_logging.getLogger(name).setLevel(std_logging.WARNING)
 
 
+def compilation_cache_dir(value: str) -> pathlib.Path | None:
+    """The --compilation_cache folder: None for "off"; "auto" is $JAX_COMPILATION_CACHE_DIR, else
+    ib_jax/jax under $XDG_CACHE_HOME (default ~/.cache)."""
+    if value == "off":
+        return None
+    if value != "auto":
+        return pathlib.Path(value).expanduser()
+    if os.environ.get("JAX_COMPILATION_CACHE_DIR"):
+        return pathlib.Path(os.environ["JAX_COMPILATION_CACHE_DIR"])
+    base = os.environ.get("XDG_CACHE_HOME") or pathlib.Path.home() / ".cache"
+    return pathlib.Path(base) / "ib_jax" / "jax"
+
+
 def init_distributed(vals: Mapping[str, Any]) -> None:
-    """Quiets JAX's backend-probing logs, then jax.distributed.initialize from the flags' values
-    `vals`, when asked (before any other JAX call)."""
+    """Quiets JAX's backend-probing logs, enables the persistent compilation cache
+    (--compilation_cache: every compilation is kept, however short), then
+    jax.distributed.initialize from the flags' values `vals`, when asked (before any other JAX
+    call)."""
     quiet_jax_logs()
+    import jax  # pylint: disable=g-import-not-at-top
+
+    folder = compilation_cache_dir(vals["compilation_cache"])
+    if folder is not None:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            fail(f"error: cannot make --compilation_cache {folder}: {e.strerror or e} (give another folder, or off)", 2)
+        jax.config.update("jax_compilation_cache_dir", str(folder))
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    else:
+        jax.config.update("jax_enable_compilation_cache", False)
     if vals["coordinator_address"]:
         if vals["num_processes"] is None or vals["process_id"] is None:
             fail("error: --coordinator_address needs --num_processes and --process_id", 2)

@@ -134,6 +134,9 @@ TABLE: tuple[Flag, ...] = (
     Flag("process_id", "integer", None, "Multi-host: this process's index."),
     Flag("distributed", "bool", False, "Multi-host: call jax.distributed.initialize() and let it read the "
          "cluster from the environment (Cloud TPU, SLURM, ...)."),
+    Flag("compilation_cache", "string", "auto", "JAX's persistent compilation cache: a folder, 'off', or 'auto' "
+         "($JAX_COMPILATION_CACHE_DIR if set, else ib_jax/jax under $XDG_CACHE_HOME or ~/.cache); a second run of "
+         "the same shapes then starts without compiling."),
     # Long runs and figures.
     Flag("checkpoint_every_s", "float", 120.0, "Seconds between checkpoints (and on SIGINT/SIGTERM)."),
     Flag("plot", "bool", True, "Draw the figures at the end."),

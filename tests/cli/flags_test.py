@@ -1,9 +1,11 @@
 """The flag table: it defines each main's flags, maps them to the config as the mains did by
 hand, applies presets without touching FLAGS, and docs/flags.md documents every flag."""
 
+import os
 import re
 import subprocess
 import sys
+from unittest import mock
 
 from absl import flags
 from absl.testing import absltest, parameterized
@@ -93,6 +95,16 @@ class FlagTableTest(parameterized.TestCase):
         holders, vals = _parsed("mnist", *argv)
         with self.assertRaisesRegex(experiment.errors.ConfigError, message):
             flag_table.config("mnist", vals, holders["bin_size"].present, dataset="mnist")
+
+    def test_compilation_cache_folder(self):
+        from experiments import common  # pylint: disable=g-import-not-at-top
+
+        self.assertIsNone(common.compilation_cache_dir("off"))
+        self.assertEqual(str(common.compilation_cache_dir("/tmp/cc")), "/tmp/cc")
+        with mock.patch.dict(os.environ, {"JAX_COMPILATION_CACHE_DIR": "/tmp/env_cc"}):
+            self.assertEqual(str(common.compilation_cache_dir("auto")), "/tmp/env_cc")
+        with mock.patch.dict(os.environ, {"JAX_COMPILATION_CACHE_DIR": "", "XDG_CACHE_HOME": "/tmp/xdg"}):
+            self.assertEqual(str(common.compilation_cache_dir("auto")), "/tmp/xdg/ib_jax/jax")
 
     @parameterized.parameters("--help", "--helpfull")
     def test_help_lists_the_mains_flags_and_exits_0(self, flag):

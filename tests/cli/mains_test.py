@@ -213,7 +213,9 @@ class MainsTest(chex.TestCase):
 
     def test_sigint_saves_and_exits_130_with_one_line(self):
         out = f"{self.tmp}/interrupted"
+        cache = f"{self.tmp}/compilation_cache"  # its own, new folder: it must fill
         args = ["--epochs", "100000", "--hidden", "8,5", "--checkpoint_every_s", "0", "--output_dir", out]
+        args += ["--compilation_cache", cache]
         env = {**os.environ, "JAX_PLATFORMS": "cpu"}
         run = subprocess.Popen(
             [sys.executable, "-m", "experiments.tishby", *args],
@@ -234,6 +236,7 @@ class MainsTest(chex.TestCase):
         last = stderr.strip().splitlines()[-1]
         self.assertRegex(last, r"^interrupted: epoch \d+ of 100000 saved in .*; rerun the same command to resume$")
         self.assertFalse(results.load_results(out)["complete"])
+        self.assertNotEmpty(os.listdir(cache))
 
     def _assert_one_error_line(self, proc, message):
         self.assertEqual(proc.returncode, 2, proc.stderr[-2000:])
