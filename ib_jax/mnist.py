@@ -71,8 +71,9 @@ def torchvision_download(data_dir: pathlib.Path, class_name: str, what: str) -> 
         import torchvision  # pylint: disable=g-import-not-at-top
     except Exception as e:  # pylint: disable=broad-except  # any import failure means: no downloader.
         raise errors.DataError(
-            f"{what}, and torchvision cannot be imported to fetch them ({type(e).__name__}); put the files there "
-            "or pass --data_dir"
+            f"{what}, and torchvision cannot be imported to download them ({type(e).__name__}): run "
+            "`pip install -r requirements-download.txt` (or `pip install '.[download]'`), or pass --data_dir DIR "
+            f"with the files in DIR/{class_name}/raw/"
         ) from None
     old_timeout = socket.getdefaulttimeout()
     socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)

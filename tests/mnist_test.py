@@ -1,9 +1,12 @@
 """Tests of reading MNIST and Fashion-MNIST files, and of their errors."""
 
+import functools
 import gzip
+import http.server
 import shutil
 import sys
 import tempfile
+import threading
 from unittest import mock
 
 import chex
@@ -35,8 +38,32 @@ class MnistErrorsTest(chex.TestCase):
 
     def test_missing_without_downloader_is_clear(self):
         with mock.patch.dict(sys.modules, {"torchvision": None}):  # import torchvision -> ImportError
-            with self.assertRaisesRegex(errors.DataError, "torchvision cannot be imported"):
+            with self.assertRaises(errors.DataError) as cm:
                 mnist.load(self.tmp, download=True)
+        message = str(cm.exception)
+        self.assertIn("torchvision cannot be imported", message)
+        self.assertIn("pip install -r requirements-download.txt", message)  # the exact command
+        self.assertIn(f"--data_dir DIR with the files in DIR/{mnist.FOLDERS['mnist']}/raw/", message)
+        self.assertNotIn("\n", message)
+
+    def test_download_from_a_local_mirror(self):
+        """The download path end to end: torchvision fetches the four files from a local HTTP
+        server (a mirror holding the test data), and they load as the offline copy does."""
+        try:
+            import torchvision  # pylint: disable=g-import-not-at-top
+        except Exception as e:  # pylint: disable=broad-except  # a CPU torch beside the PyPI torchvision fails
+            self.skipTest(f"torchvision cannot be imported here ({type(e).__name__}); the download needs it")
+        served = str(mnist.raw_dir(testing.DATA_DIR))
+        handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=served)
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        self.addCleanup(server.shutdown)
+        mirror = f"http://127.0.0.1:{server.server_address[1]}/"
+        with mock.patch.object(torchvision.datasets.MNIST, "mirrors", [mirror]):
+            fetched = mnist.load(self.tmp, download=True)
+        offline = mnist.load(testing.DATA_DIR, download=False)
+        for key in offline:
+            np.testing.assert_array_equal(fetched[key], offline[key], err_msg=key)
 
     def test_truncated_file_is_named(self):
         self._copy_files()
