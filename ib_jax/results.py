@@ -350,6 +350,7 @@ def summary_table(rows: list[dict[str, Any]]) -> str:
         "| condition | seeds fitted | epochs to fit | train accuracy | test accuracy |",
         "| --- | --- | --- | --- | --- |",
     ]
+
     def spread(values, digits: int) -> str:  # mean ± std; a single value has no spread to state
         values = np.asarray(values, np.float64)
         return f"{values.mean():.{digits}f}" + (f" ± {values.std():.{digits}f}" if len(values) > 1 else "")
