@@ -21,6 +21,17 @@ class DocsTest(chex.TestCase):
         self.assertIn(test_command, readme)
         self.assertIn("pip install -q -r requirements.txt && .venv/bin/python -m experiments.tishby", readme)
 
+    def test_torch_is_only_in_the_download_extra(self):
+        """requirements.txt (the main experiment's install) pulls no torch: only the download does."""
+        names = lambda path: {  # noqa: E731
+            re.split(r"[=<> \[]", line)[0].lower()
+            for line in (testing.REPO / path).read_text().splitlines()
+            if line.strip() and not line.startswith(("#", "-r"))
+        }
+        self.assertFalse({"torch", "torchvision"} & (names("requirements.txt") | names("requirements-dev.txt")))
+        self.assertEqual(names("requirements-download.txt"), {"torch", "torchvision"})
+        self.assertIn('download = ["torch==2.13.0", "torchvision==0.28.0"]', (testing.REPO / "pyproject.toml").read_text())
+
     def test_every_relative_link_and_image_resolves(self):
         checked = 0
         for page in _PAGES:
