@@ -30,7 +30,8 @@ class DocsTest(chex.TestCase):
         }
         self.assertFalse({"torch", "torchvision"} & (names("requirements.txt") | names("requirements-dev.txt")))
         self.assertEqual(names("requirements-download.txt"), {"torch", "torchvision"})
-        self.assertIn('download = ["torch==2.13.0", "torchvision==0.28.0"]', (testing.REPO / "pyproject.toml").read_text())
+        pyproject = (testing.REPO / "pyproject.toml").read_text()
+        self.assertIn('download = ["torch==2.13.0", "torchvision==0.28.0"]', pyproject)
 
     def test_every_relative_link_and_image_resolves(self):
         checked = 0

@@ -1,15 +1,19 @@
 """Tests of the figures: every figure of a run, of a sweep and of the dynamics is written as a
 readable PNG (or GIF) of the expected size, from results built by the one writer."""
 
+import io
 import pathlib
 import tempfile
 
 import chex
+import matplotlib.cm
+import matplotlib.figure
 import numpy as np
 import PIL.Image
 from absl.testing import absltest, parameterized
 
 from ib_jax import plotting, results
+from ib_jax.plotting import sweep
 from tests import testing
 
 
@@ -106,6 +110,19 @@ class SweepFiguresTest(chex.TestCase):
         for path in paths:
             with PIL.Image.open(path) as image:
                 self.assertGreaterEqual(image.size, (400, 300))
+
+    def test_zhang_right_axis_maps_the_true_labels_epochs_to_one(self):
+        """Panel (b)'s right axis reads 1.0 at the true labels' mean epochs-to-fit, also when a
+        later dashed line (permuted labels, fitted much later) stretches the left axis."""
+        conditions = [("true", 0.0)] * 2 + [("labels", 0.5)] * 2 + [("permuted", 0.0)] * 2
+        res = _results(rows=6, conditions=conditions)
+        res["epochs_to_fit"] = np.array([40, 42, 60, 70, 400, 420], res["epochs_to_fit"].dtype)
+        fig = matplotlib.figure.Figure()
+        ax = fig.subplots()
+        rel = sweep._fit_panel(ax, sweep._condition_views(res), matplotlib.cm.tab10(np.arange(10)), 0.99)
+        fig.savefig(io.BytesIO(), format="png")  # draw: limits settle
+        self.assertGreater(ax.get_ylim()[1], 400)  # stretched by the permuted line
+        np.testing.assert_allclose(rel.get_ylim(), np.array(ax.get_ylim()) / 41.0, rtol=1e-6)
 
 
 if __name__ == "__main__":

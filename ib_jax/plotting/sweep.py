@@ -53,16 +53,21 @@ def _loss_panel(ax, views, palette) -> None:
     ax.legend(fontsize=7)
 
 
-def _fit_panel(ax, views, palette, threshold: float) -> None:
+def _fit_panel(ax, views, palette, threshold: float):
+    """Panel (b); returns its right axis (epochs relative to the true labels' mean), or None
+    without a fitted true-label condition. The right axis is a function of the left one, so it
+    stays right whatever later stretches the left axis."""
     base = next((np.nanmean(_fit(v)) for _, v in views if str(v["condition"][0]) == "true"), np.nan)
-    rel = ax.twinx()
+    rel = None
+    if np.isfinite(base) and base > 0:
+        rel = ax.secondary_yaxis("right", functions=(lambda y: y / base, lambda r: r * base))
+        rel.set_ylabel("relative to true labels")
     pts = _by_p(views, _fit)
     if pts:
         p = np.array([t[0] for t in pts])
         mean = np.array([np.nanmean(t[1]) if np.isfinite(t[1]).any() else np.nan for t in pts])
         std = np.array([np.nanstd(t[1]) if np.isfinite(t[1]).any() else np.nan for t in pts])
         ax.errorbar(p, mean, yerr=std, marker="o", color="tab:blue", capsize=3, label="label corruption")
-        rel.set_ylim(*(np.array(ax.get_ylim()) / base if np.isfinite(base) and base > 0 else (0, 1)))
         for x, m, t in zip(p, mean, pts):
             unfit = int(np.sum(~np.isfinite(t[1])))
             if unfit:
@@ -72,9 +77,9 @@ def _fit_panel(ax, views, palette, threshold: float) -> None:
             ax.axhline(np.nanmean(values), color=palette[(i + 3) % 10], ls="--", lw=1, label=label)
     ax.set_xlabel("label corruption p")
     ax.set_ylabel(f"epochs to reach {threshold:.0%} train accuracy")
-    rel.set_ylabel("relative to true labels")
     ax.set_title("(b) time to fit", fontsize=10)
     ax.legend(fontsize=7, loc="upper left")
+    return rel
 
 
 def _error_panel(ax, views, palette) -> None:
