@@ -10,7 +10,7 @@ import os
 from collections.abc import Mapping, Sequence
 
 import numpy as np
-from matplotlib import cm, colors
+from matplotlib import cm, colors, lines
 from matplotlib.figure import Figure
 
 from ib_jax import results
@@ -54,25 +54,57 @@ def draw_plane(ax, res: Mapping[str, np.ndarray], split: str, norm: colors.Norma
             alpha=0.35,
             zorder=1,
         )
-    colour = np.repeat(epochs[:, None], x.shape[1], axis=1)
-    points = ax.scatter(x.ravel(), y.ravel(), c=colour.ravel(), cmap=cmap, norm=norm, s=14, zorder=2, edgecolors="none")
+    points = None
+    for layer in range(x.shape[1]):  # a marker per layer (`layer_key`), the colour of the epoch
+        drawn = ax.scatter(
+            x[:, layer],
+            y[:, layer],
+            c=epochs,
+            cmap=cmap,
+            norm=norm,
+            s=16,
+            zorder=2,
+            edgecolors="none",
+            marker=MARKERS[layer % len(MARKERS)],
+        )
+        points = points or drawn
     n, h_y = int(res[f"n_{split}"]), float(res[f"h_y_{split}"])
     ax.axvline(np.log2(n), color="0.3", ls="--", lw=0.8)
     ax.axhline(h_y, color="0.3", ls=":", lw=0.8)
-    ax.text(
-        np.log2(n),
-        0.02,
-        f" log2 N = {np.log2(n):.2f}",
-        rotation=90,
-        va="bottom",
-        ha="right",
-        fontsize=7,
-        transform=ax.get_xaxis_transform(),
-    )
-    ax.text(0.01, h_y, f"H(Y) = {h_y:.3f}", va="bottom", fontsize=7, transform=ax.get_yaxis_transform())
+    # The two limits are named outside the plotting area, where no point can sit under them.
+    top = ax.secondary_xaxis("top")
+    top.set_xticks([np.log2(n)], labels=[f"log2 N = {np.log2(n):.2f}"], fontsize=7)
+    right = ax.secondary_yaxis("right")
+    right.set_yticks([h_y], labels=[f"H(Y) = {h_y:.3f}"], fontsize=7)
     ax.set_xlabel("I(X;T) [bits]")
     ax.set_ylabel("I(T;Y) [bits]")
     return points
+
+
+MARKERS = "osD^vP*Xh<>p"  # a marker per layer, in order
+
+
+def layer_key(fig, res: Mapping[str, np.ndarray]) -> None:
+    """The layers' markers, as a legend below the figure's panels."""
+    handles = [
+        lines.Line2D([], [], ls="none", marker=MARKERS[i % len(MARKERS)], color="0.35", label=layer_label(res, i))
+        for i in range(len(res["layer_widths"]))
+    ]
+    fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 8), fontsize=8, frameon=False)
+
+
+def _epoch_colours(fig, axes_by_run, runs, draw) -> None:
+    """Colours runs by epoch: one shared colour bar when every run has the same length, else
+    one per run (a 200-epoch run beside a 10,000-epoch one would be all one colour)."""
+    lengths = [max(int(r["mi_epochs"].max()), 1) for r in runs]
+    shared = colors.Normalize(0, max(lengths))
+    for axes, length in zip(axes_by_run, lengths):
+        norm = shared if len(set(lengths)) == 1 else colors.Normalize(0, length)
+        points = [draw(ax, norm) for ax in axes][-1]
+        if len(set(lengths)) > 1:
+            fig.colorbar(points, ax=list(axes), label="Epochs", shrink=0.8)
+    if len(set(lengths)) == 1:
+        fig.colorbar(points, ax=[ax for axes in axes_by_run for ax in axes], label="Epochs")
 
 
 def plane_title(res, name: str, split: str) -> str:
@@ -90,6 +122,7 @@ def plane_figure(res, path: str | os.PathLike, name: str = "", seeds_faint: bool
         points = draw_plane(ax, res, split, norm, seeds_faint)
         ax.set_title(plane_title(res, name, split), fontsize=9)
     fig.colorbar(points, ax=axes, label="Epochs")
+    layer_key(fig, res)
     fig.savefig(path, dpi=110)
 
 
@@ -161,6 +194,7 @@ def estimators_plane_figure(res, path: str | os.PathLike, split: str, name: str 
         ax.set_title(estimator, fontsize=10)
     fig.suptitle(plane_title(res, name, split), fontsize=9)
     fig.colorbar(points, ax=axes, label="Epochs", shrink=0.8)
+    layer_key(fig, res)
     fig.savefig(path, dpi=110)
 
 
@@ -194,26 +228,34 @@ def estimators_grid_figure(
     path: str | os.PathLike,
 ) -> None:
     """A row per run and a column per estimator: the information plane of one split (seed
-    means with one standard deviation), shared epoch colours, shared axes within a column."""
-    fig = Figure(figsize=(4.2 * len(estimators) + 1, 3.8 * len(runs)), layout="constrained")
+    means with one standard deviation), shared axes within a column; epoch colours shared when
+    the runs are equally long, else one colour bar per run."""
+    fig = Figure(figsize=(4.2 * len(estimators) + 1.5, 3.8 * len(runs) + 0.4), layout="constrained")
     axes = fig.subplots(len(runs), len(estimators), sharex="col", sharey="col", squeeze=False)
-    norm = colors.Normalize(0, max(max(int(r["mi_epochs"].max()), 1) for r in runs))
-    for row, (res, name) in enumerate(zip(runs, names)):
+    for row, name in enumerate(names):
         for col, estimator in enumerate(estimators):
-            points = draw_plane(axes[row, col], results.estimator_view(res, estimator), split, norm)
             axes[row, col].set_title(f"{name}: {estimator}", fontsize=9)
-    fig.colorbar(points, ax=axes, label="Epochs")
+    cells = {id(ax): (res, e) for row, res in zip(axes, runs) for ax, e in zip(row, estimators)}
+    _epoch_colours(
+        fig,
+        axes,
+        runs,
+        lambda ax, norm: draw_plane(ax, results.estimator_view(*cells[id(ax)]), split, norm),
+    )
+    layer_key(fig, runs[0])
     fig.savefig(path, dpi=110)
 
 
 def compare_figure(runs: Sequence[Mapping[str, np.ndarray]], names: Sequence[str], path: str | os.PathLike) -> None:
-    """Runs side by side (columns), one row per split, on shared axes and colour scale."""
-    fig = Figure(figsize=(5.2 * len(runs) + 1, 8.4), layout="constrained")
+    """Runs side by side (columns), one row per split, on shared axes; epoch colours shared when
+    the runs are equally long, else one colour bar per run."""
+    fig = Figure(figsize=(5.2 * len(runs) + 1.5, 8.8), layout="constrained")
     axes = fig.subplots(2, len(runs), sharex=True, sharey=True, squeeze=False)
-    norm = colors.Normalize(0, max(max(int(r["mi_epochs"].max()), 1) for r in runs))
+    cells = {}
     for col, (res, name) in enumerate(zip(runs, names)):
         for row, split in enumerate(SPLITS):
-            points = draw_plane(axes[row, col], res, split, norm)
             axes[row, col].set_title(plane_title(res, name, split), fontsize=9)
-    fig.colorbar(points, ax=axes, label="Epochs")
+            cells[id(axes[row, col])] = (res, split)
+    _epoch_colours(fig, axes.T, runs, lambda ax, norm: draw_plane(ax, *cells[id(ax)], norm))
+    layer_key(fig, runs[0])
     fig.savefig(path, dpi=110)
