@@ -106,6 +106,10 @@ class _Run:
             **extra,
         )
 
+    @staticmethod
+    def _measured(labels: np.ndarray, subset: np.ndarray | None) -> np.ndarray:
+        return labels if subset is None else labels[subset]
+
     def results(self, complete: bool) -> dict[str, Any]:
         r, num_layers, record = self.rows.num_rows, len(self.program.widths), self.record
         return results.build_results(
@@ -116,9 +120,9 @@ class _Run:
             layer_widths=self.program.widths,
             seeds=self.rows.seed,
             h_y_train_rows=self.rows.h_y_train_rows,
-            h_y_test=rows.entropy_bits(self.dataset.y_test),
-            n_train=len(self.dataset.y_train),
-            n_test=len(self.dataset.y_test),
+            h_y_test=rows.entropy_bits(self._measured(self.dataset.y_test, self.rows.test_subset)),
+            n_train=len(self._measured(self.dataset.y_train, self.rows.train_subset)),
+            n_test=len(self._measured(self.dataset.y_test, self.rows.test_subset)),
             test_name=self.dataset.test_name,
             complete=complete,
             final_metrics=record.final_metrics,

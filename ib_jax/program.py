@@ -59,6 +59,7 @@ class Program:
         self.widths = tuple(train_lib.layer_widths(config.train, self.num_classes))
         self.estimators = chosen
         self.shared_labels = rows.shared_labels
+        self.train_subset, self.test_subset = rows.train_subset, rows.test_subset
         # The data is an argument of every compiled function, never a constant inside it: XLA
         # would fold operations on constants (sorts of the inputs, say) at compile time.
         replicated = jax.sharding.NamedSharding(lay.mesh, jax.sharding.PartitionSpec())
@@ -128,11 +129,22 @@ class Program:
         labels_GxN = rows["labels"]
         train_labels = labels_GxN[0] if self.shared_labels else labels_GxN
         x, x_test = self._inputs(rows, bank) if any(e.needs_inputs for e in self.estimators) else (None, None)
+        test_labels = bank["y_test"]
+        if self.train_subset is not None:  # samples on the second-to-last axis of all but the labels
+            idx = self.train_subset
+            train_acts = tuple(a[..., idx, :] for a in train_acts)
+            train_labels = train_labels[..., idx]
+            x = None if x is None else x[..., idx, :]
+        if self.test_subset is not None:
+            idx = self.test_subset
+            test_acts = tuple(a[..., idx, :] for a in test_acts)
+            test_labels = test_labels[idx]
+            x_test = None if x_test is None else x_test[..., idx, :]
         planes = []
         for estimator in self.estimators:
             kw = {"estimator": estimator, "num_classes": self.num_classes}
             i_xt, i_ty = estimators.information_plane(train_acts, train_labels, inputs=x, **kw)
-            i_xt_test, i_ty_test = estimators.information_plane(test_acts, bank["y_test"], inputs=x_test, **kw)
+            i_xt_test, i_ty_test = estimators.information_plane(test_acts, test_labels, inputs=x_test, **kw)
             planes.append(jnp.stack([i_xt, i_ty, i_xt_test, i_ty_test], axis=1))  # [G, 4, L]
         return jnp.stack(planes, axis=1)
 

@@ -80,6 +80,9 @@ class Rows:
     x_bank: np.ndarray  # [V, N, F] the distinct training inputs: clean, then each corruption used
     x_test_bank: np.ndarray  # [V, N_test, F]
     shared_labels: bool  # one labelling for every row: the estimators take labels [N]
+    # The samples the information is measured on (`config.mi_subset`): sorted indices, or None (all).
+    train_subset: np.ndarray | None = None
+    test_subset: np.ndarray | None = None
 
     @property
     def num_rows(self) -> int:
@@ -88,6 +91,14 @@ class Rows:
     @property
     def h_y_train(self) -> float:
         return float(self.h_y_train_rows.mean())
+
+
+def measured_subset(labels: np.ndarray, size: int, seed: int, num_classes: int) -> np.ndarray | None:
+    """The sorted indices of a fixed, stratified subset of `size` samples (by the true labels),
+    or None when `size` is 0 or not below the split's size (all samples)."""
+    if not size or size >= len(labels):
+        return None
+    return np.sort(data.subset_indices(labels, size, seed, num_classes))
 
 
 def build(config, dataset: data.Dataset, order: np.ndarray | None = None) -> Rows:
@@ -107,12 +118,18 @@ def build(config, dataset: data.Dataset, order: np.ndarray | None = None) -> Row
         "labels": labels.astype(np.int32),
         "inputs": inputs[order].astype(np.int32),
     }
+    size, k = config.mi_subset, dataset.num_classes
+    train_subset = measured_subset(dataset.y_train, size, config.data_seed + 2, k)
+    test_subset = measured_subset(dataset.y_test, size, config.data_seed + 3, k)
+    measured = labels if train_subset is None else labels[:, train_subset]
     return Rows(
         condition=row_condition,
         seed=row_seed,
         per_row=per_row,
-        h_y_train_rows=np.array([entropy_bits(y) for y in labels[: len(row_seed)]]),
+        h_y_train_rows=np.array([entropy_bits(y) for y in measured[: len(row_seed)]]),
         x_bank=np.stack([v.x_train for v in variants]),
         x_test_bank=np.stack([v.x_test for v in variants]),
         shared_labels=len(conditions) == 1 and not config.per_seed_labels,
+        train_subset=train_subset,
+        test_subset=test_subset,
     )

@@ -1,6 +1,7 @@
 """Tests of the experiment runner on tiny configurations: the schedule, the results contract,
 resume, interrupts and stops."""
 
+import dataclasses
 import json
 import os
 import pathlib
@@ -12,7 +13,7 @@ import jax
 import numpy as np
 from absl.testing import absltest, parameterized
 
-from ib_jax import errors, estimators, experiment, plotting, results, train
+from ib_jax import errors, estimators, experiment, plotting, results, rows, train
 from tests import testing
 
 
@@ -199,6 +200,29 @@ class RunTest(chex.TestCase):
         )
         for key in experiment.GRADIENT_KEYS:
             np.testing.assert_allclose(self.full[key][0, 1], metrics[key], rtol=1e-5, err_msg=key)
+
+    def test_mi_subset_measures_a_fixed_stratified_subset(self):
+        """--mi_subset 128: the information of the 128 measured training samples (a fixed,
+        stratified subset, the labels' frequencies kept) equals the estimator on those samples
+        of a direct forward pass; the test split (256) is measured on 128 too; training is
+        unchanged."""
+        config = dataclasses.replace(testing.TINY, mi_subset=128, estimators=("binned",), epochs=10)
+        out = experiment.prepare_output_dir(f"{self.tmp}/subset", False)
+        res = experiment.run(config, self.dataset, out)
+        self.assertEqual((int(res["n_train"]), int(res["n_test"])), (128, 128))
+        idx = rows.measured_subset(self.dataset.y_train, 128, config.data_seed + 2, 2)
+        self.assertEqual(len(idx), 128)
+        np.testing.assert_allclose(np.mean(self.dataset.y_train[idx]), np.mean(self.dataset.y_train), atol=1 / 128)
+        self.assertAlmostEqual(float(res["h_y_train_rows"][0]), rows.entropy_bits(self.dataset.y_train[idx]), places=6)
+        np.testing.assert_array_equal(res["train_loss"], self.full["train_loss"][:, :10])  # same training
+        init_key, _ = jax.random.split(jax.random.key(config.seed))
+        state = train.create_state(init_key, config.train, 12, 2)
+        _, acts = train.evaluate(state.apply_fn, state.params, self.dataset.x_train, self.dataset.y_train)
+        i_xt, i_ty = estimators.information_plane([a[idx] for a in acts], self.dataset.y_train[idx], bin_size=0.1)
+        np.testing.assert_allclose(res["i_xt_train"][0, 0], i_xt, atol=1e-5)
+        np.testing.assert_allclose(res["i_ty_train"][0, 0], i_ty, atol=1e-5)
+        self.assertIsNone(rows.measured_subset(self.dataset.y_train, 0, 0, 2))  # 0: every sample
+        self.assertIsNone(rows.measured_subset(self.dataset.y_train, 10_000, 0, 2))  # not below N: every sample
 
     def test_stop_and_resume_equal_an_uninterrupted_run(self):
         out = experiment.prepare_output_dir(f"{self.tmp}/stopped", False)
