@@ -18,8 +18,9 @@ grows, test accuracy to fall to chance at p = 1, and shuffled pixels to generali
 pixels (a fully connected network does not see the pixel order).
 
 Defaults: the reimplemented project's network on the full data (a GPU job) with SGD 0.01,
-momentum 0.9, batch 100 and the mean loss, under which every condition fits and stays fitted
-(see the README); its own optimiser is `--optimizer adam --learning_rate 1e-3 --batch_size 0
+momentum 0.9, batch 100 and the mean loss, under which every condition fits (one row of
+docs/results/memorization.md, p = 0.6, dipped once after fitting and refitted); the project's
+own optimiser is `--optimizer adam --learning_rate 1e-3 --momentum 0 --batch_size 0
 --loss_reduction sum`.
 """
 
