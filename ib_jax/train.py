@@ -189,6 +189,8 @@ def _full_batch_statistics(state: TrainState, batch: Batch, reduction: str, part
     summed variance is mean_p |g_p|_F^2 - |mean|_F^2."""
     x_BxF, _ = batch
     n = x_BxF.shape[0]
+    if parts < 1:
+        raise errors.ConfigError(f"gradient sub-batches must be >= 1, got {parts}")
     size = n // parts
     if size == 0:
         raise errors.ConfigError(f"gradient_sub_batches ({parts}) exceeds the {n} training samples")

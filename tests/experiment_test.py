@@ -13,6 +13,7 @@ import jax
 import numpy as np
 from absl.testing import absltest, parameterized
 
+from ib_jax import config as config_lib
 from ib_jax import errors, estimators, experiment, plotting, results, rows, train
 from tests import testing
 
@@ -196,7 +197,7 @@ class RunTest(chex.TestCase):
             y,
             testing.TINY.train,
             gradient_stats=True,
-            sub_batches=testing.TINY.gradient_sub_batches,
+            sub_batches=config_lib.sub_batches(testing.TINY, len(y)),
         )
         for key in experiment.GRADIENT_KEYS:
             np.testing.assert_allclose(self.full[key][0, 1], metrics[key], rtol=1e-5, err_msg=key)
