@@ -96,6 +96,9 @@ TABLE: tuple[Flag, ...] = (
          f"from {', '.join(estimators.ESTIMATORS)}; the first is the main one.", field="estimators", parse=_names),
     Flag("kde_noise_variance", "float", None, "Noise variance of the KDE bounds.", field="kde_noise_variance"),
     Flag("adaptive_bins", "integer", 30, "Bins per item of the adaptive binnings.", field="adaptive_bins"),
+    Flag("bias_correction", "enum", "none", "Of the plug-in estimators (binned, adaptive_*, exact): miller_madow adds "
+         "(m - 1) / (2 N ln 2) to each entropy, m its occupied cells.", choices=("none", "miller_madow"),
+         field="bias_correction"),
     Flag("mi_subset", "integer", 0, "If > 0, measure information on a fixed, stratified subset of this many samples "
          "of each split (training uses all): the KDE family costs O(N^2) per item.", field="mi_subset"),
     Flag("renyi_alpha", "float", 1.01, "Order a of the matrix-based Renyi estimator (renyi).", field="renyi_alpha"),

@@ -39,7 +39,8 @@ class ExperimentConfig:
     epoch; the first is the run's main estimator (the unprefixed keys of results.npz). `binning`
     is the "binned" estimator's, `kde_noise_variance` the KDE family's, `adaptive_bins` the
     adaptive binnings', `renyi_alpha` and `renyi_batch` the matrix-based Rényi estimator's.
-    `mi_subset` n > 0 measures the information on a fixed, stratified subset of n samples of each
+    `bias_correction` ("none", "miller_madow") applies to the plug-in estimators (binned,
+    adaptive, exact). `mi_subset` n > 0 measures the information on a fixed, stratified subset of n samples of each
     split (`rows.measured_subset`; training and metrics still use every sample).
     """
 
@@ -55,6 +56,7 @@ class ExperimentConfig:
     renyi_alpha: float = 1.01
     renyi_batch: int = 200
     mi_subset: int = 0
+    bias_correction: str = "none"
     train_size: int = 0
     test_size: int = 0
     test_fraction: float = 0.2
@@ -112,6 +114,7 @@ class ExperimentConfig:
             estimators.KDE(self.kde_noise_variance)  # checked even when not measured
             estimators.AdaptiveBinning(self.adaptive_bins)
             estimators.Renyi(self.renyi_alpha, self.renyi_batch)
+            estimators.binned.check_bias_correction(self.bias_correction)
             measured_estimators(self)
         except ValueError as e:
             raise errors.ConfigError(str(e)) from None
@@ -156,6 +159,7 @@ def measured_estimators(config: ExperimentConfig) -> tuple[estimators.Estimator,
             num_bins=config.adaptive_bins,
             renyi_alpha=config.renyi_alpha,
             renyi_batch=config.renyi_batch,
+            bias_correction=config.bias_correction,
         )
         for name in config.estimators
     )

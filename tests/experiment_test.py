@@ -113,7 +113,14 @@ class RunTest(chex.TestCase):
         self.assertEqual(
             config["estimators"],
             [
-                {"name": "binned", "type": "Binning", "bin_size": 0.1, "num_bins": None, "value_range": None},
+                {
+                    "name": "binned",
+                    "type": "Binning",
+                    "bin_size": 0.1,
+                    "num_bins": None,
+                    "value_range": None,
+                    "bias_correction": "none",
+                },
                 {
                     "name": "kde_upper",
                     "type": "KDE",
@@ -131,9 +138,21 @@ class RunTest(chex.TestCase):
                     "seed": 0,
                 },
                 {"name": "kde_mc", "type": "KDE", "noise_variance": 0.01, "bound": "mc", "mc_samples": 4, "seed": 0},
-                {"name": "adaptive_entropy", "type": "AdaptiveBinning", "num_bins": 12, "strategy": "entropy"},
-                {"name": "adaptive_range", "type": "AdaptiveBinning", "num_bins": 12, "strategy": "range"},
-                {"name": "exact", "type": "Exact"},
+                {
+                    "name": "adaptive_entropy",
+                    "type": "AdaptiveBinning",
+                    "num_bins": 12,
+                    "strategy": "entropy",
+                    "bias_correction": "none",
+                },
+                {
+                    "name": "adaptive_range",
+                    "type": "AdaptiveBinning",
+                    "num_bins": 12,
+                    "strategy": "range",
+                    "bias_correction": "none",
+                },
+                {"name": "exact", "type": "Exact", "bias_correction": "none"},
                 {"name": "renyi", "type": "Renyi", "alpha": 1.01, "batch_size": 200, "sigma": None},
                 {
                     "name": "edge",

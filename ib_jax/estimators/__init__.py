@@ -39,24 +39,26 @@ from ib_jax.estimators.renyi import Renyi, renyi_information
 @dataclasses.dataclass(frozen=True)
 class Settings:
     """The settings of the estimators the mains build by name: the fixed binning, the KDE
-    family's noise variance, the adaptive binnings' bin count, Rényi's order and batch size."""
+    family's noise variance, the adaptive binnings' bin count, Rényi's order and batch size, the
+    plug-in estimators' bias correction."""
 
     binning: Binning
     noise_variance: float
     num_bins: int
     renyi_alpha: float = 1.01
     renyi_batch: int = 200
+    bias_correction: str = "none"  # of the plug-in estimators: "none" or "miller_madow"
 
 
 # name -> builder(settings): the estimator's object with those settings.
 ESTIMATORS: dict[str, Callable[[Settings], Estimator]] = {
-    "binned": lambda s: s.binning,
+    "binned": lambda s: dataclasses.replace(s.binning, bias_correction=s.bias_correction),
     "kde_upper": lambda s: KDE(s.noise_variance, "upper"),
     "kde_lower": lambda s: KDE(s.noise_variance, "lower"),
     "kde_mc": lambda s: KDE(s.noise_variance, "mc"),
-    "adaptive_entropy": lambda s: AdaptiveBinning(s.num_bins, "entropy"),
-    "adaptive_range": lambda s: AdaptiveBinning(s.num_bins, "range"),
-    "exact": lambda s: Exact(),
+    "adaptive_entropy": lambda s: AdaptiveBinning(s.num_bins, "entropy", s.bias_correction),
+    "adaptive_range": lambda s: AdaptiveBinning(s.num_bins, "range", s.bias_correction),
+    "exact": lambda s: Exact(s.bias_correction),
     "renyi": lambda s: Renyi(alpha=s.renyi_alpha, batch_size=s.renyi_batch),
     "edge": lambda s: EDGE(),
 }

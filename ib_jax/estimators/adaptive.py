@@ -33,14 +33,17 @@ _CHUNK_ELEMENTS = 1 << 23  # activations binned at once (the sort's temporaries)
 
 @dataclasses.dataclass(frozen=True)
 class AdaptiveBinning(common.Estimator):
-    """`AdaptiveBinning(num_bins=30, strategy="entropy" | "range")`."""
+    """`AdaptiveBinning(num_bins=30, strategy="entropy" | "range", bias_correction="none" |
+    "miller_madow")`."""
 
     num_bins: int = 30
     strategy: str = "entropy"
+    bias_correction: str = "none"
 
     supports_exact = True
 
     def __post_init__(self):
+        binned.check_bias_correction(self.bias_correction)
         if self.strategy not in STRATEGIES:
             raise ValueError(f"strategy must be 'entropy' or 'range', got {self.strategy!r}")
         if isinstance(self.num_bins, bool) or int(self.num_bins) != self.num_bins or not 1 <= self.num_bins <= 2**15:
@@ -86,7 +89,7 @@ class AdaptiveBinning(common.Estimator):
             return binned.row_ids(codes, self.num_bins - 1, exact), bad
 
         ids, bad = common.in_chunks(ids_fn, acts_BxNxD, _CHUNK_ELEMENTS // (n * d))
-        return binned.information_from_ids(ids, bad, labels, num_classes)
+        return binned.information_from_ids(ids, bad, labels, num_classes, self.bias_correction)
 
 
 def _order_keys(acts: jax.Array) -> jax.Array:

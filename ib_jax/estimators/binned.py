@@ -46,16 +46,28 @@ _SEED = 0x1B_1A_C5
 _EXACT = jax.lax.Precision.HIGHEST
 
 
+BIAS_CORRECTIONS = ("none", "miller_madow")
+
+
+def check_bias_correction(value: str) -> None:
+    if value not in BIAS_CORRECTIONS:
+        raise ValueError(f"bias_correction must be one of {', '.join(BIAS_CORRECTIONS)}, got {value!r}")
+
+
 @dataclasses.dataclass(frozen=True)
 class Binning(common.Estimator):
     """The fixed binning estimator: `Binning(bin_size=0.5)` or
-    `Binning(num_bins=30, value_range=(-1.0, 1.0))`. Hashable, so it can be a static argument."""
+    `Binning(num_bins=30, value_range=(-1.0, 1.0))`; `bias_correction="miller_madow"` adds
+    (m - 1) / (2 N ln 2) to each plug-in entropy (m: its occupied cells). Hashable, so it can be
+    a static argument."""
 
     bin_size: float | None = None
     num_bins: int | None = None
     value_range: tuple[float, float] | None = None
+    bias_correction: str = "none"
 
     def __post_init__(self):
+        check_bias_correction(self.bias_correction)
         if (self.bin_size is None) == (self.num_bins is None):
             raise ValueError("give exactly one binning: bin_size=b, or num_bins=n with value_range=(lo, hi)")
         if self.bin_size is not None:
@@ -117,7 +129,7 @@ class Binning(common.Estimator):
                 lambda a: (ids, jnp.zeros_like(marked)),
                 acts_BxNxD,
             )
-        return information_from_ids(ids, bad, labels, num_classes)
+        return information_from_ids(ids, bad, labels, num_classes, self.bias_correction)
 
 
 def label_bits(num_classes: int) -> int:
@@ -239,8 +251,14 @@ def row_rank(codes_CxNxD: jax.Array) -> jax.Array:
     return group
 
 
-def _group_entropy(sorted_CxN: jax.Array) -> jax.Array:
-    """Plug-in entropy in bits (float64) [C] of the runs of equal values in a sorted array.
+def miller_madow(occupied, n: int):
+    """Miller-Madow's correction of a plug-in entropy in bits: (m - 1) / (2 N ln 2)."""
+    return (occupied - 1.0) / (2.0 * n * math.log(2.0))
+
+
+def _group_entropy(sorted_CxN: jax.Array, bias_correction: str = "none") -> jax.Array:
+    """Plug-in entropy in bits (float64) [C] of the runs of equal values in a sorted array,
+    Miller-Madow corrected with `bias_correction="miller_madow"` (m = the number of runs).
 
     H = log2 N - (1/N) sum_g c_g log2 c_g, where the sum telescopes over the elements: the k-th
     element of a run adds k log2 k - (k-1) log2 (k-1). Only run starts are needed (one cummax).
@@ -250,23 +268,30 @@ def _group_entropy(sorted_CxN: jax.Array) -> jax.Array:
     first = jnp.concatenate([jnp.ones((c, 1), bool), sorted_CxN[:, 1:] != sorted_CxN[:, :-1]], axis=1)
     k = (idx - jax.lax.cummax(jnp.where(first, idx, 0), axis=1) + 1).astype(jnp.float64)
     previous = (k - 1) * jnp.log2(jnp.maximum(k - 1, 1.0))  # 0 for k = 1
-    return math.log2(n) - jnp.sum(k * jnp.log2(k) - previous, axis=1) / n
+    h = math.log2(n) - jnp.sum(k * jnp.log2(k) - previous, axis=1) / n
+    if bias_correction == "miller_madow":
+        h = h + miller_madow(jnp.sum(first, axis=1).astype(jnp.float64), n)
+    return h
 
 
-def information_from_ids(ids_BxN, bad_B, labels, num_classes: int):
+def information_from_ids(ids_BxN, bad_B, labels, num_classes: int, bias_correction: str = "none"):
     """I(X;T), I(T;Y) [B] from row ids (equal iff the rows' codes are equal): one sort of
     (id, label) keys gives H(T) and H(T,Y). `labels` is [N] (shared) or [B, N]."""
     bits = label_bits(num_classes)
     keys = jax.lax.sort((ids_BxN << bits) | labels.astype(jnp.uint64), dimension=1)
-    return information_from_sorted(keys >> bits, keys, bad_B, labels, num_classes)
+    return information_from_sorted(keys >> bits, keys, bad_B, labels, num_classes, bias_correction)
 
 
-def information_from_sorted(t_keys_BxN, ty_keys_BxN, bad_B, labels, num_classes: int):
+def information_from_sorted(t_keys_BxN, ty_keys_BxN, bad_B, labels, num_classes: int, bias_correction: str = "none"):
     """I(X;T), I(T;Y) [B] from sorted keys whose runs are T's symbols (`t_keys`) and the (T, Y)
-    pairs (`ty_keys`, sorted in the same order); NaN where `bad_B`."""
-    h_t = _group_entropy(t_keys_BxN)
-    h_ty = _group_entropy(ty_keys_BxN)
-    h_y = common.entropy_bits(common.label_distribution(labels, num_classes))
+    pairs (`ty_keys`, sorted in the same order); NaN where `bad_B`. With `bias_correction=
+    "miller_madow"` every entropy (H(T), H(Y), H(T,Y)) is Miller-Madow corrected."""
+    h_t = _group_entropy(t_keys_BxN, bias_correction)
+    h_ty = _group_entropy(ty_keys_BxN, bias_correction)
+    p_y = common.label_distribution(labels, num_classes)
+    h_y = common.entropy_bits(p_y)
+    if bias_correction == "miller_madow":
+        h_y = h_y + miller_madow(jnp.sum(p_y > 0, axis=-1).astype(jnp.float64), labels.shape[-1])
     i_ty = jnp.maximum(h_t + h_y - h_ty, 0.0)  # >= 0 up to rounding
     nan = jnp.float32(jnp.nan)
     return jnp.where(bad_B, nan, h_t).astype(jnp.float32), jnp.where(bad_B, nan, i_ty).astype(jnp.float32)

@@ -70,7 +70,7 @@ def _sorted_keys(hashes_CxN: jax.Array, labels_CxN: jax.Array, label_bits: int):
     return keys >> label_bits, keys, order
 
 
-def _counted(acts_CxNxD: jax.Array, labels, num_classes: int):
+def _counted(acts_CxNxD: jax.Array, labels, num_classes: int, bias_correction: str = "none"):
     """(I(X;T), I(T;Y), collided) [C] from hashes, with each item's collisions detected."""
     c, n, _ = acts_CxNxD.shape
     bad = ~common.finite_items(acts_CxNxD)
@@ -82,19 +82,25 @@ def _counted(acts_CxNxD: jax.Array, labels, num_classes: int):
     same_hash = t_keys[:, 1:] == t_keys[:, :-1]
     same_row = jnp.all(rows[:, 1:] == rows[:, :-1], axis=-1)
     collided = jnp.any(same_hash & ~same_row, axis=1)
-    return (*binned.information_from_sorted(t_keys, ty_keys, bad, labels, num_classes), collided)
+    return (*binned.information_from_sorted(t_keys, ty_keys, bad, labels, num_classes, bias_correction), collided)
 
 
-def _ranked(acts_CxNxD: jax.Array, labels, num_classes: int):
+def _ranked(acts_CxNxD: jax.Array, labels, num_classes: int, bias_correction: str = "none"):
     """(I(X;T), I(T;Y)) [C] from the exact column-by-column ranking (no hash)."""
     bad = ~common.finite_items(acts_CxNxD)
     ids = binned.row_rank(jnp.where(bad[:, None, None], 0, bit_codes(acts_CxNxD)))
-    return binned.information_from_ids(ids, bad, labels, num_classes)
+    return binned.information_from_ids(ids, bad, labels, num_classes, bias_correction)
 
 
 @dataclasses.dataclass(frozen=True)
 class Exact(common.Estimator):
-    """The exact count of distinct activation rows (see the module docstring). No parameters."""
+    """The exact count of distinct activation rows (see the module docstring);
+    `bias_correction="miller_madow"` corrects the plug-in entropies of the finite sample."""
+
+    bias_correction: str = "none"
+
+    def __post_init__(self):
+        binned.check_bias_correction(self.bias_correction)
 
     supports_exact = True  # method="exact" ranks every item without hashing (for checks)
 
@@ -108,8 +114,10 @@ class Exact(common.Estimator):
 
         def run(fn):
             if per_item:
-                return common.in_chunks(lambda a, y: fn(a, y, num_classes), acts_BxNxD, chunk, labels)
-            return common.in_chunks(lambda a: fn(a, labels, num_classes), acts_BxNxD, chunk)
+                return common.in_chunks(
+                    lambda a, y: fn(a, y, num_classes, self.bias_correction), acts_BxNxD, chunk, labels
+                )
+            return common.in_chunks(lambda a: fn(a, labels, num_classes, self.bias_correction), acts_BxNxD, chunk)
 
         if exact:
             return run(_ranked)

@@ -175,7 +175,9 @@ class MainsTest(chex.TestCase):
         self.assertEqual((int(res["n_train"]), int(res["n_test"])), (3277, 4096))
         np.testing.assert_array_equal(res["mi_epochs"], [0, 1, 2, 3, 4, 6, 9, 14, 20, 29, 30])
         config = results.load_config(out)["config"]
-        self.assertEqual(config["binning"], {"bin_size": None, "num_bins": 29, "value_range": [-1.0, 1.0]})
+        self.assertEqual(
+            config["binning"], {"bin_size": None, "num_bins": 29, "value_range": [-1.0, 1.0], "bias_correction": "none"}
+        )
         self.assertEqual((config["train"]["batch_size"], config["train"]["init"]), (512, "truncated_normal"))
         self.assertTrue(os.path.exists(f"{out}/information_plane.png"))
         for name in ("gradients.png", "information_plane_train.gif", "information_plane_test.gif"):

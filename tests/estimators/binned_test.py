@@ -160,6 +160,37 @@ class ReferenceTest(chex.TestCase):
         chex.assert_trees_all_close(chunked, whole, atol=1e-6)
 
 
+class MillerMadowTest(chex.TestCase):
+    """bias_correction="miller_madow": each plug-in entropy H(T), H(Y), H(T,Y) plus (m - 1) /
+    (2 N ln 2), m its occupied cells; against numpy for the binned, adaptive and exact estimators."""
+
+    def test_against_numpy(self):
+        rng = np.random.default_rng(5)
+        acts = np.round(rng.normal(size=(300, 2)), 0).astype(np.float32)  # a few dozen cells
+        labels = rng.integers(0, 3, 300).astype(np.int32)
+        n = len(labels)
+
+        def corrected(rows):
+            _, counts = np.unique(rows, axis=0, return_counts=True)
+            p = counts / n
+            return float(-(p * np.log2(p)).sum()) + (len(counts) - 1) / (2 * n * np.log(2))
+
+        joint = np.concatenate([acts, labels[:, None].astype(np.float32)], axis=1)
+        h_t, h_y, h_ty = corrected(acts), corrected(labels[:, None]), corrected(joint)
+        for estimator in (
+            estimators.Binning(bin_size=1.0, bias_correction="miller_madow"),
+            estimators.Exact(bias_correction="miller_madow"),
+        ):
+            i_xt, i_ty = estimators.information_plane([acts], labels, estimator=estimator)
+            self.assertAlmostEqual(float(i_xt[0]), h_t, places=5)
+            self.assertAlmostEqual(float(i_ty[0]), h_t + h_y - h_ty, places=5)
+        plain = estimators.information_plane([acts], labels, estimator=estimators.Binning(bin_size=1.0))
+        cells = len(np.unique(acts, axis=0))
+        self.assertAlmostEqual(float(i_xt[0] - plain[0][0]), (cells - 1) / (2 * n * np.log(2)), places=5)
+        with self.assertRaisesRegex(ValueError, "bias_correction"):
+            estimators.AdaptiveBinning(30, "range", bias_correction="jackknife")
+
+
 class HashTest(chex.TestCase):
     @parameterized.parameters((12, 1.0), (300, 1.0), (300, 65536.0))
     def test_rows_differing_in_one_entry(self, d, step):
