@@ -127,6 +127,9 @@ def run_experiment(
     """Loads the data, runs or resumes, draws the figures, prints a summary (process 0).
     `vals`: the main's flag values (output folder, figures, checkpoints, data_dir).
     `sweep`: a memorization sweep (conditions x seeds): its own figures and `summary.json`."""
+    if vals["plot_only"]:
+        redraw(vals["output_dir"], name, sweep)
+        return
     data_dir = vals.get("data_dir")
     import jax  # pylint: disable=g-import-not-at-top
 
@@ -167,6 +170,27 @@ def run_experiment(
     except OSError as e:
         fail(f"error: writing the figures to {out} failed ({e.strerror or e}); results.npz is complete", 1)
     print(f"results: {out / results.RESULTS}")
+    for p in paths:
+        print(f"figure: {p}")
+
+
+def redraw(output_dir: str, name: str, sweep: bool) -> None:
+    """--plot_only: the figures of the finished run in `output_dir`, drawn again from its
+    results.npz (nothing is trained; the run's own title is kept)."""
+    out = pathlib.Path(output_dir)
+    try:
+        res = results.load_results(out)
+        if not bool(res["complete"]):
+            raise errors.DataError(f"{out} holds an unfinished run: rerun its command without --plot_only to resume it")
+        title = results.load_config(out).get("name") or name if (out / results.CONFIG).exists() else name
+        paths = plotting.save_sweep_figures(res, out, title) if sweep else plotting.save_run_figures(res, out, title)
+    except (errors.ConfigError, errors.DataError) as e:
+        fail(f"error: {e}", 2)
+    except OSError as e:
+        fail(f"error: writing the figures to {out} failed ({e.strerror or e})", 1)
+    if not sweep and "grad_mean_norm" in res:
+        for figure, why in plotting.skipped_figures(res).items():
+            print(f"figure skipped: {figure}: {why}")
     for p in paths:
         print(f"figure: {p}")
 

@@ -145,6 +145,8 @@ TABLE: tuple[Flag, ...] = (
     # Long runs and figures.
     Flag("checkpoint_every_s", "float", 120.0, "Seconds between checkpoints (and on SIGINT/SIGTERM)."),
     Flag("plot", "bool", True, "Draw the figures at the end."),
+    Flag("plot_only", "bool", False, "Draw the figures of the finished run in --output_dir again from its results.npz, "
+         "without training (the other settings are ignored)."),
     Flag("plot_seeds", "bool", False, "Also draw each seed's trajectories, thin, in the information plane."),
     Flag("animate", "bool", False, "Also write the information plane of each split as a GIF."),
     # The memorization sweep.

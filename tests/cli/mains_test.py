@@ -94,6 +94,12 @@ class MainsTest(chex.TestCase):
             self.assertTrue(os.path.exists(f"{self.tmp}/compare.png"))
             os.unlink(f"{self.tmp}/compare.png")
         self.assertIn("| adaptive_range | layer 2 (8) |", proc.stdout)  # the table of --layout estimators
+        # --plot_only redraws a finished run's figures from its results, without training.
+        os.unlink(f"{self.tmp}/true/training.png")
+        proc = testing.run_main("experiments.mnist", "--plot_only", "--output_dir", f"{self.tmp}/true")
+        self.assertEqual(proc.returncode, 0, proc.stderr[-2000:])
+        self.assertIn(f"figure: {self.tmp}/true/training.png", proc.stdout)
+        self.assertTrue(os.path.exists(f"{self.tmp}/true/training.png"))
         # Without --output: compare.png beside the first run; --output into missing folders makes them.
         for extra, where in (([], f"{self.tmp}/compare.png"), (["--output", f"{self.tmp}/new/deeper/c.png"], None)):
             proc = testing.run_main("experiments.compare", *runs, *extra)
