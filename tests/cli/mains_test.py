@@ -36,14 +36,18 @@ app.run(tishby.main)
 """
 
 
-class MainsTest(chex.TestCase):
-    """The mains as a user runs them (subprocesses)."""
+class _MainsBase(chex.TestCase):
+    """A temporary folder per class and the one-line-error checks (no tests of its own)."""
 
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
         testing.require_data()
         cls.tmp = tempfile.mkdtemp()
+
+
+class MainsTest(_MainsBase):
+    """The mains as a user runs them (subprocesses): runs, resumes, signals."""
 
     def test_mnist_and_compare_smoke(self):
         common = [
@@ -245,6 +249,11 @@ class MainsTest(chex.TestCase):
         self.assertRegex(last, r"^interrupted: epoch \d+ of 100000 saved in .*; rerun the same command to resume$")
         self.assertFalse(results.load_results(out)["complete"])
         self.assertNotEmpty(os.listdir(cache))
+
+
+class OneLineErrorsTest(_MainsBase):
+    """Bad inputs and unusable folders: one line, a non-zero exit, nothing left behind (a class
+    of its own, so the two test workers share the subprocess-heavy mains tests)."""
 
     def _assert_one_error_line(self, proc, message):
         self.assertEqual(proc.returncode, 2, proc.stderr[-2000:])
