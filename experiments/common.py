@@ -182,7 +182,8 @@ def redraw(output_dir: str, name: str, sweep: bool) -> None:
         res = results.load_results(out)
         if not bool(res["complete"]):
             raise errors.DataError(f"{out} holds an unfinished run: rerun its command without --plot_only to resume it")
-        title = results.load_config(out).get("name") or name if (out / results.CONFIG).exists() else name
+        saved = results.load_config(out) if (out / results.CONFIG).exists() else {}
+        title = saved.get("name") or name
         paths = plotting.save_sweep_figures(res, out, title) if sweep else plotting.save_run_figures(res, out, title)
     except (errors.ConfigError, errors.DataError) as e:
         fail(f"error: {e}", 2)
