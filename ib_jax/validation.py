@@ -7,6 +7,10 @@ estimators are scored (plain numpy, float64; nothing here runs on the device).
   * `noisy_layer_information`: I(X; T+Z) of given rows T with X uniform over them and
     Z ~ N(0, s2 I), by Monte Carlo with its standard error (a reference value, for the KDE
     family; no closed form exists).
+  * `quantized_clusters`: the same clusters on a grid of cells of one width (integer codes), and
+    `quantized_clusters_entropy` / `quantized_clusters_information`, their exact H(Q(T)) and
+    I(Q(T);Y) as finite sums over differences of the normal CDF: the truth for the plug-in
+    estimators (`exact`, and the bias they have at a finite N).
 """
 
 import math
@@ -64,6 +68,63 @@ def _clusters_information(num_classes, separation, spread, noise_variance, point
     integrand = np.exp(log_phi) * (log_phi - log_p[None, :])  # >= 0 in sum over k
     nats = np.trapezoid(integrand, x, axis=1).mean()
     return float(max(nats, 0.0) / _LOG2)
+
+
+def quantized_clusters(
+    seed: int, *, n: int, dim: int, num_classes: int, separation: float, spread: float, width: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """`class_clusters` (same arguments, same draws) quantized on a grid of cells of `width`:
+    (codes [n, dim] int32 = floor(t / width), y [n] int32). Cell j of a coordinate is
+    [j width, (j + 1) width)."""
+    if not width > 0:
+        raise ValueError(f"width must be > 0, got {width}")
+    t, y = class_clusters(seed, n=n, dim=dim, num_classes=num_classes, separation=separation, spread=spread)
+    return np.floor(t.astype(np.float64) / width).astype(np.int32), y
+
+
+def _normal_cdf(z: np.ndarray) -> np.ndarray:
+    """Phi(z) to full relative precision in both tails (erfc, not 1 + erf)."""
+    return 0.5 * np.array([math.erfc(-v / math.sqrt(2.0)) for v in np.ravel(z)]).reshape(np.shape(z))
+
+
+def _cell_probabilities(means: np.ndarray, spread: float, width: float) -> np.ndarray:
+    """P(cell j | class k) [K, J] of N(m_k, spread^2) on cells [j width, (j + 1) width) covering
+    every mean +- 40 spreads (the mass beyond, < 1e-300, is below float64's resolution): the
+    difference of the normal CDF at the cell's edges, the upper tail's as a difference of the
+    survival function so that no cell loses its digits to 1 - 1."""
+    lo = math.floor((means.min() - 40 * spread) / width)
+    hi = math.floor((means.max() + 40 * spread) / width) + 1
+    edges = np.arange(lo, hi + 1) * width  # [J + 1]
+    z = (edges[None, :] - means[:, None]) / spread  # [K, J + 1]
+    below = _normal_cdf(z)  # Phi, accurate where z < 0
+    above = _normal_cdf(-z)  # 1 - Phi, accurate where z > 0
+    left = np.where(z[:, :-1] < 0, below[:, 1:] - below[:, :-1], above[:, :-1] - above[:, 1:])
+    return np.clip(left, 0.0, None)
+
+
+def _entropy_bits(p: np.ndarray, axis=-1) -> np.ndarray:
+    return -np.sum(np.where(p > 0, p * np.log2(np.where(p > 0, p, 1.0)), 0.0), axis=axis)
+
+
+def quantized_clusters_entropy(*, dim: int, num_classes: int, separation: float, spread: float, width: float) -> float:
+    """The exact entropy H(Q(T)) in bits of `quantized_clusters`' codes (= I(X;Q(T)) of a
+    deterministic layer): the first coordinate's cells have the mixture's probabilities
+    p_j = (1/K) sum_k [Phi((b_{j+1} - m_k)/s) - Phi((b_j - m_k)/s)], the other dim - 1
+    coordinates are independent with the same sum for one class at 0, and
+    H = H(p) + (dim - 1) H(q): a finite sum over the cells within 40 spreads of a mean."""
+    means = separation * (np.arange(num_classes) - (num_classes - 1) / 2.0)
+    first = _entropy_bits(_cell_probabilities(means, spread, width).mean(0))
+    noise = _entropy_bits(_cell_probabilities(np.zeros(1), spread, width)[0]) if dim > 1 else 0.0
+    return float(first + (dim - 1) * noise)
+
+
+def quantized_clusters_information(*, num_classes: int, separation: float, spread: float, width: float) -> float:
+    """The exact I(Q(T);Y) in bits of `quantized_clusters` (any dim: the other coordinates are
+    independent of y and of the first), H(p) - (1/K) sum_k H(p_k) with p_k the cell
+    probabilities of class k (see `quantized_clusters_entropy`)."""
+    means = separation * (np.arange(num_classes) - (num_classes - 1) / 2.0)
+    given = _cell_probabilities(means, spread, width)  # [K, J]
+    return float(max(_entropy_bits(given.mean(0)) - _entropy_bits(given).mean(), 0.0))
 
 
 def noisy_layer_information(

@@ -99,8 +99,8 @@ class RunTest(chex.TestCase):
         self.assertEqual(config["config"]["epochs"], 40)
         self.assertIn("jax", config["versions"])
         self.assertFalse(os.path.exists(f"{self.tmp}/full/{results.CHECKPOINT}"))
-        self.assertEqual(list(res["estimators"]), list(estimators.ESTIMATORS))
-        for name in estimators.ESTIMATORS:
+        self.assertEqual(list(res["estimators"]), list(testing.TINY.estimators))
+        for name in testing.TINY.estimators:
             chex.assert_shape([res[f"{name}.{k}"] for k in results.MI_KEYS], (1, 5, 3))
         for key in results.MI_KEYS:  # the unprefixed keys are the first estimator's
             np.testing.assert_array_equal(res[key], res[f"binned.{key}"])
@@ -153,15 +153,6 @@ class RunTest(chex.TestCase):
                     "bias_correction": "none",
                 },
                 {"name": "exact", "type": "Exact", "bias_correction": "none"},
-                {"name": "renyi", "type": "Renyi", "alpha": 1.01, "batch_size": 200, "sigma": None},
-                {
-                    "name": "edge",
-                    "type": "EDGE",
-                    "num_estimates": 5,
-                    "layer_scale": 1.0,
-                    "input_scale": 0.001,
-                    "seed": 0,
-                },
             ],
         )
 
@@ -191,15 +182,25 @@ class RunTest(chex.TestCase):
         self.assertLen(plotting.save_run_figures(loaded, out), 3)
         self.assertLen(plotting.save_run_figures(res, out), 7)  # the new one: gradients and per-estimator figures
 
+    @classmethod
+    def _after_10_epochs(cls):
+        """The network of TINY after 10 epochs, trained separately with the train module, and
+        its layers on the training set (computed once)."""
+        if not hasattr(cls, "_trained"):
+            init_key, shuffle_key = jax.random.split(jax.random.key(testing.TINY.seed))
+            state = train.create_state(init_key, testing.TINY.train, 12, 2)
+            x, y = cls.dataset.x_train, cls.dataset.y_train
+            for epoch in range(10):
+                key = jax.random.fold_in(shuffle_key, epoch)
+                state, _, _ = train.jit_train_epoch(state, key, x, y, testing.TINY.train)
+            cls._trained = state, shuffle_key, train.evaluate(state.apply_fn, state.params, x, y)[1]
+        return cls._trained
+
     def test_information_equals_a_direct_measurement(self):
         """Train-set MI at epoch 10 = the estimator on a forward pass of the network after 10
         epochs, trained separately with the train module."""
-        init_key, shuffle_key = jax.random.split(jax.random.key(testing.TINY.seed))
-        state = train.create_state(init_key, testing.TINY.train, 12, 2)
+        state, shuffle_key, acts = self._after_10_epochs()
         x, y = self.dataset.x_train, self.dataset.y_train
-        for epoch in range(10):
-            state, _, _ = train.jit_train_epoch(state, jax.random.fold_in(shuffle_key, epoch), x, y, testing.TINY.train)
-        _, acts = train.evaluate(state.apply_fn, state.params, x, y)
         for estimator in experiment.measured_estimators(testing.TINY):
             if (
                 estimator.name == "kde_mc"
@@ -220,6 +221,39 @@ class RunTest(chex.TestCase):
         )
         for key in experiment.GRADIENT_KEYS:
             np.testing.assert_allclose(self.full[key][0, 1], metrics[key], rtol=1e-5, err_msg=key)
+
+    def test_estimators_that_need_the_inputs_in_a_run(self):
+        """renyi and edge in a run: each split is measured with its own inputs X, so epoch 10's
+        values equal the estimators on a direct forward pass with x_train (and x_test), and
+        config.json records their settings."""
+        config = dataclasses.replace(testing.TINY, estimators=("binned", *testing.INPUT_ESTIMATORS), epochs=10)
+        out = experiment.prepare_output_dir(f"{self.tmp}/inputs", False)
+        res = experiment.run(config, self.dataset, out)
+        state, _, acts = self._after_10_epochs()
+        _, acts_test = train.evaluate(state.apply_fn, state.params, self.dataset.x_test, self.dataset.y_test)
+        splits = (
+            ("train", acts, self.dataset.y_train, self.dataset.x_train),
+            ("test", acts_test, self.dataset.y_test, self.dataset.x_test),
+        )
+        for estimator in experiment.measured_estimators(config)[1:]:
+            for split, layers, y, x in splits:
+                i_xt, i_ty = estimators.information_plane(layers, y, estimator=estimator, inputs=x)
+                np.testing.assert_allclose(res[f"{estimator.name}.i_xt_{split}"][0, 1], i_xt, atol=1e-5)
+                np.testing.assert_allclose(res[f"{estimator.name}.i_ty_{split}"][0, 1], i_ty, atol=1e-5)
+        self.assertEqual(
+            json.loads(open(f"{out}/config.json").read())["estimators"][1:],
+            [
+                {"name": "renyi", "type": "Renyi", "alpha": 1.01, "batch_size": 200, "sigma": None},
+                {
+                    "name": "edge",
+                    "type": "EDGE",
+                    "num_estimates": 5,
+                    "layer_scale": 1.0,
+                    "input_scale": 0.001,
+                    "seed": 0,
+                },
+            ],
+        )
 
     def test_mi_subset_measures_a_fixed_stratified_subset(self):
         """--mi_subset 128: the information of the 128 measured training samples (a fixed,
