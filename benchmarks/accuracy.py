@@ -135,24 +135,24 @@ def trained_layers(args) -> dict[int, tuple[np.ndarray, ...]]:
         hidden=(10, 7, 5, 4, 3), optimizer="sgd", learning_rate=0.01, momentum=0.9, loss_reduction="mean"
     )
     state = train.create_state(jax.random.key(0), config, x.shape[1], 2)
-    xs, ys, x_all = jnp.asarray(x[train_idx]), jnp.asarray(y[train_idx]), jnp.asarray(x)
+    xs, ys, x_all, y_all = (jnp.asarray(v) for v in (x[train_idx], y[train_idx], x, y))
 
     @jax.jit
-    def advance(state, epochs):  # full batch: the key is unused
+    def advance(state, epochs, xs, ys):  # the data as arguments: no constants to fold; full batch: no key
         return jax.lax.fori_loop(
             0, epochs, lambda _, s: train.train_epoch(s, jax.random.key(0), xs, ys, config)[0], state
         )
 
     @jax.jit
-    def layers(state):
+    def layers(state, x_all, y_all):
         logits, acts = state.apply_fn(train.variables(state), x_all)
-        return acts[:-1], jnp.mean(jnp.argmax(logits, -1) == jnp.asarray(y))
+        return acts[:-1], jnp.mean(jnp.argmax(logits, -1) == y_all)
 
     checkpoints = sorted({0, *np.unique(np.geomspace(10, args.epochs, 12).astype(int)).tolist(), args.epochs})
     snapshots, done = {}, 0
     for target in checkpoints:
-        state, done = advance(state, target - done), target
-        acts, accuracy = layers(state)
+        state, done = advance(state, target - done, xs, ys), target
+        acts, accuracy = layers(state, x_all, y_all)
         snapshots[target] = tuple(np.asarray(a, np.float64) for a in acts)
     print(f"  12-bit network: accuracy on all 4,096 patterns {float(accuracy):.3f} after {args.epochs} epochs")
     return snapshots
@@ -176,7 +176,9 @@ def noisy_part(args) -> list[dict]:
     """Part 2: I(X;T+Z) of noisy layers against the Monte Carlo truth."""
     snapshots = trained_layers(args)
     variance = args.layer_noise_variance
-    width3 = _kde_values([s[4] for s in snapshots.values()], variance, 1)["kde_upper"]
+    narrowest = np.stack([s[4] for s in snapshots.values()]).astype(np.float32)  # the width-3 layer
+    upper = estimators.KDE(variance, "upper")
+    width3 = np.asarray(_measure(upper, narrowest, np.zeros(narrowest.shape[:2], np.int32), 2)[0])
     epochs = list(snapshots)
     peak = max((e for e in epochs if e > 0), key=lambda e: width3[epochs.index(e)])
     chosen = {"before fitting": 0, "peak": peak, "late": args.epochs}

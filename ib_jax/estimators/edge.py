@@ -110,15 +110,19 @@ class EDGE(common.Estimator):
         d_proj = z.shape[-1]
         rho = jax.vmap(jax.vmap(lambda c: knn_distance(c, neighbours(n, d_proj)), in_axes=1))(z)  # [B, d']
         width = scale * 0.4 * 18.0 * d_proj / max(1.0 + math.log(d), 1.0) * (rho + 1e-4)  # [B, d']
-        ids = []
         count = self.num_estimates
-        for j in range(count):
-            w = width * (1.0 + 0.1 * j / max(count - 1, 1))
-            codes = jnp.floor((z + (j / count) * w[:, None, :]) / w[:, None, :])
+        j = np.arange(count)
+        scales = jnp.asarray(1.0 + 0.1 * j / max(count - 1, 1), jnp.float32)  # estimate j's width factor
+        shifts = jnp.asarray(j / count, jnp.float32)  # and its shift, in widths
+
+        def one(scale, shift):  # one estimate: a map over them, so the hashing is compiled once
+            w = width * scale
+            codes = jnp.floor((z + shift * w[:, None, :]) / w[:, None, :])
             codes = jnp.clip(codes, -(2.0**62), 2.0**62).astype(jnp.int64)
             halves = jnp.concatenate([codes.astype(jnp.int32), (codes >> 32).astype(jnp.int32)], axis=-1)
-            ids.append(exact.row_hash(halves))
-        return jnp.stack(ids)
+            return exact.row_hash(halves)
+
+        return jax.lax.map(lambda a: one(*a), (scales, shifts))
 
 
 def projected_units(n: int, d: int) -> int:

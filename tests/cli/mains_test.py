@@ -66,9 +66,14 @@ class MainsTest(_MainsBase):
             "--estimators",
             "binned,kde_upper,adaptive_range",
         ]
-        for labels in ("true", "random"):
-            flags = ["--random_labels"] if labels == "random" else []
-            proc = testing.run_main("experiments.mnist", *common, *flags, "--output_dir", f"{self.tmp}/{labels}")
+        # The mains run in children forked from one process that imported JAX once (fork_main):
+        # the same exit codes and output as their own processes, without 14 interpreter starts.
+        outs = [f"{self.tmp}/true", f"{self.tmp}/random"]
+        procs = _run_forked(
+            "experiments.mnist",
+            [[*common, "--output_dir", outs[0]], [*common, "--random_labels", "--output_dir", outs[1]]],
+        )
+        for out, proc in zip(outs, procs):
             self.assertEqual(proc.returncode, 0, proc.stderr[-2000:])
             for name in (
                 "results.npz",
@@ -80,48 +85,53 @@ class MainsTest(_MainsBase):
                 "information_plane_estimators_test.png",
                 "information_per_layer_estimators.png",
             ):
-                self.assertTrue(os.path.exists(f"{self.tmp}/{labels}/{name}"), name)
-            res = results.load_results(f"{self.tmp}/{labels}")
+                self.assertTrue(os.path.exists(f"{out}/{name}"), name)
+            res = results.load_results(out)
             chex.assert_shape(res["i_xt_test"], (1, 3, 3))
             chex.assert_shape(res["kde_upper.i_xt_test"], (1, 3, 3))
             self.assertEqual(int(res["n_train"]), 200)
-            self.assertEqual(results.load_config(f"{self.tmp}/{labels}")["config"]["kde_noise_variance"], 0.1)
-        runs = [f"{self.tmp}/true", f"{self.tmp}/random"]
-        for extra in (
+            self.assertEqual(results.load_config(out)["config"]["kde_noise_variance"], 0.1)
+        self.assertEqual(list(results.load_results(outs[1])["condition"]), ["permuted"])
+        runs = outs
+        drawn = [
             [],
             ["--estimator", "kde_upper"],
             ["--layout", "headline"],
             ["--layout", "estimators", "--split", "test"],
-        ):
-            proc = testing.run_main("experiments.compare", *runs, *extra, "--output", f"{self.tmp}/compare.png")
+        ]
+        # Without --output: compare.png beside the first run; --output into missing folders makes them.
+        placed = [([], f"{self.tmp}/compare.png"), (["--output", f"{self.tmp}/new/deeper/c.png"], None)]
+        refused = [
+            (["--estimator", "kde_lower"], "not kde_lower"),
+            (["--layout", "estimators", "--estimators", "kde_lower"], "not every run measured"),
+            (["--names", "a"], "--names"),
+            (["--layout", "grid"], "layout"),
+            (["--layout", "headline", runs[0]], "two runs"),
+        ]
+        arg_lists = [[*runs, *extra, "--output", f"{self.tmp}/drawn_{i}.png"] for i, extra in enumerate(drawn)]
+        arg_lists += [[*runs, *extra] for extra, _ in placed]
+        arg_lists += [[*runs, *extra, "--output", f"{self.tmp}/refused.png"] for extra, _ in refused]
+        procs = _run_forked("experiments.compare", arg_lists)
+        for i, proc in enumerate(procs[: len(drawn)]):
             self.assertEqual(proc.returncode, 0, proc.stderr[-2000:])
-            self.assertTrue(os.path.exists(f"{self.tmp}/compare.png"))
-            os.unlink(f"{self.tmp}/compare.png")
-        self.assertIn("| adaptive_range | layer 2 (8) |", proc.stdout)  # the table of --layout estimators
+            self.assertTrue(os.path.exists(f"{self.tmp}/drawn_{i}.png"))
+        self.assertIn("| adaptive_range | layer 2 (8) |", procs[len(drawn) - 1].stdout)  # --layout estimators' table
+        for (extra, where), proc in zip(placed, procs[len(drawn) :]):
+            self.assertEqual(proc.returncode, 0, proc.stderr[-2000:])
+            written = where or extra[1]
+            self.assertIn(f"figure: {written}", proc.stdout)
+            self.assertTrue(os.path.exists(written), written)
+        for (_, message), proc in zip(refused, procs[len(drawn) + len(placed) :]):
+            self.assertEqual(proc.returncode, 2, proc.stderr[-2000:])
+            self.assertNotIn("Traceback", proc.stderr)
+            self.assertIn(message, proc.stderr)
+        self.assertFalse(os.path.exists(f"{self.tmp}/refused.png"))
         # --plot_only redraws a finished run's figures from its results, without training.
         os.unlink(f"{self.tmp}/true/training.png")
         proc = testing.run_main("experiments.mnist", "--plot_only", "--output_dir", f"{self.tmp}/true")
         self.assertEqual(proc.returncode, 0, proc.stderr[-2000:])
         self.assertIn(f"figure: {self.tmp}/true/training.png", proc.stdout)
         self.assertTrue(os.path.exists(f"{self.tmp}/true/training.png"))
-        # Without --output: compare.png beside the first run; --output into missing folders makes them.
-        for extra, where in (([], f"{self.tmp}/compare.png"), (["--output", f"{self.tmp}/new/deeper/c.png"], None)):
-            proc = testing.run_main("experiments.compare", *runs, *extra)
-            self.assertEqual(proc.returncode, 0, proc.stderr[-2000:])
-            written = where or extra[1]
-            self.assertIn(f"figure: {written}", proc.stdout)
-            self.assertTrue(os.path.exists(written), written)
-        for extra, message in (
-            (["--estimator", "kde_lower"], "not kde_lower"),
-            (["--layout", "estimators", "--estimators", "kde_lower"], "not every run measured"),
-            (["--names", "a"], "--names"),
-            (["--layout", "grid"], "layout"),
-            (["--layout", "headline", runs[0]], "two runs"),
-        ):
-            proc = testing.run_main("experiments.compare", *runs, *extra, "--output", f"{self.tmp}/compare.png")
-            self.assertEqual(proc.returncode, 2, proc.stderr[-2000:])
-            self.assertNotIn("Traceback", proc.stderr)
-            self.assertIn(message, proc.stderr)
 
     def test_memorization_smoke(self):
         """Conditions x seeds in one run (a quantized network, measured exactly too): the row keys,
