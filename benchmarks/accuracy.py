@@ -1,6 +1,6 @@
 """Every estimator against known information: the ground-truth benchmark (`docs/accuracy.md`).
 
-Run by hand: `python -m benchmarks.accuracy` (about 12 minutes on a 2-core CPU; `--quick` runs
+Run by hand: `python -m benchmarks.accuracy` (about 10 minutes on a 2-core CPU; `--quick` runs
 the smallest case of each part, as the tests do). It prints one table per quantity and writes
 `accuracy.json` (every number) and `accuracy.png` (the figure) to --output_dir:
 
