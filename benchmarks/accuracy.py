@@ -458,7 +458,7 @@ def main(argv=None):
     except ValueError:
         parser.error(f"--sizes must be comma-separated integers, got {args.sizes!r}")
     if args.quick:
-        args.draws, args.epochs, args.truth_draws = 2, 30, 20_000
+        args.draws, args.epochs, args.truth_draws = 2, 10, 8192
     if args.draws < 1 or args.epochs < 10 or args.truth_draws < 1 or min(args.sizes) < 20:
         parser.error("--draws and --truth_draws must be >= 1, --epochs >= 10, every size >= 20")
     out = pathlib.Path(args.output_dir)
