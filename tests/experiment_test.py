@@ -335,7 +335,8 @@ class RunTest(chex.TestCase):
 
     def test_non_finite_loss_stops_and_keeps_results(self):
         diverging = train.TrainConfig(hidden=(6, 4), activation="linear", optimizer="sgd", learning_rate=1e10)
-        config = experiment.ExperimentConfig(**{**testing.TINY.__dict__, "train": diverging})
+        # One estimator: the stop does not depend on them, and each adds to the compilation.
+        config = experiment.ExperimentConfig(**{**testing.TINY.__dict__, "train": diverging, "estimators": ("binned",)})
         out = experiment.prepare_output_dir(f"{self.tmp}/nan", False)
         with self.assertRaisesRegex(experiment.RunStopped, "non-finite"):
             experiment.run(config, self.dataset, out)
