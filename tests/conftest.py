@@ -10,7 +10,7 @@ _LONGEST = (
     "OneLineErrorsTest",
     "SeedsTest",
     "ExamplesTest",
-    "InputEstimatorsRunTest",
+    "SlowCompilingEstimatorsRunTest",
     "AccuracySmokeTest",
     "MultiDeviceTest",
     "MultiProcessTest",
