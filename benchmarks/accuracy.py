@@ -24,17 +24,15 @@ the smallest case of each part, as the tests do). It prints one table per quanti
 import argparse
 import json
 import math
-import os
 import pathlib
 import platform
-import tempfile
 import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ib_jax import estimators, tishby, train, validation
+from ib_jax import estimators, results, tishby, train, validation
 from ib_jax.estimators import common
 
 SPREAD = 1.0
@@ -415,17 +413,8 @@ def draw_figure(result: dict, path: pathlib.Path) -> None:
     for ax, letter in zip(axes.flat, "abcdef"):
         ax.set_title(f"({letter}) {ax.get_title()}", fontsize=10)
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=90)
+    results.atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=90))
     plt.close(fig)
-    os.replace(tmp, path)
-
-
-def _write_json(result: dict, path: pathlib.Path) -> None:
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as f:
-        json.dump(result, f, indent=1)
-    os.chmod(f.name, 0o644)
-    os.replace(f.name, path)
 
 
 def main(argv=None):
@@ -474,7 +463,7 @@ def main(argv=None):
     result["seconds"] = time.perf_counter() - start
     print_tables(result)
     print_summary(result)
-    _write_json(result, out / "accuracy.json")
+    results.atomic_write(out / "accuracy.json", lambda f: f.write(json.dumps(result, indent=1).encode()))
     draw_figure(result, out / "accuracy.png")
     print(f"\ntook {result['seconds']:.0f} s; wrote {out / 'accuracy.json'} and {out / 'accuracy.png'}")
     return result
