@@ -76,6 +76,25 @@ class ReferenceTest(chex.TestCase):
         for b in range(2):
             np.testing.assert_array_equal(codes[b], reference_codes(acts[b], 11, strategy))
 
+    @parameterized.parameters(2, 7, 30)
+    def test_host_and_device_edges_are_equal(self, num_bins):
+        # The CPU path (numpy's sort in threads over parts of each row, then merged) and the
+        # GPU/TPU path (XLA's sort) must give the same edges; rows long enough to be split.
+        rng = np.random.default_rng(num_bins)
+        keys = np.stack(
+            [
+                rng.integers(-(2**31), 2**31 - 1, 140_000),
+                rng.integers(-50, 50, 140_000),  # heavy ties, fewer distinct values than elements
+                np.sort(rng.integers(0, 10**6, 140_000))[::-1],  # descending: the parts interleave
+            ]
+        ).astype(np.int32)
+        host = adaptive.numpy_edges(keys, num_bins)
+        device = jax.jit(adaptive.edges_by_sort, static_argnums=1)(keys, num_bins)
+        np.testing.assert_array_equal(host, device)
+        for row, edges in zip(keys, host):
+            u = np.unique(row)
+            np.testing.assert_array_equal(edges, u[(np.arange(1, num_bins) * len(u)) // num_bins])
+
     def test_per_item_labels_and_leading_axes_equal_a_loop(self):
         rng = np.random.default_rng(6)
         layers = [np.tanh(rng.normal(size=(2, 3, 200, w))).astype(np.float32) for w in (140, 4)]
