@@ -17,10 +17,13 @@ int32 run ~4x faster than of floats, whose comparator orders NaNs), keeps the di
 reads the n - 1 edges; every activation is then compared with the edges (no argsort, no
 scatter). That sort is of values and the row hash's sort is of row keys, so the two cannot be
 shared; the value sort is the floor of this estimator. Where it runs depends on the platform:
-  * CPU: a host callback (`numpy_edges`) cuts each item into one part per core, sorts the parts
-    in threads with numpy (whose sort releases the GIL), merges them with one stable sort (a
-    linear merge of sorted runs) and indexes the distinct values: about twice as fast as XLA's
-    CPU sort, which runs on one thread.
+  * CPU, items of at least `HOST_SORT_MIN` (131,072) values: a host callback (`numpy_edges`)
+    cuts each item into one part per core, sorts the parts in threads with numpy (whose sort
+    releases the GIL), merges them with one stable sort (a linear merge of sorted runs) and
+    indexes the distinct values: about twice as fast as XLA's CPU sort, which runs on one
+    thread. JAX keeps no program with a host callback in its persistent compilation cache, so
+    a program measuring such items is compiled at every start.
+  * CPU, smaller items: as on GPU and TPU.
   * GPU, TPU: `edges_by_sort` on the device (XLA's parallel sort; a cumulative count of run
     starts gives each sorted value its distinct rank and a binary search finds the edges).
 The two give the same edges exactly. Items with a NaN or infinite activation give NaN.
@@ -39,6 +42,10 @@ from ib_jax.estimators import binned, common
 
 STRATEGIES = ("entropy", "range")
 _CHUNK_ELEMENTS = 1 << 23  # activations binned at once (the sort's temporaries)
+# Items of at least this many values (N x D) are sorted on the host on CPU: below it one core's
+# sort is short anyway, and the program stays in JAX's persistent compilation cache, which
+# keeps no program with a host callback.
+HOST_SORT_MIN = 1 << 17
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,7 +110,10 @@ def _order_keys(acts: jax.Array) -> jax.Array:
 
 def entropy_edges(keys_KxM: jax.Array, num_bins: int) -> jax.Array:
     """[K, n - 1] interior edges of the "entropy" strategy for each row of int32 order keys: on
-    CPU by `numpy_edges` (a host callback), elsewhere by `edges_by_sort` on the device."""
+    CPU for rows of at least `HOST_SORT_MIN` keys by `numpy_edges` (a host callback), otherwise
+    by `edges_by_sort` on the device."""
+    if keys_KxM.shape[1] < HOST_SORT_MIN:
+        return edges_by_sort(keys_KxM, num_bins)
     return jax.lax.platform_dependent(
         keys_KxM,
         cpu=functools.partial(_edges_on_host, num_bins=num_bins),
@@ -127,7 +137,14 @@ def edges_by_sort(keys_KxM: jax.Array, num_bins: int) -> jax.Array:
 
 def _edges_on_host(keys_KxM: jax.Array, num_bins: int) -> jax.Array:
     shape = jax.ShapeDtypeStruct((keys_KxM.shape[0], num_bins - 1), jnp.int32)
-    return jax.pure_callback(functools.partial(numpy_edges, num_bins=num_bins), shape, keys_KxM)
+    return jax.pure_callback(_host_callback(num_bins), shape, keys_KxM)
+
+
+@functools.cache
+def _host_callback(num_bins: int):
+    """One callable per bin count: a traced program that calls the same object again is found in
+    JAX's caches instead of being compiled anew."""
+    return functools.partial(numpy_edges, num_bins=num_bins)
 
 
 @functools.cache

@@ -41,6 +41,7 @@ class ReferenceTest(chex.TestCase):
         ("entropy_ties", 500, 6, 7, "entropy", "grid"),
         ("entropy_wide_int8", 300, 150, 30, "entropy", "tanh"),
         ("entropy_wide_int32", 300, 150, 400, "entropy", "relu"),
+        ("entropy_host_sort", 1000, 140, 30, "entropy", "tanh"),  # N x D >= HOST_SORT_MIN: numpy_edges on CPU
         ("range_narrow", 500, 6, 30, "range", "relu"),
         ("range_wide", 300, 150, 30, "range", "tanh"),
         ("few_distinct_values", 400, 3, 30, "entropy", "binary"),
@@ -94,6 +95,13 @@ class ReferenceTest(chex.TestCase):
         for row, edges in zip(keys, host):
             u = np.unique(row)
             np.testing.assert_array_equal(edges, u[(np.arange(1, num_bins) * len(u)) // num_bins])
+
+    def test_host_sort_only_for_large_items(self):
+        codes = adaptive.AdaptiveBinning(30).codes
+        small, large = (np.zeros((2, n, 4), np.float32) for n in (100, adaptive.HOST_SORT_MIN // 4))
+        self.assertNotIn("python_cpu_callback", jax.jit(codes).lower(small).as_text())  # stays cacheable
+        self.assertEqual(jax.devices()[0].platform, "cpu")
+        self.assertIn("python_cpu_callback", jax.jit(codes).lower(large).as_text())
 
     def test_per_item_labels_and_leading_axes_equal_a_loop(self):
         rng = np.random.default_rng(6)
