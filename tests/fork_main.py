@@ -5,7 +5,8 @@ its flags defined there), without starting an interpreter and importing JAX per 
 
   python -m tests.fork_main MODULE < cases.json > results.json
 
-cases.json: a list of argument lists; results.json: a list of {"code", "stdout", "stderr"}.
+cases.json: a list of argument lists, or of {"module": OTHER, "args": [...]} for a case that runs
+another module; results.json: a list of {"code", "stdout", "stderr"}.
 The parent never starts a JAX backend, so forking is safe.
 """
 
@@ -46,13 +47,14 @@ def main() -> None:
     cases = json.load(sys.stdin)
     assert not flags.FLAGS.is_parsed()
     results = []
-    for args in cases:
+    for case in cases:
+        case_module, args = (case["module"], case["args"]) if isinstance(case, dict) else (module, case)
         with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
             sys.stdout.flush()
             sys.stderr.flush()
             pid = os.fork()
             if pid == 0:
-                _child(module, args, out.fileno(), err.fileno())
+                _child(case_module, args, out.fileno(), err.fileno())
             _, status = os.waitpid(pid, 0)
             out.seek(0)
             err.seek(0)

@@ -1,6 +1,7 @@
 """Shared test helpers: where the offline data lives, and tiny configurations."""
 
 import functools
+import json
 import os
 import pathlib
 import subprocess
@@ -75,6 +76,27 @@ def run_main(module, *args, timeout=300) -> subprocess.CompletedProcess:
         timeout=timeout,
         env=env,
     )
+
+
+def run_forked(module, arg_lists, timeout=300) -> list[subprocess.CompletedProcess]:
+    """`run_main(module, *args)` for each argument list, each in a child forked from one process
+    (tests/fork_main.py): the same exit status and output, one interpreter start for them all.
+    A case may also be {"module": other, "args": [...]}, run in its own child the same way."""
+    env = {**os.environ, "JAX_PLATFORMS": "cpu", "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "tests.fork_main", module],
+        input=json.dumps(arg_lists),
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return [
+        subprocess.CompletedProcess(args, r["code"], r["stdout"], r["stderr"])
+        for args, r in zip(arg_lists, json.loads(proc.stdout))
+    ]
 
 
 def write_npz(path, **arrays):

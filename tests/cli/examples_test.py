@@ -37,7 +37,16 @@ class ExamplesTest(chex.TestCase):
             "--estimators",
             "binned,kde_upper,renyi",  # renyi: the example passes the inputs
         ]
-        proc = testing.run_main("examples.cnn_mnist", *args, "--random_labels", "--output_dir", f"{self.tmp}/cnn")
+        # The example, `compare` on what it wrote, and a bad input: children of one process (fork_main).
+        compare = [f"{self.tmp}/cnn", f"{self.tmp}/cnn", "--layout", "headline", "--output", f"{self.tmp}/headline.png"]
+        proc, compared, refused = testing.run_forked(
+            "examples.cnn_mnist",
+            [
+                [*args, "--random_labels", "--output_dir", f"{self.tmp}/cnn"],
+                {"module": "experiments.compare", "args": compare},
+                [*args, "--epochs", "0", "--output_dir", f"{self.tmp}/never"],
+            ],
+        )
         self.assertEqual(proc.returncode, 0, proc.stderr[-2000:])
         res = results.load_results(f"{self.tmp}/cnn")
         np.testing.assert_array_equal(res["mi_epochs"], [0, 1, 2])
@@ -48,19 +57,9 @@ class ExamplesTest(chex.TestCase):
         self.assertIn(f"figure: {self.tmp}/cnn/information_plane.png", proc.stdout)
         self.assertTrue(bool(res["complete"]))
         self.assertTrue(os.path.exists(f"{self.tmp}/cnn/information_plane.png"))
-        proc = testing.run_main(
-            "experiments.compare",
-            f"{self.tmp}/cnn",
-            f"{self.tmp}/cnn",
-            "--layout",
-            "headline",
-            "--output",
-            f"{self.tmp}/headline.png",
-        )
-        self.assertEqual(proc.returncode, 0, proc.stderr[-2000:])
+        self.assertEqual(compared.returncode, 0, compared.stderr[-2000:])
         self.assertTrue(os.path.exists(f"{self.tmp}/headline.png"))
-        proc = testing.run_main("examples.cnn_mnist", *args, "--epochs", "0", "--output_dir", f"{self.tmp}/never")
-        self.assertEqual((proc.returncode, proc.stderr.strip()), (2, "error: --epochs must be >= 1, got 0"))
+        self.assertEqual((refused.returncode, refused.stderr.strip()), (2, "error: --epochs must be >= 1, got 0"))
 
     def test_mnist_main_on_an_npz_file(self):
         rng = np.random.default_rng(1)
@@ -71,20 +70,6 @@ class ExamplesTest(chex.TestCase):
             x_test=rng.normal(size=(60, 4, 4)),
             y_test=np.arange(60) % 3,
         )
-        proc = testing.run_main(
-            "experiments.mnist",
-            f"--dataset=npz:{path}",
-            "--train_size=90",
-            "--epochs=3",
-            "--mi_every=1",
-            "--hidden=8,4",
-            "--random_labels",
-            f"--output_dir={self.tmp}/npz_run",
-        )
-        self.assertEqual(proc.returncode, 0, proc.stderr[-2000:])
-        self.assertIn("own.npz, random labels", proc.stdout)
-        res = results.load_results(f"{self.tmp}/npz_run")
-        self.assertEqual((int(res["n_train"]), int(res["n_test"]), list(res["layer_widths"])), (90, 60, [8, 4, 3]))
         bad = testing.write_npz(
             f"{self.tmp}/bad.npz",
             x_train=np.zeros((4, 2)),
@@ -92,10 +77,28 @@ class ExamplesTest(chex.TestCase):
             x_test=np.zeros((2, 2)),
             y_test=np.zeros(2, int),
         )
-        proc = testing.run_main("experiments.mnist", f"--dataset=npz:{bad}", f"--output_dir={self.tmp}/never")
-        self.assertEqual(proc.returncode, 2)
-        self.assertEqual(len(proc.stderr.strip().splitlines()), 1, proc.stderr)
-        self.assertIn("negative label", proc.stderr)
+        proc, refused = testing.run_forked(
+            "experiments.mnist",
+            [
+                [
+                    f"--dataset=npz:{path}",
+                    "--train_size=90",
+                    "--epochs=3",
+                    "--mi_every=1",
+                    "--hidden=8,4",
+                    "--random_labels",
+                    f"--output_dir={self.tmp}/npz_run",
+                ],
+                [f"--dataset=npz:{bad}", f"--output_dir={self.tmp}/never"],
+            ],
+        )
+        self.assertEqual(proc.returncode, 0, proc.stderr[-2000:])
+        self.assertIn("own.npz, random labels", proc.stdout)
+        res = results.load_results(f"{self.tmp}/npz_run")
+        self.assertEqual((int(res["n_train"]), int(res["n_test"]), list(res["layer_widths"])), (90, 60, [8, 4, 3]))
+        self.assertEqual(refused.returncode, 2)
+        self.assertEqual(len(refused.stderr.strip().splitlines()), 1, refused.stderr)
+        self.assertIn("negative label", refused.stderr)
         self.assertFalse(os.path.exists(f"{self.tmp}/never"))
 
 

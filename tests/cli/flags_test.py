@@ -3,8 +3,6 @@ hand, applies presets without touching FLAGS, and docs/flags.md documents every 
 
 import os
 import re
-import subprocess
-import sys
 from unittest import mock
 
 from absl import flags
@@ -13,16 +11,6 @@ from absl.testing import absltest, parameterized
 from experiments import flags as flag_table
 from ib_jax import estimators, experiment, train
 from tests import testing
-
-# Prints the flags each main really defines (its own and the table's), one per line.
-_DEFINED = """
-import importlib, sys
-from absl import flags
-importlib.import_module("experiments." + sys.argv[1])
-for module, defined in flags.FLAGS.flags_by_module_dict().items():
-    if module.startswith("experiments") or module.endswith(sys.argv[1] + ".py"):
-        print("\\n".join(f.name for f in defined))
-"""
 
 
 def _parsed(main: str, *argv: str) -> tuple[dict, dict]:
@@ -43,16 +31,16 @@ class FlagTableTest(parameterized.TestCase):
     def test_docs_page_is_the_tables_output(self):
         self.assertEqual(flag_table.DOCS.read_text(), flag_table.markdown(), "rerun: python -m experiments.flags")
 
-    @parameterized.parameters(*flag_table.MAINS)
-    def test_every_defined_flag_is_documented(self, main):
-        proc = subprocess.run(
-            [sys.executable, "-c", _DEFINED, main], cwd=testing.REPO, capture_output=True, text=True, timeout=120
-        )
-        self.assertEqual(proc.returncode, 0, proc.stderr[-2000:])
-        defined = set(proc.stdout.split())
-        self.assertGreater(len(defined), 5)
-        self.assertEqual(defined - _documented(main), set())
-        self.assertEqual(defined, {f.name for f in flag_table.flags_of(main)})
+    def test_every_defined_flag_is_documented(self):
+        # Each main imported in its own child of one process (tests/fork_main.py).
+        procs = testing.run_forked("tests.defined_flags", [[main] for main in flag_table.MAINS])
+        for main, proc in zip(flag_table.MAINS, procs):
+            with self.subTest(main):
+                self.assertEqual(proc.returncode, 0, proc.stderr[-2000:])
+                defined = set(proc.stdout.split())
+                self.assertGreater(len(defined), 5)
+                self.assertEqual(defined - _documented(main), set())
+                self.assertEqual(defined, {f.name for f in flag_table.flags_of(main)})
 
     def test_tishby_defaults_give_the_reimplemented_config(self):
         holders, vals = _parsed("tishby")
@@ -106,12 +94,14 @@ class FlagTableTest(parameterized.TestCase):
         with mock.patch.dict(os.environ, {"JAX_COMPILATION_CACHE_DIR": "", "XDG_CACHE_HOME": "/tmp/xdg"}):
             self.assertEqual(str(common.compilation_cache_dir("auto")), "/tmp/xdg/ib_jax/jax")
 
-    @parameterized.parameters("--help", "--helpfull")
-    def test_help_lists_the_mains_flags_and_exits_0(self, flag):
-        done = testing.run_main("experiments.tishby", flag, timeout=120)
-        self.assertEqual(done.returncode, 0, done.stderr[-500:])
-        for name in ("--epochs", "--estimators", "--renyi_alpha", "--output_dir"):
-            self.assertIn(name, done.stdout)
+    def test_help_lists_the_mains_flags_and_exits_0(self):
+        for flag, done in zip(
+            ("--help", "--helpfull"), testing.run_forked("experiments.tishby", [["--help"], ["--helpfull"]])
+        ):
+            with self.subTest(flag):
+                self.assertEqual(done.returncode, 0, done.stderr[-500:])
+                for name in ("--epochs", "--estimators", "--renyi_alpha", "--output_dir"):
+                    self.assertIn(name, done.stdout)
 
     def test_unknown_main(self):
         with self.assertRaisesRegex(ValueError, "unknown main"):

@@ -16,25 +16,6 @@ from absl.testing import absltest
 from ib_jax import experiment, results
 from tests import testing
 
-_DISK_FULL = """
-import errno, sys
-from absl import app
-from ib_jax import results
-from experiments import tishby
-calls, real = [], results.atomic_write
-def failing(path, write):
-    calls.append(path)
-    if len(calls) == 5:
-        def partial(f):
-            f.write(b"PK half a file")
-            raise OSError(errno.ENOSPC, "No space left on device")
-        return real(path, partial)
-    return real(path, write)
-results.atomic_write = failing
-sys.argv = ["tishby", *sys.argv[1:]]
-app.run(tishby.main)
-"""
-
 
 class _MainsBase(chex.TestCase):
     """A temporary folder per class and the one-line-error checks (no tests of its own)."""
@@ -69,7 +50,7 @@ class MainsTest(_MainsBase):
         # The mains run in children forked from one process that imported JAX once (fork_main):
         # the same exit codes and output as their own processes, without 14 interpreter starts.
         outs = [f"{self.tmp}/true", f"{self.tmp}/random"]
-        procs = _run_forked(
+        procs = testing.run_forked(
             "experiments.mnist",
             [[*common, "--output_dir", outs[0]], [*common, "--random_labels", "--output_dir", outs[1]]],
         )
@@ -111,7 +92,10 @@ class MainsTest(_MainsBase):
         arg_lists = [[*runs, *extra, "--output", f"{self.tmp}/drawn_{i}.png"] for i, extra in enumerate(drawn)]
         arg_lists += [[*runs, *extra] for extra, _ in placed]
         arg_lists += [[*runs, *extra, "--output", f"{self.tmp}/refused.png"] for extra, _ in refused]
-        procs = _run_forked("experiments.compare", arg_lists)
+        # Last, --plot_only redraws a finished run's figures from its results, without training.
+        os.unlink(f"{self.tmp}/true/training.png")
+        arg_lists.append({"module": "experiments.mnist", "args": ["--plot_only", "--output_dir", f"{self.tmp}/true"]})
+        *procs, redrawn = testing.run_forked("experiments.compare", arg_lists)
         for i, proc in enumerate(procs[: len(drawn)]):
             self.assertEqual(proc.returncode, 0, proc.stderr[-2000:])
             self.assertTrue(os.path.exists(f"{self.tmp}/drawn_{i}.png"))
@@ -126,11 +110,8 @@ class MainsTest(_MainsBase):
             self.assertNotIn("Traceback", proc.stderr)
             self.assertIn(message, proc.stderr)
         self.assertFalse(os.path.exists(f"{self.tmp}/refused.png"))
-        # --plot_only redraws a finished run's figures from its results, without training.
-        os.unlink(f"{self.tmp}/true/training.png")
-        proc = testing.run_main("experiments.mnist", "--plot_only", "--output_dir", f"{self.tmp}/true")
-        self.assertEqual(proc.returncode, 0, proc.stderr[-2000:])
-        self.assertIn(f"figure: {self.tmp}/true/training.png", proc.stdout)
+        self.assertEqual(redrawn.returncode, 0, redrawn.stderr[-2000:])
+        self.assertIn(f"figure: {self.tmp}/true/training.png", redrawn.stdout)
         self.assertTrue(os.path.exists(f"{self.tmp}/true/training.png"))
 
     def test_memorization_smoke(self):
@@ -285,21 +266,20 @@ class OneLineErrorsTest(_MainsBase):
         cases = [(["--epochs=2", f"--output_dir={where}"], message) for where, message in places]
         for args in (["--label_corruption=1.5"], ["--estimators=mine"], ["--epochs=0"]):  # settings checked first
             cases.append(([*args, f"--output_dir={out}"], ""))
-        for (args, message), proc in zip(cases, _run_forked("experiments.tishby", [a for a, _ in cases])):
+        for (args, message), proc in zip(cases, testing.run_forked("experiments.tishby", [a for a, _ in cases])):
             with self.subTest(str(args)):
                 self._assert_one_error_line(proc, message)
         self.assertFalse(os.path.exists("/proc/ib_jax_forbidden"))
         self.assertFalse(os.path.exists(out))
-        (proc,) = _run_forked("experiments.mnist", [["--data_dir=/nonexistent/ib_jax", f"--output_dir={out}"]])
+        (proc,) = testing.run_forked("experiments.mnist", [["--data_dir=/nonexistent/ib_jax", f"--output_dir={out}"]])
         self._assert_one_error_line(proc, "MNIST files missing")  # the data, before the folder
         self.assertFalse(os.path.exists(out))
 
     def test_jax_backend_logs_quiet_unless_verbose(self):
         args = ["--epochs=2", "--mi_every=1", "--plot=false", "--overwrite", f"--output_dir={self.tmp}/quiet"]
-        quiet = testing.run_main("experiments.tishby", *args)
+        quiet, verbose = testing.run_forked("experiments.tishby", [args, [*args, "--verbosity=1"]])
         self.assertEqual(quiet.returncode, 0, quiet.stderr[-2000:])
         self.assertNotIn("xla_bridge.py", quiet.stderr)  # JAX's backend probing ("Unable to initialize ...")
-        verbose = testing.run_main("experiments.tishby", *args, "--verbosity=1")
         self.assertIn("xla_bridge.py", verbose.stderr)
 
     def test_second_run_on_a_busy_folder_is_refused(self):
@@ -339,12 +319,16 @@ class OneLineErrorsTest(_MainsBase):
         1, the previous results and checkpoint intact, no temporary file; the rerun resumes and
         ends as an uninterrupted run."""
         args = ["--epochs=300", "--mi_every=50", "--hidden=8,5", "--plot=false"]
-        whole = testing.run_main("experiments.tishby", *args, f"--output_dir={self.tmp}/full_disk_whole")
-        self.assertEqual(whole.returncode, 0, whole.stderr[-2000:])
         out = f"{self.tmp}/full_disk"
-        env = {**os.environ, "JAX_PLATFORMS": "cpu"}
-        command = [sys.executable, "-c", _DISK_FULL, *args, "--checkpoint_every_s=0", f"--output_dir={out}"]
-        proc = subprocess.run(command, cwd=testing.REPO, env=env, capture_output=True, text=True, timeout=300)
+        # The uninterrupted run, then the failing one (tests/disk_full_main.py): children of one process.
+        whole, proc = testing.run_forked(
+            "experiments.tishby",
+            [
+                [*args, f"--output_dir={self.tmp}/full_disk_whole"],
+                {"module": "tests.disk_full_main", "args": [*args, "--checkpoint_every_s=0", f"--output_dir={out}"]},
+            ],
+        )
+        self.assertEqual(whole.returncode, 0, whole.stderr[-2000:])
         self.assertEqual(proc.returncode, 1, proc.stderr[-2000:])
         self.assertNotIn("Traceback", proc.stderr)
         last = proc.stderr.strip().splitlines()[-1]
@@ -371,10 +355,8 @@ class OneLineErrorsTest(_MainsBase):
 
     def test_compare_refuses_bad_folders_in_one_line(self):
         good = f"{self.tmp}/compare_good"
-        proc = testing.run_main(
-            "experiments.tishby", "--epochs=2", "--mi_every=1", "--plot=false", f"--output_dir={good}"
-        )
-        self.assertEqual(proc.returncode, 0, proc.stderr[-2000:])
+        os.makedirs(good)
+        results.save_results(good, testing.synthetic_results())
         empty, truncated, newer = (f"{self.tmp}/compare_{n}" for n in ("empty", "truncated", "newer"))
         os.makedirs(empty)
         os.makedirs(truncated)
@@ -384,7 +366,7 @@ class OneLineErrorsTest(_MainsBase):
         results.save_results(newer, {**res, "contract": results.CONTRACT + 1})
         cases = ((empty, "no results.npz"), (truncated, "unreadable"), (newer, "newer"))
         arg_lists = [[good, folder, "--output", f"{self.tmp}/c.png"] for folder, _ in cases]
-        procs = _run_forked("experiments.compare", arg_lists)
+        procs = testing.run_forked("experiments.compare", arg_lists)
         for (_, message), proc in zip(cases, procs):
             self._assert_one_error_line(proc, message)
 
@@ -414,7 +396,7 @@ class OneLineErrorsTest(_MainsBase):
         """For each (name, args, message): exit 2, exactly one stderr line `error: ...` naming
         the problem, no traceback, and no output folder created."""
         outs = [tempfile.mkdtemp(dir=self.tmp) + "/never" for _ in cases]
-        procs = _run_forked(module, [[*args, f"--output_dir={out}"] for (_, args, _), out in zip(cases, outs)])
+        procs = testing.run_forked(module, [[*args, f"--output_dir={out}"] for (_, args, _), out in zip(cases, outs)])
         for (name, args, message), out, proc in zip(cases, outs, procs):
             with self.subTest(name):
                 self._assert_one_error_line(proc, message)
@@ -423,7 +405,7 @@ class OneLineErrorsTest(_MainsBase):
     def test_forked_cases_equal_their_own_processes(self):
         """The forked harness reports what separate `python -m` processes do."""
         cases = [["--epochs=0", "--output_dir=/nonexistent/never"], ["--no_such_flag"], ["--plot=false", "extra"]]
-        forked = _run_forked("experiments.tishby", cases)
+        forked = testing.run_forked("experiments.tishby", cases)
         for args, got in zip(cases, forked):
             want = testing.run_main("experiments.tishby", *args)
             self.assertEqual((got.returncode, got.stderr, got.stdout), (want.returncode, want.stderr, want.stdout))
@@ -471,7 +453,7 @@ class OneLineErrorsTest(_MainsBase):
     )
 
     def test_compare_bad_input(self):
-        procs = _run_forked(
+        procs = testing.run_forked(
             "experiments.compare", [[*a, f"--output={self.tmp}/never.png"] for _, a, _ in self._COMPARE_BAD]
         )
         for (name, _, message), proc in zip(self._COMPARE_BAD, procs):
@@ -502,26 +484,6 @@ class OneLineErrorsTest(_MainsBase):
     def test_bad_input_is_one_line_and_nonzero(self):
         cases = [(n, [*a, "--epochs=1" if "epochs" not in a[0] else "--seed=0"], m) for n, a, m in self._MNIST_BAD]
         self._assert_bad_inputs("experiments.mnist", cases)
-
-
-def _run_forked(module, arg_lists, timeout=300):
-    """`_run_main(module, *args)` for each argument list, each in a child forked from one process
-    (tests/fork_main.py): the same exit status and output, one interpreter start for them all."""
-    env = {**os.environ, "JAX_PLATFORMS": "cpu", "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.run(
-        [sys.executable, "-m", "tests.fork_main", module],
-        input=json.dumps(arg_lists),
-        cwd=testing.REPO,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=env,
-    )
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    return [
-        subprocess.CompletedProcess(args, r["code"], r["stdout"], r["stderr"])
-        for args, r in zip(arg_lists, json.loads(proc.stdout))
-    ]
 
 
 if __name__ == "__main__":
