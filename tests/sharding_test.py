@@ -17,17 +17,17 @@ class MultiDeviceTest(chex.TestCase):
     def test_sharded_over_four_devices_equals_one_device(self):
         single_device = _run(_config(seed=3, num_seeds=6))
         env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4", "JAX_PLATFORMS": "cpu"}
-        for seeds, per_device in ((6, 0), (3, 1)):  # 6 seeds padded to 8; 3 seeds padded to 4
-            out = tempfile.mkdtemp()
-            proc = subprocess.run(
-                [sys.executable, "-c", _MULTI_DEVICE, str(seeds), out, str(per_device)],
-                cwd=testing.REPO,
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=300,
-            )
-            self.assertEqual(proc.returncode, 0, proc.stderr[-3000:])
+        cases = ((6, 0, tempfile.mkdtemp()), (3, 1, tempfile.mkdtemp()))  # 6 seeds padded to 8; 3 padded to 4
+        proc = subprocess.run(  # both runs in one process with four devices
+            [sys.executable, "-c", _MULTI_DEVICE, *(str(v) for case in cases for v in case)],
+            cwd=testing.REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        self.assertEqual(proc.returncode, 0, proc.stderr[-3000:])
+        for seeds, _, out in cases:
             sharded = results.load_results(out)
             config = results.load_config(out)
             self.assertEqual(config["execution"]["padded_seeds"], 8 if seeds == 6 else 4)
@@ -105,9 +105,10 @@ import jax
 from ib_jax import experiment
 from tests import rows_test
 assert jax.device_count() == 4, jax.devices()
-config = rows_test._config(seed=3, num_seeds=int(sys.argv[1]))
-experiment.run(config, experiment.load_dataset(config), experiment.prepare_output_dir(sys.argv[2], False),
-               seeds_per_device=int(sys.argv[3]))
+for i in range(1, len(sys.argv), 3):  # (seeds, seeds_per_device, output folder) per run
+    config = rows_test._config(seed=3, num_seeds=int(sys.argv[i]))
+    out = experiment.prepare_output_dir(sys.argv[i + 2], False)
+    experiment.run(config, experiment.load_dataset(config), out, seeds_per_device=int(sys.argv[i + 1]))
 """
 
 

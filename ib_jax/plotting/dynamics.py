@@ -5,6 +5,7 @@ import os
 import pathlib
 
 import numpy as np
+import PIL.Image
 from matplotlib import cm, colors
 from matplotlib.figure import Figure
 
@@ -79,10 +80,9 @@ def gradients_figure(res, path: str | os.PathLike, name: str = "") -> None:
 
 
 def plane_animation(res, path: str | os.PathLike, split: str, name: str = "", max_frames: int = 200) -> None:
-    """The information plane as a GIF (matplotlib's Pillow writer): a frame per measured epoch
+    """The information plane as a GIF (Pillow, 10 frames a second): a frame per measured epoch
     (at most `max_frames`, evenly chosen), the current epoch's layers joined, earlier points
     fading, the epoch in the corner, axes fixed across frames; seed means."""
-    from matplotlib import animation  # pylint: disable=g-import-not-at-top
     from matplotlib.backends.backend_agg import FigureCanvasAgg  # pylint: disable=g-import-not-at-top
 
     x, y = res[f"i_xt_{split}"].mean(axis=0), res[f"i_ty_{split}"].mean(axis=0)  # [E, L]
@@ -117,8 +117,17 @@ def plane_animation(res, path: str | os.PathLike, split: str, name: str = "", ma
         label.set_text(f"epoch {int(epochs[frame])}")
         return past, line, current, label
 
-    anim = animation.FuncAnimation(fig, update, frames=frames)
-    anim.save(str(path), writer=animation.PillowWriter(fps=10))
+    # Each frame drawn once (matplotlib's FuncAnimation.save draws every frame twice), at the
+    # figure's dpi; the first frame's layout serves all, whose axes and limits are fixed.
+    images = []
+    for i, frame in enumerate(frames):
+        update(frame)
+        fig.canvas.draw()
+        if i == 0:
+            fig.set_layout_engine("none")
+        size = fig.canvas.get_width_height()
+        images.append(PIL.Image.frombuffer("RGBA", size, fig.canvas.buffer_rgba(), "raw", "RGBA", 0, 1).copy())
+    images[0].save(path, format="GIF", save_all=True, append_images=images[1:], duration=100, loop=0)
 
 
 def save_animations(res, output_dir: str | os.PathLike, name: str = "") -> list[pathlib.Path]:

@@ -285,15 +285,11 @@ class OneLineErrorsTest(_MainsBase):
     def test_second_run_on_a_busy_folder_is_refused(self):
         out = f"{self.tmp}/busy"
         env = {**os.environ, "JAX_PLATFORMS": "cpu"}
-        command = [
-            sys.executable,
-            "-m",
-            "experiments.tishby",
-            "--epochs=100000",
-            "--mi_every=50000",
-            "--plot=false",
-            f"--output_dir={out}",
-        ]
+        # The first process takes the folder as the mains do (prepare_output_dir), then waits
+        # without training, so it leaves the cores to the runs below.
+        hold = "import sys, time; from ib_jax import workdir; "
+        hold += "workdir.prepare_output_dir(sys.argv[1], False); time.sleep(600)"
+        command = [sys.executable, "-c", hold, out]
         first = subprocess.Popen(
             command, cwd=testing.REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
