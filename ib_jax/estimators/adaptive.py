@@ -137,7 +137,7 @@ def edges_by_sort(keys_KxM: jax.Array, num_bins: int) -> jax.Array:
 
 def _edges_on_host(keys_KxM: jax.Array, num_bins: int) -> jax.Array:
     shape = jax.ShapeDtypeStruct((keys_KxM.shape[0], num_bins - 1), jnp.int32)
-    return jax.pure_callback(_host_callback(num_bins), shape, keys_KxM)
+    return jax.pure_callback(_host_callback(num_bins), shape, keys_KxM, vmap_method="sequential")
 
 
 @functools.cache

@@ -102,6 +102,9 @@ class ReferenceTest(chex.TestCase):
         self.assertNotIn("python_cpu_callback", jax.jit(codes).lower(small).as_text())  # stays cacheable
         self.assertEqual(jax.devices()[0].platform, "cpu")
         self.assertIn("python_cpu_callback", jax.jit(codes).lower(large).as_text())
+        rng = np.random.default_rng(0)  # under a user's vmap too (the callback then runs per element)
+        acts = np.tanh(rng.normal(size=(2, 1, adaptive.HOST_SORT_MIN // 4, 4))).astype(np.float32)
+        np.testing.assert_array_equal(jax.vmap(codes)(acts)[1, 0], reference_codes(acts[1, 0], 30, "entropy"))
 
     def test_per_item_labels_and_leading_axes_equal_a_loop(self):
         rng = np.random.default_rng(6)
