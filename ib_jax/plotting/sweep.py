@@ -9,7 +9,7 @@ from matplotlib import cm, colors
 from matplotlib.figure import Figure
 
 from ib_jax import results
-from ib_jax.plotting.plane import band, draw_plane, layer_label, plane_title
+from ib_jax.plotting.plane import band, draw_plane, layer_key, layer_label, plane_title
 
 
 def _condition_views(res) -> list[tuple[str, dict]]:
@@ -158,6 +158,7 @@ def headline_figure(runs, names, path: str | os.PathLike, split: str = "train") 
         axes[1, col].legend(fontsize=7)
     axes[1, 1].sharey(axes[1, 0])
     fig.colorbar(points, ax=axes[0, :], label="Epochs")
+    layer_key(fig, runs[0])  # the planes' markers
     fig.savefig(path, dpi=110)
 
 
