@@ -65,16 +65,20 @@ TINY = experiment.ExperimentConfig(
 )
 
 
+def _main_env() -> dict:
+    """A main's environment in the tests: CPU only, output unbuffered."""
+    return {**os.environ, "JAX_PLATFORMS": "cpu", "PYTHONUNBUFFERED": "1"}
+
+
 def run_main(module, *args, timeout=300) -> subprocess.CompletedProcess:
     """Runs `python -m module *args` in the repository, as a user would (CPU only)."""
-    env = {**os.environ, "JAX_PLATFORMS": "cpu", "PYTHONUNBUFFERED": "1"}
     return subprocess.run(
         [sys.executable, "-m", module, *args],
         cwd=REPO,
         capture_output=True,
         text=True,
         timeout=timeout,
-        env=env,
+        env=_main_env(),
     )
 
 
@@ -82,7 +86,6 @@ def run_forked(module, arg_lists, timeout=300) -> list[subprocess.CompletedProce
     """`run_main(module, *args)` for each argument list, each in a child forked from one process
     (tests/fork_main.py): the same exit status and output, one interpreter start for them all.
     A case may also be {"module": other, "args": [...]}, run in its own child the same way."""
-    env = {**os.environ, "JAX_PLATFORMS": "cpu", "PYTHONUNBUFFERED": "1"}
     proc = subprocess.run(
         [sys.executable, "-m", "tests.fork_main", module],
         input=json.dumps(arg_lists),
@@ -90,7 +93,7 @@ def run_forked(module, arg_lists, timeout=300) -> list[subprocess.CompletedProce
         capture_output=True,
         text=True,
         timeout=timeout,
-        env=env,
+        env=_main_env(),
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     return [

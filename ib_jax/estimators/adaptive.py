@@ -137,14 +137,8 @@ def edges_by_sort(keys_KxM: jax.Array, num_bins: int) -> jax.Array:
 
 def _edges_on_host(keys_KxM: jax.Array, num_bins: int) -> jax.Array:
     shape = jax.ShapeDtypeStruct((keys_KxM.shape[0], num_bins - 1), jnp.int32)
-    return jax.pure_callback(_host_callback(num_bins), shape, keys_KxM, vmap_method="sequential")
-
-
-@functools.cache
-def _host_callback(num_bins: int):
-    """One callable per bin count: a traced program that calls the same object again is found in
-    JAX's caches instead of being compiled anew."""
-    return functools.partial(numpy_edges, num_bins=num_bins)
+    callback = functools.partial(numpy_edges, num_bins=num_bins)
+    return jax.pure_callback(callback, shape, keys_KxM, vmap_method="sequential")
 
 
 @functools.cache
@@ -167,7 +161,7 @@ def numpy_edges(keys_KxM: np.ndarray, num_bins: int) -> np.ndarray:
     parts = max(1, min(_cores(), m // (1 << 16)))
     bounds = np.linspace(0, m, parts + 1).astype(int)
     pieces = [keys[i, a:b] for i in range(k) for a, b in zip(bounds[:-1], bounds[1:])]
-    done = list(_pool().map(np.sort, pieces)) if k * parts > 1 else [np.sort(p) for p in pieces]
+    done = list(_pool().map(np.sort, pieces))
     out = np.empty((k, num_bins - 1), np.int32)
     for i in range(k):
         row = done[i * parts : (i + 1) * parts]

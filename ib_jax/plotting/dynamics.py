@@ -115,17 +115,15 @@ def plane_animation(res, path: str | os.PathLike, split: str, name: str = "", ma
         line.set_data(x[frame], y[frame])
         current.set_offsets(np.stack([x[frame], y[frame]], axis=1))
         label.set_text(f"epoch {int(epochs[frame])}")
-        return past, line, current, label
 
     # Each frame drawn once (matplotlib's FuncAnimation.save draws every frame twice), at the
     # figure's dpi; the first frame's layout serves all, whose axes and limits are fixed.
-    images = []
+    images, size = [], fig.canvas.get_width_height()
     for i, frame in enumerate(frames):
         update(frame)
         fig.canvas.draw()
         if i == 0:
             fig.set_layout_engine("none")
-        size = fig.canvas.get_width_height()
         images.append(PIL.Image.frombuffer("RGBA", size, fig.canvas.buffer_rgba(), "raw", "RGBA", 0, 1).copy())
     images[0].save(path, format="GIF", save_all=True, append_images=images[1:], duration=100, loop=0)
 
