@@ -103,7 +103,7 @@ def label_part(args, noise_variance: float) -> list[dict]:
             ]
             t = np.stack([d[0] for d in draws])  # [F * draws, n, dim]
             y = np.stack([d[1] for d in draws])
-            codes = np.floor(t.astype(np.float64) / args.code_width).astype(np.float32)
+            codes = validation.cell_codes(t, args.code_width).astype(np.float32)  # quantized_clusters' rule
             values, seconds = {}, {}
             for name, (estimator, against) in named.items():
                 began = time.perf_counter()

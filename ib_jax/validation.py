@@ -21,6 +21,17 @@ _GRID_POINTS = 200_001  # quadrature nodes over +-12 standard deviations around 
 _LOG2 = math.log(2.0)
 
 
+def class_means(num_classes: int, separation: float) -> np.ndarray:
+    """The K class means of `class_clusters`' first coordinate: separation (k - (K-1)/2), centred."""
+    return separation * (np.arange(num_classes) - (num_classes - 1) / 2.0)
+
+
+def cell_codes(t: np.ndarray, width: float) -> np.ndarray:
+    """The cell of each value on a grid of `width` (int32): floor(t / width) in float64, so cell
+    j is [j width, (j + 1) width) whatever t's own precision."""
+    return np.floor(np.asarray(t, np.float64) / width).astype(np.int32)
+
+
 def class_clusters(
     seed: int, *, n: int, dim: int, num_classes: int, separation: float, spread: float
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -37,7 +48,7 @@ def class_clusters(
     rng = np.random.default_rng(seed)
     y = rng.permutation(np.repeat(np.arange(num_classes), n // num_classes)).astype(np.int32)
     t = rng.standard_normal((n, dim)) * spread
-    t[:, 0] += separation * (y - (num_classes - 1) / 2.0)
+    t[:, 0] += class_means(num_classes, separation)[y]
     return t.astype(np.float32), y
 
 
@@ -61,7 +72,7 @@ def _clusters_information(num_classes, separation, spread, noise_variance, point
     if not variance > 0:
         raise ValueError("spread^2 + noise_variance must be > 0")
     s = math.sqrt(variance)
-    means = separation * (np.arange(num_classes) - (num_classes - 1) / 2.0)
+    means = class_means(num_classes, separation)
     x = np.linspace(means.min() - 12 * s, means.max() + 12 * s, points)
     log_phi = -0.5 * ((x[None, :] - means[:, None]) / s) ** 2 - math.log(s * math.sqrt(2 * math.pi))  # [K, G]
     log_p = np.logaddexp.reduce(log_phi, axis=0) - math.log(num_classes)
@@ -79,7 +90,7 @@ def quantized_clusters(
     if not width > 0:
         raise ValueError(f"width must be > 0, got {width}")
     t, y = class_clusters(seed, n=n, dim=dim, num_classes=num_classes, separation=separation, spread=spread)
-    return np.floor(t.astype(np.float64) / width).astype(np.int32), y
+    return cell_codes(t, width), y
 
 
 def _normal_cdf(z: np.ndarray) -> np.ndarray:
@@ -112,7 +123,7 @@ def quantized_clusters_entropy(*, dim: int, num_classes: int, separation: float,
     p_j = (1/K) sum_k [Phi((b_{j+1} - m_k)/s) - Phi((b_j - m_k)/s)], the other dim - 1
     coordinates are independent with the same sum for one class at 0, and
     H = H(p) + (dim - 1) H(q): a finite sum over the cells within 40 spreads of a mean."""
-    means = separation * (np.arange(num_classes) - (num_classes - 1) / 2.0)
+    means = class_means(num_classes, separation)
     first = _entropy_bits(_cell_probabilities(means, spread, width).mean(0))
     noise = _entropy_bits(_cell_probabilities(np.zeros(1), spread, width)[0]) if dim > 1 else 0.0
     return float(first + (dim - 1) * noise)
@@ -122,7 +133,7 @@ def quantized_clusters_information(*, num_classes: int, separation: float, sprea
     """The exact I(Q(T);Y) in bits of `quantized_clusters` (any dim: the other coordinates are
     independent of y and of the first), H(p) - (1/K) sum_k H(p_k) with p_k the cell
     probabilities of class k (see `quantized_clusters_entropy`)."""
-    means = separation * (np.arange(num_classes) - (num_classes - 1) / 2.0)
+    means = class_means(num_classes, separation)
     given = _cell_probabilities(means, spread, width)  # [K, J]
     return float(max(_entropy_bits(given.mean(0)) - _entropy_bits(given).mean(), 0.0))
 
