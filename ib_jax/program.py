@@ -79,14 +79,22 @@ class Program:
     def init(self, rows):
         return self._init(rows, self.bank)
 
+    # Epoch numbers and counts go in as int32 scalars whatever the caller holds (a Python int is
+    # weakly typed, a numpy integer is not): a change of type would trace the program again.
     def epochs(self, states, rows, start, count):
-        return self._epochs(states, rows, start, count, self.bank)
+        return self._epochs(states, rows, np.int32(start), np.int32(count), self.bank)
 
     def measured_epoch(self, states, rows, epoch):
-        return self._measured(states, rows, epoch, self.bank)
+        return self._measured(states, rows, np.int32(epoch), self.bank)
 
     def final(self, states, rows):
         return self._final(states, rows, self.bank)
+
+    def compile_final(self, states, rows) -> None:
+        """Compiles `final` for `states` and `rows` (arrays, or `jax.ShapeDtypeStruct`s with their
+        shardings), so that its call finds the program ready: a thread can do this while
+        training runs."""
+        self._final.lower(states, rows, self.bank).compile()
 
     def _inputs(self, row, bank):
         """The row's training and test inputs, from the bank ([N, F] each); given a group's

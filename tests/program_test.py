@@ -15,11 +15,12 @@ class ProgramTest(chex.TestCase):
     def setUpClass(cls):
         super().setUpClass()
         config = experiment.ExperimentConfig(**{**testing.TINY.__dict__, "estimators": ("binned",), "num_seeds": 3})
-        dataset = experiment.load_dataset(config)
+        cls.dataset = dataset = experiment.load_dataset(config)
+        cls.schedule = experiment.mi_epochs(config)
         cls.lay = sharding.layout(3, seeds_per_device=2)  # groups of 2: 3 rows padded to 4
         cls.rows = rows.build(config, dataset, cls.lay.order)
         cls.program = program.Program(
-            config, dataset, cls.rows, cls.lay, experiment.measured_estimators(config), experiment.mi_epochs(config)
+            config, dataset, cls.rows, cls.lay, experiment.measured_estimators(config), cls.schedule
         )
         cls.per_row = sharding.put(cls.rows.per_row, cls.lay.sharding)
 
@@ -42,6 +43,23 @@ class ProgramTest(chex.TestCase):
         chex.assert_shape([final_metrics, final_information], [(4, 4), (4, 1, 4, 3)])
         self.assertTrue(np.all(np.isnan(np.asarray(final_grads)[:, :2])))  # no epoch trained from it
         chex.assert_trees_all_equal(jax.tree.map(np.asarray, states.params), weights)  # no update
+
+    def test_each_function_is_traced_once(self):
+        """An epoch number as a Python int or a numpy integer is one program (a weakly typed
+        scalar would trace it again), and the final measurement compiled ahead for the states'
+        abstract values (as a run does, in a thread) is the program that its call runs."""
+        fresh = program.Program(
+            self.program.config, self.dataset, self.rows, self.lay, self.program.estimators, self.schedule
+        )
+        states = fresh.init(self.per_row)
+        states, _ = fresh.epochs(states, self.per_row, 0, 1)
+        states, _ = fresh.epochs(states, self.per_row, np.int64(1), np.int32(2))
+        states, *_ = fresh.measured_epoch(states, self.per_row, 3)
+        states, *_ = fresh.measured_epoch(states, self.per_row, np.int64(4))
+        fresh.compile_final(sharding.abstract(states), sharding.abstract(self.per_row))
+        fresh.final(states, self.per_row)
+        for name in ("_epochs", "_measured", "_final"):
+            self.assertEqual(getattr(fresh, name)._cache_size(), 1, name)
 
 
 if __name__ == "__main__":
