@@ -6,16 +6,37 @@ SIGINT/SIGTERM prints one line and exits 130 after saving what it measured (a se
 stops at once, keeping the last checkpoint); a non-finite loss prints one line and exits 3.
 """
 
+import importlib
 import os
 import pathlib
 import signal
 import sys
+import threading
 from collections.abc import Mapping
 from typing import Any
 
 from absl import flags, logging
 
-from ib_jax import data, errors, experiment, plotting, results
+from ib_jax import data, errors, experiment, results
+
+
+def _plotting():
+    """The figures' module, imported when first needed (it imports matplotlib: ~0.5 s)."""
+    return importlib.import_module("ib_jax.plotting")
+
+
+def _import_plotting_soon() -> None:
+    """Imports the figures' module in a thread, while the run compiles and trains (its calls
+    leave Python waiting on the device much of the time): done by the time the figures are drawn."""
+
+    def load():
+        try:
+            importlib.import_module("ib_jax.plotting")
+        except Exception:  # pylint: disable=broad-except  (the import at the figures reports it)
+            pass
+
+    threading.Thread(target=load, name="import-plotting", daemon=True).start()
+
 
 FLAGS = flags.FLAGS
 
@@ -142,6 +163,8 @@ def run_experiment(
         dataset = experiment.load_dataset(config, data_dir)
         experiment.check_against_data(config, dataset)
         out = experiment.prepare_output_dir(vals["output_dir"], vals["overwrite"], lock=jax.process_index() == 0)
+        if vals["plot"] and jax.process_index() == 0:
+            _import_plotting_soon()
         res = experiment.run(
             config,
             dataset,
@@ -184,13 +207,15 @@ def redraw(output_dir: str, name: str, sweep: bool) -> None:
             raise errors.DataError(f"{out} holds an unfinished run: rerun its command without --plot_only to resume it")
         saved = results.load_config(out) if (out / results.CONFIG).exists() else {}
         title = saved.get("name") or name
-        paths = plotting.save_sweep_figures(res, out, title) if sweep else plotting.save_run_figures(res, out, title)
+        paths = (
+            _plotting().save_sweep_figures(res, out, title) if sweep else _plotting().save_run_figures(res, out, title)
+        )
     except (errors.ConfigError, errors.DataError) as e:
         fail(f"error: {e}", 2)
     except OSError as e:
         fail(f"error: writing the figures to {out} failed ({e.strerror or e})", 1)
     if not sweep and "grad_mean_norm" in res:
-        for figure, why in plotting.skipped_figures(res).items():
+        for figure, why in _plotting().skipped_figures(res).items():
             print(f"figure skipped: {figure}: {why}")
     for p in paths:
         print(f"figure: {p}")
@@ -201,17 +226,17 @@ def _finish(res, out, config, name: str, vals: Mapping[str, Any], sweep: bool) -
     if sweep:
         summary = results.sweep_summary(res, config.to_dict())
         results.save_json(out / results.SUMMARY, summary)
-        paths = plotting.save_sweep_figures(res, out, name) if vals["plot"] else []
+        paths = _plotting().save_sweep_figures(res, out, name) if vals["plot"] else []
         print(f"{name}: {config.epochs} epochs, {len(res['seed'])} rows")
         print(results.summary_table(summary["rows"]))
         print(f"summary: {out / results.SUMMARY}")
     else:
-        paths = plotting.save_run_figures(res, out, name, seeds_faint=vals["plot_seeds"]) if vals["plot"] else []
+        paths = _plotting().save_run_figures(res, out, name, seeds_faint=vals["plot_seeds"]) if vals["plot"] else []
         if vals["plot"] and config.gradient_stats:
-            for figure, why in plotting.skipped_figures(res).items():
+            for figure, why in _plotting().skipped_figures(res).items():
                 print(f"figure skipped: {figure}: {why}")
         if vals["animate"]:
-            paths += plotting.save_animations(res, out, name)
+            paths += _plotting().save_animations(res, out, name)
         final = {k: res[f"final_{k}"].mean() for k in ("train_accuracy", "test_accuracy")}
         print(
             f"{name}: {config.epochs} epochs, {config.num_seeds} seed(s): final train accuracy "

@@ -32,7 +32,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ib_jax import errors, plotting, results, workdir
+from ib_jax import errors, results, workdir
 from ib_jax import estimators as estimators_lib
 
 DEFAULT_BINNING = estimators_lib.Binning(bin_size=0.5)  # the MNIST main's
@@ -244,5 +244,7 @@ class Recorder:
         results.save_json(self.out / results.CONFIG, config)
         paths.append(self.out / results.CONFIG)
         if figures:
+            from ib_jax import plotting  # pylint: disable=g-import-not-at-top  (matplotlib: only when drawing)
+
             paths += plotting.save_run_figures(results.load_results(self.out), self.out, self.name)
         return paths

@@ -19,6 +19,7 @@ import tempfile
 from absl import flags
 
 import experiments.common  # noqa: F401  # the heavy imports, once: jax, flax, optax, ib_jax
+import ib_jax.plotting  # noqa: F401  # and matplotlib, which the mains import only to draw
 
 
 def _child(module: str, args: list[str], out_fd: int, err_fd: int) -> None:

@@ -241,6 +241,18 @@ class MainsTest(_MainsBase):
         self.assertFalse(results.load_results(out)["complete"])
         self.assertNotEmpty(os.listdir(cache))
 
+    def test_matplotlib_is_imported_only_to_draw(self):
+        """`import ib_jax` and a main's imports leave out the figures' module and
+        matplotlib (half a second of every start): a run imports them in a thread as it starts."""
+        code = (
+            "import sys, ib_jax, experiments.tishby\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'matplotlib' or m == 'ib_jax.plotting'))"
+        )
+        proc = subprocess.run(
+            [sys.executable, "-c", code], cwd=testing.REPO, capture_output=True, text=True, timeout=120
+        )
+        self.assertEqual((proc.returncode, proc.stdout.strip()), (0, "[]"), proc.stderr[-2000:])
+
 
 class OneLineErrorsTest(_MainsBase):
     """Bad inputs and unusable folders: one line, a non-zero exit, nothing left behind (a class
