@@ -3,11 +3,11 @@
 Every condition (true labels; labels corrupted with probability p for each level of
 --label_corruption_levels; the reimplemented project's permuted labels; shuffled pixels,
 random pixels and Gaussian inputs) x --num_seeds seeds trains as ONE compiled program: rows
-vmapped, grouped and sharded over devices like seeds. A quick CPU run on a 1,000-image subset
-(about 20 minutes on 2 cores):
+vmapped, grouped and sharded over devices like seeds. A CPU run on a 1,000-image subset, the
+one in docs/results/memorization.md (24 to 40 minutes on 2 cores):
 
   python -m experiments.memorization --data_dir ../shared/data --train_size 1000 \\
-      --test_size 1000 --epochs 400 --mi_every 20 --output_dir runs/memorization
+      --test_size 1000 --epochs 1000 --mi_every 25 --output_dir runs/memorization
 
 Outputs in --output_dir: results.npz (rows in place of seeds, plus `condition`, `corruption`,
 `seed`, `epochs_to_fit`), summary.json (one object per row), config.json, zhang.png (training

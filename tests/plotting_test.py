@@ -4,6 +4,7 @@ readable PNG (or GIF) of the expected size, from results built by the one writer
 import io
 import pathlib
 import tempfile
+from unittest import mock
 
 import chex
 import matplotlib.cm
@@ -110,6 +111,12 @@ class SweepFiguresTest(chex.TestCase):
         for path in paths:
             with PIL.Image.open(path) as image:
                 self.assertGreaterEqual(image.size, (400, 300))
+
+    def test_condition_planes_have_the_layer_key(self):
+        conditions = [("true", 0.0), ("permuted", 0.0)]
+        with mock.patch.object(sweep, "layer_key", wraps=sweep.layer_key) as key:
+            sweep.conditions_plane_figure(_results(conditions=conditions), pathlib.Path(tempfile.mkdtemp()) / "c.png")
+        key.assert_called_once()
 
     def test_zhang_right_axis_maps_the_true_labels_epochs_to_one(self):
         """Panel (b)'s right axis reads 1.0 at the true labels' mean epochs-to-fit, also when a

@@ -135,6 +135,7 @@ def conditions_plane_figure(res, path: str | os.PathLike, split: str = "train", 
     for ax in axes.ravel()[len(views) :]:
         ax.set_visible(False)
     fig.colorbar(points, ax=axes, label="Epochs")
+    layer_key(fig, res)
     fig.suptitle(f"{name} — {split} split", fontsize=9)
     fig.savefig(path, dpi=110)
 
