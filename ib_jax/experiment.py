@@ -19,7 +19,6 @@ import from it.
 import json
 import os
 import pathlib
-import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -73,7 +72,6 @@ class _Run:
         # The paces without compilation (a function's first call compiles it), for the ETA.
         self.paces: dict[str, float] = {}
         self._calls = {"train": 0, "measure": 0}
-        self._final_compiler: threading.Thread | None = None
         num_rows = len(conditions_of(config)) * config.num_seeds
         self.layout = sharding.layout(num_rows, seeds_per_device)
         self.rows = rows.build(config, dataset, self.layout.order)
@@ -160,29 +158,8 @@ class _Run:
         self.states, buffer = self.program.epochs(self.states, self.per_row, self.record.epoch, count)
         return list(np.transpose(host(buffer)[: self.rows.num_rows, :count], (1, 2, 0)))  # count x [4, R]
 
-    def compile_final_soon(self) -> None:
-        """Compiles the final measurement in a thread while the training calls run (they leave
-        Python idle, waiting on the device): its call at the end then traces and compiles
-        nothing. A failure there is left to that call, which compiles it again and reports."""
-        states, per_row = sharding.abstract(self.states), sharding.abstract(self.per_row)
-
-        def compile_final():
-            try:
-                self.program.compile_final(states, per_row)
-            except Exception as e:  # pylint: disable=broad-except
-                logging.debug("compiling the final measurement ahead failed: %s", e)
-
-        self._final_compiler = threading.Thread(target=compile_final, name="compile-final", daemon=True)
-        self._final_compiler.start()
-
-    def join(self) -> None:
-        """Waits for `compile_final_soon`'s thread (an exit must not leave a compilation running)."""
-        if self._final_compiler is not None:
-            self._final_compiler.join()
-
     def final(self) -> None:
         """Measures the final network (information too, when the last epoch is scheduled)."""
-        self.join()
         final_metrics, information, gradients = self.program.final(self.states, self.per_row)
         self.record.final_metrics = host(final_metrics)[: self.rows.num_rows].T
         if self.config.epochs in self.measured:
@@ -202,8 +179,6 @@ class _Run:
         if self._calls[kind]:
             self.paces[kind] = (time.monotonic() - call_start) / count
         self._calls[kind] += 1
-        if kind == "train" and self._calls[kind] == 1:  # the training program is compiled: time to spare
-            self.compile_final_soon()
         record.metrics.extend(new_metrics)
         record.epoch += len(new_metrics)
         losses = np.stack(new_metrics)[:, 0]
@@ -279,24 +254,21 @@ def run(
         results.save_json(out / results.CONFIG, meta)
     record, start_time = run_.record, time.monotonic()
     last_save = last_log = start_time
-    try:
-        while record.epoch < config.epochs:
-            run_.advance()
-            now = time.monotonic()
-            if now - last_log >= progress_every_s:
-                last_log = now
-                _log_progress(run_)
-            if should_stop():
-                run_.save()
-                raise RunStopped(
-                    f"epoch {record.epoch} of {config.epochs} saved in {out}; rerun the same command to resume",
-                    interrupted=True,
-                )
-            if now - last_save >= checkpoint_every_s:
-                run_.save()
-                last_save = time.monotonic()
-    finally:  # an error or a stop leaves no compilation running
-        run_.join()
+    while record.epoch < config.epochs:
+        run_.advance()
+        now = time.monotonic()
+        if now - last_log >= progress_every_s:
+            last_log = now
+            _log_progress(run_)
+        if should_stop():
+            run_.save()
+            raise RunStopped(
+                f"epoch {record.epoch} of {config.epochs} saved in {out}; rerun the same command to resume",
+                interrupted=True,
+            )
+        if now - last_save >= checkpoint_every_s:
+            run_.save()
+            last_save = time.monotonic()
     run_.final()
     out_results = run_.results(complete=True)
     if run_.writer:

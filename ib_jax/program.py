@@ -90,12 +90,6 @@ class Program:
     def final(self, states, rows):
         return self._final(states, rows, self.bank)
 
-    def compile_final(self, states, rows) -> None:
-        """Compiles `final` for `states` and `rows` (arrays, or `jax.ShapeDtypeStruct`s with their
-        shardings), so that its call finds the program ready: a thread can do this while
-        training runs."""
-        self._final.lower(states, rows, self.bank).compile()
-
     def _inputs(self, row, bank):
         """The row's training and test inputs, from the bank ([N, F] each); given a group's
         rows, [N, F] when the bank holds one entry, else each row's own [G, N, F]."""

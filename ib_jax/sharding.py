@@ -88,11 +88,3 @@ def host(x) -> np.ndarray:
 
         return np.asarray(multihost_utils.process_allgather(x, tiled=True))
     return np.asarray(x)
-
-
-def abstract(tree):
-    """The arrays of `tree` as `jax.ShapeDtypeStruct`s (shape, dtype, sharding and weak type: all
-    that a jitted function's caches key on), to lower or compile for them ahead of a call."""
-    return jax.tree.map(
-        lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=a.sharding, weak_type=a.weak_type), tree
-    )

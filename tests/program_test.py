@@ -46,8 +46,7 @@ class ProgramTest(chex.TestCase):
 
     def test_each_function_is_traced_once(self):
         """An epoch number as a Python int or a numpy integer is one program (a weakly typed
-        scalar would trace it again), and the final measurement compiled ahead for the states'
-        abstract values (as a run does, in a thread) is the program that its call runs."""
+        scalar would trace it again)."""
         fresh = program.Program(
             self.program.config, self.dataset, self.rows, self.lay, self.program.estimators, self.schedule
         )
@@ -56,9 +55,7 @@ class ProgramTest(chex.TestCase):
         states, _ = fresh.epochs(states, self.per_row, np.int64(1), np.int32(2))
         states, *_ = fresh.measured_epoch(states, self.per_row, 3)
         states, *_ = fresh.measured_epoch(states, self.per_row, np.int64(4))
-        fresh.compile_final(sharding.abstract(states), sharding.abstract(self.per_row))
-        fresh.final(states, self.per_row)
-        for name in ("_epochs", "_measured", "_final"):
+        for name in ("_epochs", "_measured"):
             self.assertEqual(getattr(fresh, name)._cache_size(), 1, name)
 
 
