@@ -84,11 +84,11 @@ def main():
         cold, _ = run(args, cache, tmp)
         warm = [run(args, cache, tmp) for _ in range(args.repeats)]
     best, phases = min(warm, key=lambda w: w[0])
-    print("| run | wall s |")
-    print("| --- | --- |")
-    print(f"| off (no cache) | {off:.1f} |")
-    print(f"| cold (empty cache) | {cold:.1f} |")
-    print(f"| warm (best of {args.repeats}) | {best:.1f} |  ({', '.join(f'{w:.1f}' for w, _ in warm)})")
+    print("| run | wall s | each run |")
+    print("| --- | --- | --- |")
+    print(f"| off (no cache) | {off:.1f} | |")
+    print(f"| cold (empty cache) | {cold:.1f} | |")
+    print(f"| warm (best of {args.repeats}) | {best:.1f} | {', '.join(f'{w:.1f}' for w, _ in warm)} |")
     print(f"\nwarm vs off: {off / best:.2f}x faster; cold vs off: {off / cold:.2f}x")
     trace, lower, load = phases["compile"]
     rest = best - phases["imports"] - phases["run"] - phases["figures"]
