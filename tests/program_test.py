@@ -15,12 +15,11 @@ class ProgramTest(chex.TestCase):
     def setUpClass(cls):
         super().setUpClass()
         config = experiment.ExperimentConfig(**{**testing.TINY.__dict__, "estimators": ("binned",), "num_seeds": 3})
-        cls.dataset = dataset = experiment.load_dataset(config)
-        cls.schedule = experiment.mi_epochs(config)
+        dataset = experiment.load_dataset(config)
         cls.lay = sharding.layout(3, seeds_per_device=2)  # groups of 2: 3 rows padded to 4
         cls.rows = rows.build(config, dataset, cls.lay.order)
         cls.program = program.Program(
-            config, dataset, cls.rows, cls.lay, experiment.measured_estimators(config), cls.schedule
+            config, dataset, cls.rows, cls.lay, experiment.measured_estimators(config), experiment.mi_epochs(config)
         )
         cls.per_row = sharding.put(cls.rows.per_row, cls.lay.sharding)
 
@@ -47,16 +46,14 @@ class ProgramTest(chex.TestCase):
     def test_each_function_is_traced_once(self):
         """An epoch number as a Python int or a numpy integer is one program (a weakly typed
         scalar would trace it again)."""
-        fresh = program.Program(
-            self.program.config, self.dataset, self.rows, self.lay, self.program.estimators, self.schedule
-        )
-        states = fresh.init(self.per_row)
-        states, _ = fresh.epochs(states, self.per_row, 0, 1)
-        states, _ = fresh.epochs(states, self.per_row, np.int64(1), np.int32(2))
-        states, *_ = fresh.measured_epoch(states, self.per_row, 3)
-        states, *_ = fresh.measured_epoch(states, self.per_row, np.int64(4))
+        prog = self.program  # shared: the other test's calls (Python ints) must find the same programs
+        states = prog.init(self.per_row)
+        states, _ = prog.epochs(states, self.per_row, 0, 1)
+        states, _ = prog.epochs(states, self.per_row, np.int64(1), np.int32(2))
+        states, *_ = prog.measured_epoch(states, self.per_row, 3)
+        states, *_ = prog.measured_epoch(states, self.per_row, np.int64(4))
         for name in ("_epochs", "_measured"):
-            self.assertEqual(getattr(fresh, name)._cache_size(), 1, name)
+            self.assertEqual(getattr(prog, name)._cache_size(), 1, name)
 
 
 if __name__ == "__main__":
