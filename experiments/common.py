@@ -31,7 +31,7 @@ def _import_plotting_soon() -> None:
 
     def load():
         try:
-            importlib.import_module("ib_jax.plotting")
+            _plotting()
         except Exception:  # pylint: disable=broad-except  (the import at the figures reports it)
             pass
 
@@ -207,9 +207,8 @@ def redraw(output_dir: str, name: str, sweep: bool) -> None:
             raise errors.DataError(f"{out} holds an unfinished run: rerun its command without --plot_only to resume it")
         saved = results.load_config(out) if (out / results.CONFIG).exists() else {}
         title = saved.get("name") or name
-        paths = (
-            _plotting().save_sweep_figures(res, out, title) if sweep else _plotting().save_run_figures(res, out, title)
-        )
+        plotting = _plotting()
+        paths = plotting.save_sweep_figures(res, out, title) if sweep else plotting.save_run_figures(res, out, title)
     except (errors.ConfigError, errors.DataError) as e:
         fail(f"error: {e}", 2)
     except OSError as e:
