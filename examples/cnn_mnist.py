@@ -205,6 +205,10 @@ def _fail(message: str, code: int) -> None:
 def _parse_flags(argv):
     try:
         return flags.FLAGS(argv)
+    except SystemExit as e:  # --help and its kin print their text and exit 0 (absl exits 1)
+        if e.code == 1 and any(a.split("=")[0] in ("--help", "-?", "--helpshort", "--helpfull") for a in argv[1:]):
+            sys.exit(0)
+        raise
     except flags.Error as e:
         _fail(f"error: {str(e).splitlines()[0]}", 2)
 

@@ -140,6 +140,26 @@ def init_distributed(vals: Mapping[str, Any]) -> None:
         import jax  # pylint: disable=g-import-not-at-top
 
         jax.distributed.initialize()
+    start_backend()
+
+
+def start_backend() -> None:
+    """Starts JAX's backend now, so that one that cannot start (JAX_PLATFORMS=cuda without a GPU
+    or without JAX's CUDA build, a missing libtpu) is one line and exit 2, not a traceback from
+    deep inside JAX."""
+    import jax  # pylint: disable=g-import-not-at-top
+
+    try:
+        jax.devices()
+    except Exception as e:  # pylint: disable=broad-except  # RuntimeError, or a bare AssertionError in JAX
+        asked = os.environ.get("JAX_PLATFORMS") or jax.config.jax_platforms or ""
+        reason = str(e).splitlines()[0] if str(e) else "no backend could start (is JAX's build for it installed?)"
+        which = f" (JAX_PLATFORMS={asked})" if asked else ""
+        fail(
+            f"error: JAX could not start its backend{which}: {reason}; see docs/gpu.md, or unset JAX_PLATFORMS to "
+            "run on the CPU",
+            2,
+        )
 
 
 def run_experiment(

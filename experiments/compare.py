@@ -1,6 +1,6 @@
 """Two or more runs side by side, on shared scales.
 
-  python -m experiments.compare runs/mnist_true runs/mnist_random      # writes runs/compare.png
+  python -m experiments.compare runs/mnist_true runs/mnist_random  # writes runs/compare.png
 
 `--layout runs` (default): a column per run, a row per split: the information plane of one
 estimator (`--estimator`, default each run's first). The reimplemented project's headline
@@ -14,7 +14,7 @@ of `--estimators`), the information plane of `--split`; it also prints a table o
 hidden layer's I(X;T) at its peak and at the end, mean +- std over seeds, per run and
 estimator. Saxe et al.'s tanh-vs-ReLU comparison (see the README):
 
-  python -m experiments.compare runs/saxe_tanh runs/saxe_relu --layout estimators \
+  python -m experiments.compare runs/saxe_tanh runs/saxe_relu --layout estimators \\
       --names tanh,ReLU --output saxe.png
 """
 

@@ -5,10 +5,10 @@ Defaults reproduce the "Memorizing Information Bottleneck" experiment: 784-784-1
 every 20 epochs on the whole train and test sets, bin size 0.5, all 8 layers (about 6.6 hours on
 a 2-core CPU, docs/running.md; the README has smaller settings). A quick run, offline:
 
-  python -m experiments.mnist --random_labels --data_dir ../shared/data \
+  python -m experiments.mnist --random_labels --data_dir ../shared/data \\
       --train_size 1000 --test_size 1000 --epochs 1000 --output_dir runs/mnist_random
 
-With these 1,000 images, training accuracy passed 99% at epoch 303 with random labels (test
+With these 1,000 images, training accuracy passed 0.99 at epoch 303 with random labels (test
 accuracy 0.102, chance) and at epoch 94 with true labels (test 0.832): the README's figure.
 Outputs in --output_dir: results.npz, config.json, information_plane.png,
 information_per_layer.png, training.png, gradients.png (with several --estimators, also the

@@ -13,7 +13,7 @@ then the middle layers moving left (compression).
 
 `--preset idnns`: IDNNs' settings (Adam 4e-4, batch 512, 8,000 epochs, 400 log-spaced points,
 i.e. IDNNs' 274 distinct epochs, plus 0; truncated-normal init; 29 equal bins on
-[-1, 1], which are IDNNs' 30 edges), trained on 80% and measured on all 4,096 patterns ("all").
+[-1, 1], which are IDNNs' 30 edges), trained on 80 percent and measured on all 4,096 patterns ("all").
 Flags given explicitly override the preset.
 """
 

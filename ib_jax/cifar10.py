@@ -44,7 +44,7 @@ def load(data_dir: str | os.PathLike | None = None, download: bool = True) -> di
     if not all((where / name).is_file() for name in TRAIN_FILES + TEST_FILES):
         if not download:
             raise errors.DataError(f"CIFAR-10 files missing in {where}: expected {', '.join(TRAIN_FILES + TEST_FILES)}")
-        mnist.torchvision_download(data_dir, "CIFAR10", f"CIFAR-10 files missing in {where}")
+        mnist.torchvision_download(data_dir, "CIFAR10", f"CIFAR-10 files missing in {where}", FOLDER)
     out = {}
     for split, names in (("train", TRAIN_FILES), ("test", TEST_FILES)):
         batches = [_read_batch(where / name) for name in names]

@@ -63,17 +63,18 @@ def _read_idx(path: pathlib.Path, magic: int, count: int, item_shape: tuple[int,
     return body.reshape((count, *item_shape))
 
 
-def torchvision_download(data_dir: pathlib.Path, class_name: str, what: str) -> None:
+def torchvision_download(data_dir: pathlib.Path, class_name: str, what: str, files_in: str) -> None:
     """Fetches a data set with `torchvision.datasets.<class_name>` (both splits), with a socket
     timeout so an offline machine fails fast; `what` ("MNIST files missing (...) in DIR") starts
-    the one-line error."""
+    the one-line error, and `files_in` is the folder under --data_dir that the loader reads
+    ("MNIST/raw", "cifar-10-batches-py")."""
     try:
         import torchvision  # pylint: disable=g-import-not-at-top
     except Exception as e:  # pylint: disable=broad-except  # any import failure means: no downloader.
         raise errors.DataError(
             f"{what}, and torchvision cannot be imported to download them ({type(e).__name__}): run "
             "`pip install -r requirements-download.txt` (or `pip install '.[download]'`), or pass --data_dir DIR "
-            f"with the files in DIR/{class_name}/raw/"
+            f"with the files in DIR/{files_in}/"
         ) from None
     old_timeout = socket.getdefaulttimeout()
     socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)
@@ -113,7 +114,7 @@ def load(
         if not download:
             raise errors.DataError(f"{TITLES[dataset]} files missing in {where}: expected {', '.join(FILES.values())}")
         what = f"{TITLES[dataset]} files missing ({', '.join(FILES.values())}) in {where}"
-        torchvision_download(data_dir, FOLDERS[dataset], what)
+        torchvision_download(data_dir, FOLDERS[dataset], what, f"{FOLDERS[dataset]}/raw")
     out = {}
     for split, count in _COUNTS.items():
         images = _read_idx(where / FILES[f"{split}_images"], _IMAGES_MAGIC, count, (28, 28))

@@ -17,6 +17,7 @@ ACTIVATIONS = {
     "linear": lambda x: x,
 }
 INITS = ("default", "truncated_normal", "pytorch")
+PERTURBATIONS = "perturbations"  # the collection of the pre-activations' zero perturbations (gradient statistics)
 
 
 def _truncated_normal_fan_in(key: jax.Array, shape: tuple[int, ...], dtype=jnp.float32) -> jax.Array:
@@ -65,9 +66,12 @@ class MLP(nn.Module):
     `__call__` returns `(logits_BxC, acts)` where `acts` is a tuple with one [B, width] array
     per hidden layer and the logits last: the layers of the information plane. Parameters are
     named and shaped as a stack of `nn.Dense` ("Dense_0", ...). Layer i's pre-activations
-    [width, B] (feature-major) pass through `perturb("z_i")`: given zero "perturbations", the
-    gradient by them is the loss's gradient by each sample's pre-activations (`train` uses it
-    for the gradient statistics); without them it does nothing.
+    [width, B] (feature-major) have the variable "z_i" of a "perturbations" collection added
+    when the caller passes one: given zeros, the gradient by them is the loss's gradient by each
+    sample's pre-activations (`train` uses it for the gradient statistics); without them
+    nothing is added. `init` creates no perturbations and sows no statistics, so the standard
+    pattern holds: `variables = MLP(...).init(key, x_small)`, then `apply(variables, x)` on
+    a batch of any size.
 
     `quantize_bits` k > 0 quantizes every layer's output, the logits included, to 2**k levels
     (`quantization`); the ranges r of unbounded layers live in the "quantization" collection,
@@ -98,13 +102,21 @@ class MLP(nn.Module):
                 bias_init = lambda k, s, d=jnp.float32, b=bound: jax.random.uniform(k, s, d, -b, b)  # noqa: E731
                 kwargs = {"kernel_init": _uniform_fan_in, "bias_init": bias_init}
             h_FxB = _FeatureMajorDense(width, name=f"Dense_{i}", **kwargs)(h_FxB)
-            h_FxB = self.perturb(f"z_{i}", h_FxB)  # a no-op unless "perturbations" are passed
+            h_FxB = self._perturbed(f"z_{i}", h_FxB)
             if i < len(self.hidden):
                 h_FxB = act(h_FxB)
             if self.quantize_bits:
                 h_FxB = self._quantized(i, h_FxB)
             acts.append(h_FxB.T)
         return acts[-1], tuple(acts)
+
+    def _perturbed(self, name: str, h_FxB: jax.Array) -> jax.Array:
+        """`h_FxB` plus the caller's perturbation `name`, if given. Flax's `Module.perturb`
+        would make the variable at `init`, shaped by the init batch, and `apply` would then add
+        it to batches of other sizes."""
+        if self.has_variable(PERTURBATIONS, name):
+            return h_FxB + self.get_variable(PERTURBATIONS, name)
+        return h_FxB
 
     def _quantized(self, i: int, h_FxB: jax.Array) -> jax.Array:
         """Layer i's output on its grid; a tracked range is calibrated at init and its largest |a|
@@ -116,6 +128,7 @@ class MLP(nn.Module):
             r = self.variable(
                 quantization.COLLECTION, f"range_{i}", lambda: jnp.maximum(largest, quantization.MIN_RANGE)
             ).value
-            self.sow(quantization.STATS, f"range_{i}", largest, reduce_fn=lambda _, x: x, init_fn=lambda: 0.0)
+            if not self.is_initializing():  # `init` returns parameters and ranges, no statistics
+                self.sow(quantization.STATS, f"range_{i}", largest, reduce_fn=lambda _, x: x, init_fn=lambda: 0.0)
         lo, hi = quantization.layer_bounds(activation, r)
         return quantization.quantize(h_FxB, lo, hi, self.quantize_bits)

@@ -136,7 +136,7 @@ def _batch_loss(state: TrainState, batch: Batch, reduction: str):
     def loss_fn(params, perturbations=None):
         given = variables(state, params)
         if perturbations is not None:
-            given["perturbations"] = perturbations
+            given[model.PERTURBATIONS] = perturbations
         if state.quantization:  # the layers' largest |a|, for the ranges after the epoch
             (logits, acts), sown = state.apply_fn(given, x_BxF, mutable=[quantization.STATS])
             largest = dict(sown[quantization.STATS])

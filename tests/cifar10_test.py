@@ -3,7 +3,9 @@
 import pathlib
 import pickle
 import shutil
+import sys
 import tempfile
+from unittest import mock
 
 import chex
 import numpy as np
@@ -46,6 +48,10 @@ class Cifar10Test(chex.TestCase):
     def test_cifar10_errors(self):
         with self.assertRaisesRegex(errors.DataError, "CIFAR-10 files missing"):
             data.load_cifar10(self.tmp, download=False)
+        # Without torchvision, the advice names the folder the loader reads (it named CIFAR10/raw/).
+        with mock.patch.dict(sys.modules, {"torchvision": None}):
+            with self.assertRaisesRegex(errors.DataError, "with the files in DIR/cifar-10-batches-py/$"):
+                data.load_cifar10(self.tmp, download=True)
         where, _ = self._write_cifar()
         (where / "data_batch_3").write_bytes(b"garbage")
         with self.assertRaisesRegex(errors.DataError, "data_batch_3 is not a CIFAR-10 batch"):

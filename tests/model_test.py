@@ -62,6 +62,27 @@ class MLPTest(chex.TestCase):
             self.assertAlmostEqual(kernel.std() * np.sqrt(3 * fan_in), 1.0, delta=0.05)  # uniform: std = b/sqrt(3)
             self.assertGreater(np.abs(np.asarray(params[name]["bias"])).max(), 0.0)
 
+    @parameterized.named_parameters(
+        ("tanh", "tanh", "default", 0),
+        ("relu_pytorch", "relu", "pytorch", 0),
+        ("truncated_normal", "tanh", "truncated_normal", 0),
+        ("quantized_tanh", "tanh", "default", 4),
+        ("quantized_relu", "relu", "default", 6),
+    )
+    def test_init_on_a_small_batch_then_apply_on_any_batch(self, activation, kernel_init, bits):
+        """The first thing a Flax user types: `init` returns parameters (and a quantized
+        network's ranges) only, and `apply` takes them on a batch of any size."""
+        net = model.MLP(
+            hidden=(10, 7), num_classes=2, activation=activation, kernel_init=kernel_init, quantize_bits=bits
+        )
+        x = jax.random.normal(jax.random.key(0), (100, 12))
+        variables = net.init(jax.random.key(1), x[:8])
+        self.assertEqual(sorted(variables), ["params", "quantization"] if bits else ["params"])
+        logits, acts = net.apply(variables, x)
+        chex.assert_shape([logits, *acts], [(100, 2), (100, 10), (100, 7), (100, 2)])
+        # Each sample's output does not depend on the batch around it.
+        chex.assert_trees_all_close(net.apply(variables, x[:3])[0], logits[:3], atol=1e-6)
+
     @parameterized.parameters(("swish", "default"), ("tanh", "glorot"))
     def test_unknown_names(self, activation, kernel_init):
         net = model.MLP(hidden=(3,), num_classes=2, activation=activation, kernel_init=kernel_init)

@@ -65,20 +65,21 @@ TINY = experiment.ExperimentConfig(
 )
 
 
-def _main_env() -> dict:
-    """A main's environment in the tests: CPU only, output unbuffered."""
-    return {**os.environ, "JAX_PLATFORMS": "cpu", "PYTHONUNBUFFERED": "1"}
+def _main_env(**changes) -> dict:
+    """A main's environment in the tests: CPU only, output unbuffered, and `changes`."""
+    return {**os.environ, "JAX_PLATFORMS": "cpu", "PYTHONUNBUFFERED": "1", **changes}
 
 
-def run_main(module, *args, timeout=300) -> subprocess.CompletedProcess:
-    """Runs `python -m module *args` in the repository, as a user would (CPU only)."""
+def run_main(module, *args, timeout=300, env=None) -> subprocess.CompletedProcess:
+    """Runs `python -m module *args` in the repository, as a user would (CPU only, unless `env`
+    changes the environment)."""
     return subprocess.run(
         [sys.executable, "-m", module, *args],
         cwd=REPO,
         capture_output=True,
         text=True,
         timeout=timeout,
-        env=_main_env(),
+        env=_main_env(**(env or {})),
     )
 
 

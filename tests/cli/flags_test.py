@@ -1,6 +1,7 @@
 """The flag table: it defines each main's flags, maps them to the config as the mains did by
 hand, applies presets without touching FLAGS, and docs/flags.md documents every flag."""
 
+import ast
 import os
 import re
 from unittest import mock
@@ -94,14 +95,23 @@ class FlagTableTest(parameterized.TestCase):
         with mock.patch.dict(os.environ, {"JAX_COMPILATION_CACHE_DIR": "", "XDG_CACHE_HOME": "/tmp/xdg"}):
             self.assertEqual(str(common.compilation_cache_dir("auto")), "/tmp/xdg/ib_jax/jax")
 
-    def test_help_lists_the_mains_flags_and_exits_0(self):
-        for flag, done in zip(
-            ("--help", "--helpfull"), testing.run_forked("experiments.tishby", [["--help"], ["--helpfull"]])
-        ):
-            with self.subTest(flag):
-                self.assertEqual(done.returncode, 0, done.stderr[-500:])
-                for name in ("--epochs", "--estimators", "--renyi_alpha", "--output_dir"):
-                    self.assertIn(name, done.stdout)
+    def test_help_prints_each_docstring_verbatim_and_exits_0(self):
+        """absl formats a main's docstring with %: a lone "%" garbled the help text (`80%` became
+        the script's path), and a line-continuation backslash ran two example lines together."""
+        mains = [f"experiments.{main}" for main in flag_table.MAINS] + ["examples.cnn_mnist"]
+        cases = [{"module": module, "args": ["--helpfull"]} for module in mains]
+        cases.append({"module": "experiments.tishby", "args": ["--help"]})
+        done = testing.run_forked("experiments.tishby", cases)
+        for module, proc in zip(mains + ["experiments.tishby --help"], done):
+            with self.subTest(module):
+                self.assertEqual(proc.returncode, 0, proc.stderr[-500:])
+                self.assertIn("--helpfull", proc.stdout)
+                self.assertIn("--output" if "compare" in module else "--output_dir", proc.stdout)
+                path = testing.REPO / (module.split()[0].replace(".", "/") + ".py")
+                doc = ast.parse(path.read_text()).body[0].value.value
+                self.assertIn(doc, proc.stdout)  # nothing of it replaced
+                for line in doc.splitlines():
+                    self.assertNotRegex(line.rstrip(), r"\S {3,}\S", f"a stray run of spaces in {module}'s help")
 
     def test_unknown_main(self):
         with self.assertRaisesRegex(ValueError, "unknown main"):

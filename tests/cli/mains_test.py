@@ -410,6 +410,17 @@ class OneLineErrorsTest(_MainsBase):
                 self._assert_one_error_line(proc, message)
                 self.assertFalse(os.path.exists(out), f"{module} {args} created its output folder")
 
+    def test_a_backend_that_cannot_start_is_one_line(self):
+        """JAX_PLATFORMS=cuda on a machine without JAX's CUDA build or a GPU: JAX fails with a bare
+        AssertionError deep inside; the main says it in one line, pointing to docs/gpu.md."""
+        out = f"{self.tmp}/no_gpu"
+        proc = testing.run_main(
+            "experiments.tishby", "--epochs=2", f"--output_dir={out}", env={"JAX_PLATFORMS": "cuda"}
+        )
+        self._assert_one_error_line(proc, "JAX could not start its backend (JAX_PLATFORMS=cuda)")
+        self.assertIn("docs/gpu.md", proc.stderr)
+        self.assertFalse(os.path.exists(out))
+
     def test_forked_cases_equal_their_own_processes(self):
         """The forked harness reports what separate `python -m` processes do."""
         cases = [["--epochs=0", "--output_dir=/nonexistent/never"], ["--no_such_flag"], ["--plot=false", "extra"]]
