@@ -131,10 +131,32 @@ def sub_batches(config: ExperimentConfig, num_train: int) -> int:
     return config.gradient_sub_batches or max(1, min(AUTO_SUB_BATCHES, num_train))
 
 
+def check_sample_counts(config: ExperimentConfig, dataset: data.Dataset) -> None:
+    """One rule for every sample count (ConfigError, one line), checked on the whole data set
+    before any subset is drawn: `train_size`, `test_size` and `mi_subset` are 0 (all) or hold
+    every class (at least `num_classes`: a stratified subset takes at least one sample of each,
+    and a split without some class measures a different H(Y)), and a subset of the data is no
+    larger than its split. A measured subset larger than its (subset) split measures all of it
+    (`rows.measured_subset`; the run says so in its log)."""
+    k = dataset.num_classes
+    for flag, count, split, available in (
+        ("--train_size", config.train_size, "training", len(dataset.y_train)),
+        ("--test_size", config.test_size, dataset.test_name, len(dataset.y_test)),
+        ("--mi_subset", config.mi_subset, "", None),
+    ):
+        if count and count < k:
+            raise errors.ConfigError(
+                f"{flag} {count} cannot hold each of the {k} classes: give at least {k} (0 = all), since a "
+                "stratified subset takes at least one sample of each class"
+            )
+        if available is not None and count > available:
+            raise errors.ConfigError(f"{flag} {count} exceeds the {available} samples of the {split} split")
+
+
 def check_against_data(config: ExperimentConfig, dataset: data.Dataset) -> None:
     """The settings that only the data can refute (ConfigError), checked before any folder is
-    made: the sub-batches of the gradient statistics and a minibatch against the training set,
-    a test set with every class."""
+    made: the sub-batches of the gradient statistics and a minibatch against the training set
+    (the sample counts: `check_sample_counts`, when the data is loaded)."""
     n = len(dataset.y_train)
     if config.gradient_stats and not config.train.batch_size and sub_batches(config, n) > n:
         raise errors.ConfigError(
@@ -142,11 +164,6 @@ def check_against_data(config: ExperimentConfig, dataset: data.Dataset) -> None:
         )
     if config.train.batch_size > n:
         raise errors.ConfigError(f"--batch_size {config.train.batch_size} exceeds the {n} training samples")
-    if config.test_size and config.test_size < dataset.num_classes:
-        raise errors.ConfigError(
-            f"--test_size {config.test_size} is below the {dataset.num_classes} classes: the stratified test subset "
-            "needs one sample of each"
-        )
 
 
 def measured_estimators(config: ExperimentConfig) -> tuple[estimators.Estimator, ...]:

@@ -240,7 +240,8 @@ def subset_indices(labels: np.ndarray, size: int, seed: int, num_classes: int) -
     """A seeded, stratified subset of `size` indices, returned in a random order.
 
     Stratified: each class gets `size * count_c / N` samples, rounded by largest remainder, so
-    class frequencies match the full split as closely as integers allow.
+    class frequencies match the full split as closely as integers allow; when `size` is at least
+    the number of classes present, each of them gets at least one.
     """
     n = len(labels)
     if not 0 < size <= n:
@@ -251,6 +252,14 @@ def subset_indices(labels: np.ndarray, size: int, seed: int, num_classes: int) -
     take = np.floor(quota).astype(np.int64)
     remainder_order = np.argsort(-(quota - take), kind="stable")
     take[remainder_order[: size - take.sum()]] += 1
+    # Every class the split holds gets a sample when `size` allows it: rounding can leave a rare
+    # class out (it then takes one from the largest share; subsets that held every class are
+    # unchanged).
+    present = np.flatnonzero(counts)
+    if size >= len(present):
+        for c in present[take[present] == 0]:
+            take[np.argmax(take)] -= 1
+            take[c] += 1
     chosen = [rng.permutation(np.flatnonzero(labels == c))[: take[c]] for c in range(num_classes)]
     return rng.permutation(np.concatenate(chosen))
 

@@ -29,7 +29,14 @@ from absl import logging
 
 from ib_jax import checkpoint, data, errors, program, results, rows, sharding
 from ib_jax.checkpoint import Record
-from ib_jax.config import ExperimentConfig, check_against_data, estimator_settings, measured_estimators, mi_epochs
+from ib_jax.config import (
+    ExperimentConfig,
+    check_against_data,
+    check_sample_counts,
+    estimator_settings,
+    measured_estimators,
+    mi_epochs,
+)
 from ib_jax.results import GRADIENT_KEYS, epochs_to_fit, versions
 from ib_jax.rows import CONDITIONS, LABEL_CONDITIONS, conditions_of, parse_condition, row_labels, seed_labels
 from ib_jax.sharding import host, put
@@ -48,6 +55,7 @@ def load_dataset(config: ExperimentConfig, data_dir: str | os.PathLike | None = 
         seed=config.data_seed,
         evaluate_on_all=config.evaluate_on_all,
     )
+    check_sample_counts(config, dataset)
     return data.prepare(dataset, train_size=config.train_size, test_size=config.test_size, seed=config.data_seed)
 
 
@@ -75,6 +83,16 @@ class _Run:
         num_rows = len(conditions_of(config)) * config.num_seeds
         self.layout = sharding.layout(num_rows, seeds_per_device)
         self.rows = rows.build(config, dataset, self.layout.order)
+        for split, labels, subset in (
+            ("training", dataset.y_train, self.rows.train_subset),
+            (dataset.test_name, dataset.y_test, self.rows.test_subset),
+        ):
+            if config.mi_subset and subset is None:
+                logging.warning(
+                    "--mi_subset %d is not below the %d samples of the %s split: its information is measured on "
+                    "all of them",
+                    *(config.mi_subset, len(labels), split),
+                )
         self.chosen = measured_estimators(config)
         self.program = program.Program(config, dataset, self.rows, self.layout, self.chosen, self.schedule)
         self.per_row = sharding.put(self.rows.per_row, self.layout.sharding)
@@ -291,6 +309,7 @@ __all__ = [
     "Record",
     "RunStopped",
     "check_against_data",
+    "check_sample_counts",
     "check_output_dir",
     "conditions_of",
     "estimate_eta",

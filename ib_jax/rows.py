@@ -50,7 +50,7 @@ def entropy_bits(labels: np.ndarray) -> float:
     """H(Y) in bits of integer labels, from their frequencies."""
     p = np.bincount(labels) / len(labels)
     p = p[p > 0]
-    return float(-(p * np.log2(p)).sum())
+    return float(-(p * np.log2(p)).sum()) + 0.0  # + 0.0: one class gives 0.0, not -0.0
 
 
 def row_labels(config, dataset: data.Dataset, condition: str, seed: int) -> np.ndarray:

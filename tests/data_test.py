@@ -71,6 +71,16 @@ class MnistTest(chex.TestCase):
         self.assertLessEqual(np.abs(np.bincount(y[idx]) - expected).max(), 1.0)
         np.testing.assert_array_equal(idx, data.subset_indices(y, 1000, seed=1, num_classes=10))
 
+    def test_subset_holds_every_class_its_size_allows(self):
+        """Rounding by largest remainder alone would leave the rare classes out of a subset of
+        10: each then takes one sample from the largest share; the MNIST subsets are unchanged."""
+        y = np.repeat(np.arange(4), [97, 1, 1, 1])  # quotas of a subset of 4: 3.88, 0.04, 0.04, 0.04
+        for size in (4, 5, 10):
+            np.testing.assert_array_equal(np.unique(y[data.subset_indices(y, size, seed=0, num_classes=4)]), range(4))
+        self.assertEqual(len(np.unique(y[data.subset_indices(y, 3, seed=0, num_classes=4)])), 3)  # too few for all
+        idx = data.subset_indices(self.ds.y_train, 10, seed=0, num_classes=10)
+        np.testing.assert_array_equal(np.sort(self.ds.y_train[idx]), range(10))
+
     def test_prepare_leaves_test_labels_alone(self):
         ds = data.prepare(self.ds, train_size=500, test_size=300, random_labels=True, seed=2)
         chex.assert_shape(ds.x_train, (500, 784))

@@ -15,7 +15,7 @@ import numpy as np
 from absl.testing import absltest, parameterized
 
 from ib_jax import config as config_lib
-from ib_jax import errors, estimators, experiment, plotting, results, rows, train
+from ib_jax import data, errors, estimators, experiment, plotting, results, rows, train
 from tests import testing
 
 
@@ -62,6 +62,35 @@ class ScheduleTest(parameterized.TestCase):
         """Every combination of the label settings that cannot all hold is refused in one line."""
         with self.assertRaisesRegex(errors.ConfigError, match):
             experiment.ExperimentConfig(**kwargs)
+
+
+class SampleCountsTest(parameterized.TestCase):
+    """One rule for --train_size, --test_size and --mi_subset: 0 (all), or every class and no
+    more than the split holds."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        rng = np.random.default_rng(0)
+        y = np.arange(100) % 10
+        cls.dataset = data.Dataset("toy", rng.normal(size=(100, 3)), y, rng.normal(size=(40, 3)), y[:40], 10)
+
+    @parameterized.named_parameters(
+        ("train_below_classes", {"train_size": 5}, "--train_size 5 cannot hold each of the 10 classes"),
+        ("test_below_classes", {"test_size": 3}, "--test_size 3 cannot hold each of the 10 classes"),
+        ("mi_subset_one", {"mi_subset": 1}, "--mi_subset 1 cannot hold each of the 10 classes"),
+        ("train_above_split", {"train_size": 101}, "--train_size 101 exceeds the 100 samples of the training"),
+        ("test_above_split", {"test_size": 41}, "--test_size 41 exceeds the 40 samples of the test split"),
+    )
+    def test_refused(self, changes, message):
+        config = dataclasses.replace(testing.TINY, **{"train_size": 0, "test_size": 0, **changes})
+        with self.assertRaisesRegex(errors.ConfigError, message):
+            experiment.check_sample_counts(config, self.dataset)
+
+    def test_accepted(self):
+        for changes in ({"train_size": 10, "test_size": 40, "mi_subset": 10}, {"train_size": 0, "mi_subset": 5000}):
+            config = dataclasses.replace(testing.TINY, **{"train_size": 0, "test_size": 0, **changes})
+            experiment.check_sample_counts(config, self.dataset)
 
 
 class EtaTest(absltest.TestCase):

@@ -289,8 +289,10 @@ class OneLineErrorsTest(_MainsBase):
 
     def test_jax_backend_logs_quiet_unless_verbose(self):
         args = ["--epochs=2", "--mi_every=1", "--plot=false", "--overwrite", f"--output_dir={self.tmp}/quiet"]
+        args.append("--mi_subset=5000")  # not below either split's size: measured on all, and said so
         quiet, verbose = testing.run_forked("experiments.tishby", [args, [*args, "--verbosity=1"]])
         self.assertEqual(quiet.returncode, 0, quiet.stderr[-2000:])
+        self.assertIn("--mi_subset 5000 is not below the 3277 samples of the training split", quiet.stderr)
         self.assertNotIn("xla_bridge.py", quiet.stderr)  # JAX's backend probing ("Unable to initialize ...")
         self.assertIn("xla_bridge.py", verbose.stderr)
 
@@ -456,7 +458,10 @@ class OneLineErrorsTest(_MainsBase):
         ("labels_contradict", ["--random_labels", "--label_corruption=0.5"], "not both"),
         ("sub_batches_over_data", ["--gradient_sub_batches=5000"], "exceeds the 3277 training samples"),
         ("batch_over_data", ["--batch_size=5000"], "exceeds the 3277 training samples"),
-        ("test_size_below_classes", ["--test_size=1"], "below the 2 classes"),
+        ("test_size_below_classes", ["--test_size=1"], "--test_size 1 cannot hold each of the 2 classes"),
+        ("train_size_below_classes", ["--train_size=1"], "--train_size 1 cannot hold each of the 2 classes"),
+        ("mi_subset_below_classes", ["--mi_subset=1"], "--mi_subset 1 cannot hold each of the 2 classes"),
+        ("train_size_above_split", ["--train_size=4000"], "--train_size 4000 exceeds the 3277 samples"),
         ("renyi_alpha", ["--renyi_alpha=1"], "alpha"),
         ("renyi_batch", ["--renyi_batch=1"], "batch_size"),
     )
