@@ -15,9 +15,10 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
 from absl import flags, logging
 
-from ib_jax import data, errors, experiment, results
+from ib_jax import data, errors, experiment, results, workdir
 
 
 def _plotting():
@@ -163,14 +164,18 @@ def start_backend() -> None:
 
 
 def run_experiment(
-    config: experiment.ExperimentConfig, name: str, vals: Mapping[str, Any], sweep: bool = False
+    config: experiment.ExperimentConfig, name: str, vals: Mapping[str, Any], main: str, sweep: bool = False
 ) -> None:
     """Loads the data, runs or resumes, draws the figures, prints a summary (process 0).
-    `vals`: the main's flag values (output folder, figures, checkpoints, data_dir).
-    `sweep`: a memorization sweep (conditions x seeds): its own figures and `summary.json`."""
+    `vals`: the main's flag values (output folder, figures, checkpoints, data_dir); `main`: the
+    main's name, kept in config.json (`--plot_only` draws the figures of the main that wrote a
+    folder). `sweep`: a memorization sweep (conditions x seeds): its own figures and
+    `summary.json`."""
     if vals["plot_only"]:
-        redraw(vals["output_dir"], name, sweep)
+        redraw(vals["output_dir"], name, vals.get("condition"))
         return
+    if vals.get("condition"):
+        fail("error: --condition picks a condition of a sweep to draw: give it with --plot_only", 2)
     data_dir = vals.get("data_dir")
     import jax  # pylint: disable=g-import-not-at-top
 
@@ -182,8 +187,9 @@ def run_experiment(
         experiment.check_output_dir(vals["output_dir"])  # every check before anything is created
         dataset = experiment.load_dataset(config, data_dir)
         experiment.check_against_data(config, dataset)
-        out = experiment.prepare_output_dir(vals["output_dir"], vals["overwrite"], lock=jax.process_index() == 0)
-        if vals["plot"] and jax.process_index() == 0:
+        writer = jax.process_index() == 0
+        out = experiment.prepare_run_dir(vals["output_dir"], config, vals["overwrite"], lock=writer)
+        if vals["plot"] and writer:
             _import_plotting_soon()
         res = experiment.run(
             config,
@@ -192,7 +198,8 @@ def run_experiment(
             checkpoint_every_s=vals["checkpoint_every_s"],
             should_stop=_StopFlag(),
             seeds_per_device=vals["seeds_per_device"],
-            extra_config={"name": name, "data_dir": data_dir},
+            extra_config={"name": name, "data_dir": data_dir, "main": main},
+            keep_final_state=vals["keep_final_state"],
         )
     except (errors.ConfigError, errors.DataError) as e:
         fail(f"error: {e}", 2)
@@ -212,32 +219,85 @@ def run_experiment(
         paths = _finish(res, out, config, name, vals, sweep)
     except OSError as e:
         fail(f"error: writing the figures to {out} failed ({e.strerror or e}); results.npz is complete", 1)
+    workdir.release(out)  # finished: no lock file is left behind
     print(f"results: {out / results.RESULTS}")
     for p in paths:
         print(f"figure: {p}")
 
 
-def redraw(output_dir: str, name: str, sweep: bool) -> None:
-    """--plot_only: the figures of the finished run in `output_dir`, drawn again from its
-    results.npz (nothing is trained; the run's own title is kept)."""
+def writer_is_sweep(out: pathlib.Path, res: Mapping[str, Any]) -> bool:
+    """Whether the folder was written by the memorization main (config.json's "main"; folders
+    from before it was kept: a summary.json, or rows of several conditions)."""
+    main = results.load_config(out).get("main")
+    if main is not None:
+        return main == "memorization"
+    return (out / results.SUMMARY).is_file() or len(results.conditions(res)) > 1
+
+
+def _slug(condition: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in ".-" else "_" for ch in condition)
+
+
+def redraw(output_dir: str, name: str, condition: str | None = None) -> None:
+    """--plot_only: the figures of the run in `output_dir`, drawn again from its results.npz
+    (nothing is trained; the run's own title is kept), whichever main is asked: a memorization
+    sweep's figures for a folder the memorization main wrote, a run's figures otherwise. With
+    `condition`, the run figures of that one condition of a sweep, named <figure>-<condition>.png.
+    A finished run draws, and so does a diverged one (marked: its title says where); an
+    unfinished one is resumed, not drawn."""
     out = pathlib.Path(output_dir)
     try:
         res = results.load_results(out)
-        if not bool(res["complete"]):
-            raise errors.DataError(f"{out} holds an unfinished run: rerun its command without --plot_only to resume it")
-        saved = results.load_config(out) if (out / results.CONFIG).exists() else {}
+        status = results.run_status(res)
+        if status.startswith("unfinished"):
+            raise errors.DataError(
+                f"{out} holds an unfinished run ({status}): rerun its command without --plot_only to resume it"
+            )
+        saved = results.load_config(out)
         title = saved.get("name") or name
         plotting = _plotting()
-        paths = plotting.save_sweep_figures(res, out, title) if sweep else plotting.save_run_figures(res, out, title)
+        sweep = writer_is_sweep(out, res)
+        if condition:
+            res = results.select_condition(res, condition, str(out))
+            paths = plotting.save_run_figures(res, out, f"{title}: {condition}", suffix=f"-{_slug(condition)}")
+        elif sweep:
+            paths = plotting.save_sweep_figures(res, out, title)
+        else:
+            results.single_condition(res, str(out))
+            paths = plotting.save_run_figures(res, out, title)
     except (errors.ConfigError, errors.DataError) as e:
         fail(f"error: {e}", 2)
     except OSError as e:
         fail(f"error: writing the figures to {out} failed ({e.strerror or e})", 1)
-    if not sweep and "grad_mean_norm" in res:
+    if condition or not sweep:
         for figure, why in _plotting().skipped_figures(res).items():
             print(f"figure skipped: {figure}: {why}")
+    if status:
+        print(f"note: {out}: {status}")
     for p in paths:
         print(f"figure: {p}")
+
+
+def saturation_lines(res: Mapping[str, Any]) -> list[str]:
+    """The layers and estimators at the ceiling of their estimator in most measured epochs
+    (`results.saturation`), one line per estimator and quantity; none when no layer is."""
+    lines = []
+    for estimator in results.estimator_names(res):
+        flags_RxKxL = results.saturated(res, estimator)
+        for what, ks in (
+            ("I(X;T) at log2 N (each sample a cell of its own: the estimator cannot resolve the layer)", (0, 2)),
+            ("I(T;Y) at H(Y) (as for any labels where I(X;T) is at log2 N)", (1, 3)),
+        ):
+            parts = []
+            for k, split in zip(ks, ("train", "test")):
+                layers = np.flatnonzero(flags_RxKxL[:, k].mean(axis=0) > 0.5) + 1  # in most rows
+                if layers.size:
+                    parts.append(f"{split} layers {', '.join(str(int(i)) for i in layers)}")
+            if parts:
+                lines.append(f"  {estimator}: {what}: {'; '.join(parts)}")
+    if lines:
+        lines.insert(0, "saturated (within 0.05 bits of the ceiling in most measured epochs; see docs/accuracy.md):")
+    return lines
 
 
 def _finish(res, out, config, name: str, vals: Mapping[str, Any], sweep: bool) -> list:
@@ -258,7 +318,10 @@ def _finish(res, out, config, name: str, vals: Mapping[str, Any], sweep: bool) -
             paths += _plotting().save_animations(res, out, name)
         final = {k: res[f"final_{k}"].mean() for k in ("train_accuracy", "test_accuracy")}
         print(
-            f"{name}: {config.epochs} epochs, {config.num_seeds} seed(s): final train accuracy "
-            f"{final['train_accuracy']:.4f}, {res['test_name']} accuracy {final['test_accuracy']:.4f}"
+            f"{name}: {config.epochs} epochs, {config.num_seeds} seed(s); the final network (after epoch "
+            f"{config.epochs}): train accuracy {final['train_accuracy']:.4f}, {res['test_name']} accuracy "
+            f"{final['test_accuracy']:.4f}"
         )
+    for line in saturation_lines(res):
+        print(line)
     return paths

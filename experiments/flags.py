@@ -145,8 +145,14 @@ TABLE: tuple[Flag, ...] = (
     # Long runs and figures.
     Flag("checkpoint_every_s", "float", 120.0, "Seconds between checkpoints (and on SIGINT/SIGTERM)."),
     Flag("plot", "bool", True, "Draw the figures at the end."),
-    Flag("plot_only", "bool", False, "Draw the figures of the finished run in --output_dir again from its results.npz, "
-         "without training (the other settings are ignored)."),
+    Flag("plot_only", "bool", False, "Draw the figures of the run in --output_dir again from its results.npz, without "
+         "training (the other settings are ignored): a finished or diverged run, with the figures of the main that "
+         "wrote it."),
+    Flag("condition", "string", None, "With --plot_only on a memorization sweep: draw the run figures of this one "
+         "condition (true, labels:0.4, permuted, gaussian, ...), named <figure>-<condition>.png.",
+         mains=TRAINING),
+    Flag("keep_final_state", "bool", True, "Keep the training state after the last epoch (final_state.msgpack, the "
+         "size of a checkpoint), so that a larger --epochs with the same settings continues the run."),
     Flag("plot_seeds", "bool", False, "Also draw each seed's trajectories, thin, in the information plane."),
     Flag("animate", "bool", False, "Also write the information plane of each split as a GIF."),
     # The memorization sweep.
@@ -171,6 +177,11 @@ TABLE: tuple[Flag, ...] = (
          mains=("compare",)),
     Flag("split", "enum", "train", "--layout estimators, headline: the split.", mains=("compare",),
          choices=("train", "test")),
+    Flag("condition", "list", None, "The condition of each memorization sweep among the runs (true, labels:0.4, "
+         "permuted, gaussian, ...): one name for every sweep, or one per run (empty for a run that is not a sweep); "
+         "a sweep's conditions are never averaged together.", mains=("compare",)),
+    Flag("csv", "string", None, "Also write the runs' tidy table (a row per run, row, split, epoch, layer and "
+         "estimator; docs/outputs.md) to this CSV file.", mains=("compare",)),
 )
 
 _PRESET_REIMPLEMENTED = {

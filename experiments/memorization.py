@@ -67,7 +67,7 @@ def main(argv):
         )
     except common.errors.ConfigError as e:
         common.fail(f"error: {e}", 2)
-    common.run_experiment(config, f"{title}, memorization sweep", vals, sweep=True)
+    common.run_experiment(config, f"{title}, memorization sweep", vals, "memorization", sweep=True)
 
 
 if __name__ == "__main__":

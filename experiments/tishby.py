@@ -38,7 +38,7 @@ def main(argv):
         )
     except common.errors.ConfigError as e:
         common.fail(f"error: {e}", 2)
-    common.run_experiment(config, f"12-bit task ({vals['preset']})", vals)
+    common.run_experiment(config, f"12-bit task ({vals['preset']})", vals, "tishby")
 
 
 if __name__ == "__main__":

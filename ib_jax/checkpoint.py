@@ -3,6 +3,7 @@ that record in one msgpack file, written atomically and refused when its setting
 
 import dataclasses
 import pathlib
+from collections.abc import Callable
 
 import flax.serialization
 import jax
@@ -49,18 +50,15 @@ def save(path: pathlib.Path, config_json: str, states, record: Record) -> None:
     results.atomic_write(path, lambda f: f.write(flax.serialization.msgpack_serialize(payload)))
 
 
-def load(path: pathlib.Path, config_json: str, template_states, state_sharding) -> tuple:
-    """(states laid out by `state_sharding`, Record) from `path`. DataError for a corrupt file,
-    ConfigError for a checkpoint of other settings."""
+def load(path: pathlib.Path, check: Callable[[str, int], None], template_states, state_sharding) -> tuple:
+    """(states laid out by `state_sharding`, Record) from `path`. DataError for a corrupt file;
+    `check(saved_config_json, epoch)` raises ConfigError for a checkpoint the run cannot take
+    up (other settings), before its states are read."""
     try:
         payload = flax.serialization.msgpack_restore(path.read_bytes())
     except Exception as e:  # pylint: disable=broad-except  # any decoding failure means corrupt.
         raise errors.DataError(f"{path} is corrupt ({type(e).__name__}); delete it or pass --overwrite") from None
-    if payload["config"] != config_json:
-        raise errors.ConfigError(
-            f"{path.parent} holds a run with different settings; rerun with its settings, another "
-            "--output_dir, or --overwrite"
-        )
+    check(payload["config"], int(payload["epoch"]))
     states = flax.serialization.from_state_dict(template_states, payload["states"])
     record = Record(epoch=int(payload["epoch"]))
     if payload["metrics"].size:

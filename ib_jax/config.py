@@ -1,6 +1,7 @@
 """What determines a run's results: `ExperimentConfig`, its estimators and its schedule."""
 
 import dataclasses
+import json
 import math
 from typing import Any
 
@@ -185,6 +186,23 @@ def measured_estimators(config: ExperimentConfig) -> tuple[estimators.Estimator,
 def estimator_settings(config: ExperimentConfig) -> list[dict[str, Any]]:
     """Each estimator's name, type and parameters, as config.json lists them."""
     return results.estimator_entries(measured_estimators(config))
+
+
+def _flat(settings: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(settings, dict):
+        out = {}
+        for key, value in settings.items():
+            out.update(_flat(value, f"{prefix}{key}."))
+        return out
+    return {prefix[:-1]: settings}
+
+
+def differences(saved: dict[str, Any], now: dict[str, Any], ignore: tuple[str, ...] = ()) -> list[str]:
+    """The settings (`ExperimentConfig.to_dict()`, as a folder keeps them) that differ, one
+    "name: saved in the folder, now" text each, nested names dotted ("train.learning_rate")."""
+    a, b = _flat(saved), _flat(json.loads(json.dumps(now)))  # tuples read back as lists, as saved
+    names = [k for k in dict.fromkeys([*a, *b]) if k not in ignore and a.get(k, "(absent)") != b.get(k, "(absent)")]
+    return [f"{k}: {a.get(k, '(absent)')} in the folder, {b.get(k, '(absent)')} now" for k in names]
 
 
 def mi_epochs(config: ExperimentConfig) -> np.ndarray:

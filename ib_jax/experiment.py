@@ -28,6 +28,7 @@ import numpy as np
 from absl import logging
 
 from ib_jax import checkpoint, data, errors, program, results, rows, sharding
+from ib_jax import config as config_lib
 from ib_jax.checkpoint import Record
 from ib_jax.config import (
     ExperimentConfig,
@@ -101,11 +102,19 @@ class _Run:
         self.states = self.program.init(self.per_row)
         self.record = checkpoint.Record()
         self.checkpoint = out / results.CHECKPOINT
-        if self.checkpoint.is_file():
-            self.states, self.record = checkpoint.load(
-                self.checkpoint, self.config_json, self.states, self.layout.sharding
-            )
-            logging.info("resuming %s from epoch %d", out, self.record.epoch)
+        self.final_state = out / results.FINAL_STATE
+        # A checkpoint resumes an unfinished run; without one, a finished run's final state
+        # continues it to a larger --epochs (`workdir.prepare_output_dir` let it through).
+        source = next((p for p in (self.checkpoint, self.final_state) if p.is_file()), None)
+        if source is not None:
+            self.states, self.record = checkpoint.load(source, self._check_saved, self.states, self.layout.sharding)
+            verb = "resuming" if source == self.checkpoint else "continuing the finished run in"
+            logging.info("%s %s from epoch %d (to %d)", verb, out, self.record.epoch, config.epochs)
+
+    def _check_saved(self, saved_json: str, epoch: int) -> None:
+        """ConfigError unless the saved run (its settings, `epoch` trained) can be taken up by
+        this one: the same settings, but for a larger --epochs (`check_continuation`)."""
+        check_continuation(json.loads(saved_json), self.config, epoch, self.out)
 
     def config_file(self, extra: dict[str, Any]) -> dict[str, Any]:
         """config.json of this run (not yet complete); `extra` may name the run ("name")."""
@@ -131,6 +140,8 @@ class _Run:
     def results(self, complete: bool) -> dict[str, Any]:
         r, num_layers, record = self.rows.num_rows, len(self.program.widths), self.record
         return results.build_results(
+            epochs=self.config.epochs,
+            num_classes=self.dataset.num_classes,
             mi_epochs=self.schedule[: len(record.mi)],
             information=record.information(len(self.chosen), r, num_layers),
             estimators=self.config.estimators,
@@ -149,13 +160,18 @@ class _Run:
             gradients=record.gradients(r, num_layers) if self.config.gradient_stats else None,
         )
 
-    def save(self, complete: bool = False) -> None:
-        """Partial results and the checkpoint (or, `complete`, the final results)."""
+    def save(self, complete: bool = False, state: bool = True) -> None:
+        """Partial results and (`state`) the checkpoint; or, `complete`, the final results."""
         if self.writer:
             results.save_results(self.out, self.results(complete))
-            if not complete:
-                checkpoint.save(self.checkpoint, self.config_json, self.states, self.record)
-        elif not complete:
+        if state and not complete:
+            self.save_state(self.checkpoint)
+
+    def save_state(self, path: pathlib.Path) -> None:
+        """The rows' training states and the record so far, as a checkpoint at `path`."""
+        if self.writer:
+            checkpoint.save(path, self.config_json, self.states, self.record)
+        else:
             jax.tree.map(host, self.states)  # every process takes part in the gathers
 
     def _keep(self, information, gradients) -> None:
@@ -201,9 +217,16 @@ class _Run:
         record.epoch += len(new_metrics)
         losses = np.stack(new_metrics)[:, 0]
         if not np.all(np.isfinite(losses)):
+            # A diverged run is finished business: its results are kept (`diverged_epoch` says
+            # where), its NaN states are not, and a rerun is refused (`workdir.prepare_output_dir`).
             bad = record.epoch - len(new_metrics) + int(np.argmax(~np.isfinite(losses).all(axis=1)))
-            self.save()
-            raise RunStopped(f"training loss became non-finite at epoch {bad}; results so far are in {self.out}")
+            self.save(state=False)
+            if self.writer:
+                self.checkpoint.unlink(missing_ok=True)
+            raise RunStopped(
+                f"training loss became non-finite at epoch {bad}; what was measured before is in {self.out} "
+                "(--plot_only draws it; --overwrite starts the run again)"
+            )
 
     def next_call(self) -> int:
         """How many epochs the next training call runs: up to the next scheduled epoch, in
@@ -218,6 +241,59 @@ class _Run:
 
             count = int(multihost_utils.broadcast_one_to_all(np.int32(count)))
         return count
+
+
+def check_continuation(saved: Mapping[str, Any], config: ExperimentConfig, trained: int, where) -> None:
+    """ConfigError unless a run with settings `saved` (`ExperimentConfig.to_dict()`), trained
+    for `trained` epochs, can be continued by `config`: the same settings, its --epochs no
+    smaller than `trained` (a finished run: larger), and, where --epochs changed, measured every
+    --mi_every epochs (a log-spaced schedule is spread over --epochs: a longer run measures other
+    epochs). The message names each setting that differs."""
+    diffs = config_lib.differences(saved, config.to_dict(), ignore=("epochs",))
+    if diffs:
+        raise errors.ConfigError(
+            f"{where} holds a run with other settings ({'; '.join(diffs)}): rerun with its settings, another "
+            "--output_dir, or --overwrite"
+        )
+    before = int(saved.get("epochs", config.epochs))
+    if before == config.epochs:
+        return
+    if config.mi_log_points:
+        raise errors.ConfigError(
+            f"{where} holds a run of {before} epochs measured at --mi_log_points epochs spread over them: a run "
+            f"of --epochs {config.epochs} measures other epochs, so it cannot continue it; pass --overwrite"
+        )
+    if config.epochs < trained:
+        raise errors.ConfigError(
+            f"{where} holds a run trained for {trained} epochs: --epochs {config.epochs} cannot shorten it; pass "
+            "--overwrite, or another --output_dir"
+        )
+
+
+def can_continue(output_dir: str | os.PathLike, config: ExperimentConfig) -> bool:
+    """Whether the finished run in `output_dir` continues to `config.epochs` (larger than its
+    own, every other setting the same, its final state kept); ConfigError, naming why, where a
+    larger --epochs cannot continue it; False where --epochs is not larger (then the run is
+    simply finished)."""
+    out = pathlib.Path(output_dir)
+    saved = results.load_config(out).get("config")
+    if saved is None or int(saved.get("epochs", 0)) >= config.epochs:
+        return False
+    if not (out / results.FINAL_STATE).is_file():
+        raise errors.ConfigError(
+            f"{out} holds a finished run of {saved['epochs']} epochs without its final state ({results.FINAL_STATE}, "
+            "not kept by --keep_final_state=false or older versions), so it cannot continue; pass --overwrite"
+        )
+    check_continuation(saved, config, int(saved["epochs"]), out)
+    return True
+
+
+def prepare_run_dir(
+    output_dir: str | os.PathLike, config: ExperimentConfig, overwrite: bool, lock: bool = True
+) -> pathlib.Path:
+    """`workdir.prepare_output_dir` for a run of `config`: a finished run in the folder is
+    continued when `config` asks for more epochs and nothing else (`can_continue`)."""
+    return prepare_output_dir(output_dir, overwrite, lock=lock, continues=lambda out: can_continue(out, config))
 
 
 def estimate_eta(epoch: int, epochs: int, schedule, paces: Mapping[str, float]) -> float | None:
@@ -252,6 +328,7 @@ def run(
     should_stop: Callable[[], bool] = lambda: False,
     seeds_per_device: int = 0,
     extra_config: dict[str, Any] | None = None,
+    keep_final_state: bool = True,
 ) -> dict[str, np.ndarray]:
     """Runs (or resumes) an experiment in `output_dir`, which `prepare_output_dir` has made.
 
@@ -259,11 +336,15 @@ def run(
     `sharding.Layout`. Writes `checkpoint.msgpack` and partial `results.npz` every
     `checkpoint_every_s` and when `should_stop()` turns true; at the end `results.npz`
     (complete) and `config.json`, and removes the checkpoint. Rerunning with the same config
-    resumes from the checkpoint and ends with the same results as an uninterrupted run.
+    resumes from the checkpoint and ends with the same results as an uninterrupted run. With
+    `keep_final_state`, the states after the last epoch stay in `final_state.msgpack`: the same
+    config with a larger `epochs` continues from them (`check_continuation`) and ends with the
+    results of one uninterrupted longer run.
 
     Raises:
-      RunStopped: `should_stop()` turned true, or the training loss became NaN or infinite;
-        everything measured so far is saved first.
+      RunStopped: `should_stop()` turned true (everything measured so far is saved with a
+        checkpoint), or the training loss became NaN or infinite (the results so far are saved,
+        the checkpoint is removed: a diverged run is not resumed).
     """
     out = pathlib.Path(output_dir)
     run_ = _Run(config, dataset, out, seeds_per_device)
@@ -287,6 +368,8 @@ def run(
         if now - last_save >= checkpoint_every_s:
             run_.save()
             last_save = time.monotonic()
+    if keep_final_state:  # the state after the last epoch, before the final measurement: a larger --epochs continues it
+        run_.save_state(run_.final_state)
     run_.final()
     out_results = run_.results(complete=True)
     if run_.writer:
@@ -295,6 +378,8 @@ def run(
             out / results.CONFIG, {**meta, "complete": True, "wall_time_s": time.monotonic() - start_time}
         )
         run_.checkpoint.unlink(missing_ok=True)
+        if not keep_final_state:
+            run_.final_state.unlink(missing_ok=True)
     return out_results
 
 
@@ -308,7 +393,9 @@ __all__ = [
     "ExperimentConfig",
     "Record",
     "RunStopped",
+    "can_continue",
     "check_against_data",
+    "check_continuation",
     "check_sample_counts",
     "check_output_dir",
     "conditions_of",
@@ -321,6 +408,7 @@ __all__ = [
     "mi_epochs",
     "parse_condition",
     "prepare_output_dir",
+    "prepare_run_dir",
     "put",
     "row_labels",
     "run",

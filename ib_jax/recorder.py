@@ -113,7 +113,7 @@ class Recorder:
         self.name, self.test_name = name, test_name
         self.seeds = None if seeds is None else np.asarray(seeds, np.int64)
         self.config = dict(config or {})
-        self.out = workdir.prepare_output_dir(output_dir, overwrite)
+        self.out = workdir.prepare_output_dir(output_dir, overwrite, overwrite_hint="pass overwrite=True")
         self._epochs: list[int] = []
         self._measured: list[dict[str, jax.Array]] = []
         self._logged: dict[int, dict[str, jax.Array]] = {}
@@ -225,11 +225,13 @@ class Recorder:
             complete=complete,
             final_metrics=final,
             layer_names=self.layer_names or [f"layer {i + 1}" for i in range(num_layers)],
+            num_classes=self.num_classes,
         )
 
     def save(self, complete: bool = False, figures: bool = False) -> list[pathlib.Path]:
         """Writes results.npz and config.json atomically (and, with `figures`, the mains' run
-        figures); returns the paths written. `complete` marks the run finished."""
+        figures); returns the paths written. `complete` marks the run finished (and removes the
+        folder's lock file)."""
         res = self.results(complete)
         config = results.build_config(
             name=self.name,
@@ -240,6 +242,7 @@ class Recorder:
             layer_names=[str(n) for n in res["layer_names"]],
             num_classes=self.num_classes,
         )
+        workdir.take_lock(self.out)  # held since __init__; taken again by a save after a complete one
         paths = [results.save_results(self.out, res)]
         results.save_json(self.out / results.CONFIG, config)
         paths.append(self.out / results.CONFIG)
@@ -247,4 +250,6 @@ class Recorder:
             from ib_jax import plotting  # pylint: disable=g-import-not-at-top  (matplotlib: only when drawing)
 
             paths += plotting.save_run_figures(results.load_results(self.out), self.out, self.name)
+        if complete:
+            workdir.release(self.out)  # a finished run leaves no .lock behind
         return paths

@@ -24,6 +24,12 @@ every estimator E writes `E.i_xt_train`, `E.i_ty_train`, `E.i_xt_test`, `E.i_ty_
 [S, E, L], and the unprefixed keys above are the first estimator's. Folders written before
 hold only the unprefixed keys, which were the fixed binning's: they load as estimator
 "binned".
+
+Since first contact II (optional; `run_state` and `saturation` derive them for older folders):
+`epochs` (the epochs the run was asked for; the mains only), `num_classes`, `diverged_epoch` [R]
+(the first epoch whose training loss is not finite, -1 for none), and per estimator
+`E.saturated` [R, 4, L] (bool, in the order of `MI_KEYS`: the value within `SATURATION_BITS` of
+its ceiling, log2 N for I(X;T) and H(Y) for I(T;Y), in most measured epochs).
 """
 
 import dataclasses
@@ -41,6 +47,7 @@ from ib_jax import errors
 RESULTS = "results.npz"
 CONFIG = "config.json"
 CHECKPOINT = "checkpoint.msgpack"
+FINAL_STATE = "final_state.msgpack"  # the finished run's training state, from which a larger --epochs continues
 SUMMARY = "summary.json"
 CONTRACT = 2  # 1: before `contract` was written; 2: estimators, rows, gradient statistics
 MI_KEYS = ("i_xt_train", "i_ty_train", "i_xt_test", "i_ty_test")
@@ -81,6 +88,40 @@ def atomic_write(path: str | os.PathLike, write) -> None:
         raise
 
 
+SATURATION_BITS = 0.05  # a value this close to its ceiling (log2 N, H(Y)) counts as at the ceiling
+
+
+def diverged_epochs(train_loss_RxT: np.ndarray) -> np.ndarray:
+    """[R] the first epoch whose training loss is NaN or infinite, -1 where every one is finite."""
+    bad = ~np.isfinite(np.asarray(train_loss_RxT, np.float64))
+    return np.where(bad.any(axis=1), np.argmax(bad, axis=1), -1)
+
+
+def saturation(information_4xRxExL: np.ndarray, n_train: int, n_test: int, h_y_train_R, h_y_test) -> np.ndarray:
+    """[R, 4, L] bool, in the order of `MI_KEYS`: whether each row's value sits within
+    `SATURATION_BITS` of its ceiling (log2 N of the split for I(X;T); the row's H(Y) of the split
+    for I(T;Y)) in more than half of its measured epochs with a finite value. I(X;T) at log2 N
+    means every sample has a cell of its own: the estimator cannot resolve the layer, and a
+    plug-in I(T;Y) then equals H(Y) for any labels."""
+    info = np.asarray(information_4xRxExL, np.float64)
+    rows = info.shape[1]
+    h_train = np.broadcast_to(np.asarray(h_y_train_R, np.float64), (rows,))
+    ceilings = [
+        np.full(rows, np.log2(max(n_train, 1))),
+        h_train,
+        np.full(rows, np.log2(max(n_test, 1))),
+        np.full(rows, float(h_y_test)),
+    ]
+    out = np.zeros((rows, 4, info.shape[-1]), bool)
+    for k, ceiling in enumerate(ceilings):
+        values = info[k]  # [R, E, L]
+        finite = np.isfinite(values)
+        with np.errstate(invalid="ignore"):
+            near = finite & (values >= ceiling[:, None, None] - SATURATION_BITS)
+        out[:, k] = 2 * near.sum(axis=1) > np.maximum(finite.sum(axis=1), 1)
+    return out
+
+
 def epochs_to_fit(train_accuracy_RxT: np.ndarray, final_accuracy_R: np.ndarray | None, threshold: float):
     """[R] the first epoch whose training accuracy reaches `threshold` (epoch T for the final
     network), -1 where none does."""
@@ -110,6 +151,8 @@ def build_results(
     fit_threshold: float | None = None,
     gradients: np.ndarray | None = None,
     layer_names: Sequence[str] | None = None,
+    epochs: int | None = None,
+    num_classes: int | None = None,
 ) -> dict[str, Any]:
     """The arrays of `results.npz`, the one place the contract is assembled (the runner and
     `Recorder` both call it).
@@ -125,6 +168,8 @@ def build_results(
         `epochs_to_fit`.
       gradients: [3, R, E, L] the gradient statistics (`GRADIENT_KEYS`), if measured.
       layer_names: a name per layer, for runs of one's own model.
+      epochs: the epochs the run was asked for (the mains), for a partial run's "E of N".
+      num_classes: the number of classes (chance accuracy in the figures).
     """
     # Long only by its keyword arguments and their documentation: the body is one dict.
     seeds = np.asarray(seeds)
@@ -155,9 +200,15 @@ def build_results(
     out["contract"] = CONTRACT
     if layer_names is not None:
         out["layer_names"] = np.asarray(list(layer_names))
+    if epochs is not None:
+        out["epochs"] = int(epochs)
+    if num_classes is not None:
+        out["num_classes"] = int(num_classes)
+    out["diverged_epoch"] = diverged_epochs(metrics[0])
     for m, name in enumerate(estimators):
         for k, key in enumerate(MI_KEYS):
             out[f"{name}.{key}"] = information[m, k]
+        out[f"{name}.saturated"] = saturation(information[m], n_train, n_test, h_y_train_rows, h_y_test)
     if gradients is not None:
         out.update(zip(GRADIENT_KEYS, gradients))
     if final_metrics is not None:
@@ -288,6 +339,8 @@ _PER_ROW = (
     "corruption",
     "epochs_to_fit",
     "h_y_train_rows",
+    "diverged_epoch",
+    *GRADIENT_KEYS,
 )
 
 
@@ -296,16 +349,86 @@ def row_view(res: Mapping[str, np.ndarray], rows) -> dict[str, np.ndarray]:
     `h_y_train` the mean over those rows: one condition of a sweep reads as a run of its own."""
     out = dict(res)
     for key, value in res.items():
-        if key in _PER_ROW or key.startswith("final_") or key.split(".")[-1] in MI_KEYS:
+        if key in _PER_ROW or key.startswith("final_") or key.split(".")[-1] in (*MI_KEYS, "saturated"):
             out[key] = np.asarray(value)[rows]
     if "h_y_train_rows" in res:
         out["h_y_train"] = float(np.mean(out["h_y_train_rows"]))
     return out
 
 
+def saturated(res: Mapping[str, np.ndarray], estimator: str | None = None) -> np.ndarray:
+    """[R, 4, L] the saturation flags (`saturation`) of one estimator of a run (default: its
+    first), as written in results.npz, or computed for folders older than the key."""
+    estimator = estimator or estimator_names(res)[0]
+    if f"{estimator}.saturated" in res:
+        return np.asarray(res[f"{estimator}.saturated"], bool)
+    view = estimator_view(res, estimator)
+    h_y_train = view["h_y_train_rows"] if "h_y_train_rows" in view else view["h_y_train"]
+    info = np.stack([view[k] for k in MI_KEYS])
+    return saturation(info, int(view["n_train"]), int(view["n_test"]), h_y_train, float(view["h_y_test"]))
+
+
+def diverged(res: Mapping[str, np.ndarray]) -> np.ndarray:
+    """[R] each row's first epoch with a non-finite training loss, -1 for none (older folders:
+    from their loss curves)."""
+    if "diverged_epoch" in res:
+        return np.asarray(res["diverged_epoch"])
+    return diverged_epochs(res["train_loss"])
+
+
+def run_status(res: Mapping[str, np.ndarray]) -> str:
+    """What is not whole about a run, for titles and printed lines: "" for a finished run,
+    "diverged at epoch 2 (2 of 3 rows)", or "unfinished: 120 of 300 epochs" ("unfinished: 120
+    epochs" where the run did not record how many it was asked for)."""
+    bad = diverged(res)
+    if (bad >= 0).any():
+        rows = f" ({int((bad >= 0).sum())} of {len(bad)} rows)" if len(bad) > 1 else ""
+        return f"diverged at epoch {int(bad[bad >= 0].min())}{rows}"
+    if bool(res["complete"]):
+        return ""
+    trained = int(res["train_loss"].shape[1])
+    planned = f" of {int(res['epochs'])}" if "epochs" in res else ""
+    return f"unfinished: {trained}{planned} epochs"
+
+
 def condition_label(condition: str, corruption: float) -> str:
     """A row's condition as a figure label: "labels p=0.4", "true", "gaussian", ..."""
     return f"labels p={corruption:g}" if condition == "labels" else str(condition)
+
+
+def condition_name(condition: str, corruption: float) -> str:
+    """A row's condition as the mains spell it: "labels:0.4", "true", "gaussian", ..."""
+    return f"labels:{corruption:g}" if condition == "labels" else str(condition)
+
+
+def select_condition(res: Mapping[str, np.ndarray], name: str, where: str = "the run") -> dict[str, np.ndarray]:
+    """The rows of one condition of a run (`row_view`), named as the mains spell it
+    ("labels:0.4", also "labels p=0.4"); DataError listing the run's conditions for any other."""
+    wanted = str(name).strip().replace(" p=", ":")
+    for c, p in conditions(res):
+        if condition_name(c, p) == wanted or (c == "labels" and wanted.startswith("labels:") and _same_p(wanted, p)):
+            return row_view(res, condition_rows(res, c, p)) if "condition" in res else dict(res)
+    names = ", ".join(condition_name(c, p) for c, p in conditions(res))
+    raise errors.DataError(f"{where} has no condition {name!r}; it has {names}")
+
+
+def _same_p(wanted: str, p: float) -> bool:
+    try:
+        return bool(np.isclose(float(wanted.split(":", 1)[1]), p))
+    except ValueError:
+        return False
+
+
+def single_condition(res: Mapping[str, np.ndarray], where: str = "the run") -> None:
+    """DataError where `res` pools rows of several conditions (a memorization sweep), which a
+    figure of one run would average as if they were seeds: the message lists them."""
+    found = conditions(res)
+    if len(found) > 1:
+        names = ", ".join(condition_name(c, p) for c, p in found)
+        raise errors.DataError(
+            f"{where} is a sweep of {len(found)} conditions ({names}), which are never averaged together: pick one "
+            "with --condition NAME"
+        )
 
 
 def conditions(res: Mapping[str, np.ndarray]) -> list[tuple[str, float]]:
@@ -365,3 +488,128 @@ def summary_table(rows: list[dict[str, Any]]) -> str:
             f"{spread(train, 3)} | {spread(test, 3)} |"
         )
     return "\n".join(lines)
+
+
+# One row of the tidy table per run row x split x measured epoch x layer x estimator.
+RECORD_FIELDS = (
+    ("run", "U256"),
+    ("row", np.int64),
+    ("condition", "U32"),
+    ("corruption", np.float64),
+    ("seed", np.int64),
+    ("split", "U8"),
+    ("epoch", np.int64),
+    ("layer", np.int64),
+    ("layer_name", "U64"),
+    ("width", np.int64),
+    ("estimator", "U32"),
+    ("i_xt", np.float64),
+    ("i_ty", np.float64),
+    ("saturated_xt", bool),
+    ("saturated_ty", bool),
+    ("loss", np.float64),
+    ("accuracy", np.float64),
+    ("n", np.int64),
+    ("h_y", np.float64),
+)
+
+
+def _metric_at(res: Mapping[str, np.ndarray], key: str, epochs: np.ndarray) -> np.ndarray:
+    """[R, E] a metric of each row at each measured epoch: the network entering epoch e, or the
+    final network at the run's last epoch; NaN where the run has neither."""
+    curve = np.asarray(res[key], np.float64)  # [R, T]
+    rows, trained = curve.shape
+    final = np.asarray(res[f"final_{key}"], np.float64) if f"final_{key}" in res else np.full(rows, np.nan)
+    padded = np.concatenate([curve, final[:, None]], axis=1)  # epoch T: the final network
+    return np.where(epochs <= trained, padded[:, np.minimum(epochs, trained)], np.nan)
+
+
+def records(res: Mapping[str, np.ndarray], run: str = "") -> np.ndarray:
+    """The tidy table of one run's results (`RECORD_FIELDS`, a numpy structured array): a row
+    per run row (condition, seed) x split x measured epoch x layer x estimator, with I(X;T) and
+    I(T;Y) in bits, whether each sits at its ceiling (`saturation`), and the loss and accuracy of
+    that split at that epoch (the final network's at the last epoch)."""
+    names = estimator_names(res)
+    epochs = np.asarray(res["mi_epochs"], np.int64)
+    rows, num_epochs, num_layers = np.asarray(res["i_xt_train"]).shape
+    widths = np.asarray(res["layer_widths"], np.int64)
+    layer_names = (
+        [str(n) for n in res["layer_names"]] if "layer_names" in res else [f"layer {i + 1}" for i in range(num_layers)]
+    )
+    pairs = (
+        [(str(c), float(p)) for c, p in zip(res["condition"], res["corruption"])]
+        if "condition" in res
+        else [("true", 0.0)] * rows
+    )
+    h_y_train = (
+        np.asarray(res["h_y_train_rows"], np.float64)
+        if "h_y_train_rows" in res
+        else np.full(rows, float(res["h_y_train"]))
+    )
+    shape = (len(names), rows, 2, num_epochs, num_layers)  # estimator, row, split, epoch, layer
+    table = np.zeros(int(np.prod(shape)), dtype=list(RECORD_FIELDS))
+
+    def put(field, values_along, axis):
+        values = np.asarray(values_along)
+        index = [None] * len(shape)
+        index[axis] = slice(None)
+        table[field] = np.broadcast_to(values[tuple(index)], shape).ravel()
+
+    table["run"] = run
+    put("row", np.arange(rows), 1)
+    put("condition", [c for c, _ in pairs], 1)
+    put("corruption", [p for _, p in pairs], 1)
+    put("seed", np.asarray(res["seed"] if "seed" in res else res["seeds"]), 1)
+    put("split", list(("train", "test")), 2)
+    put("epoch", epochs, 3)
+    put("layer", np.arange(1, num_layers + 1), 4)
+    put("layer_name", layer_names, 4)
+    put("width", widths, 4)
+    put("estimator", names, 0)
+    put("n", [int(res["n_train"]), int(res["n_test"])], 2)
+    i_xt, i_ty, sat_xt, sat_ty = [], [], [], []
+    for name in names:
+        view = estimator_view(res, name)
+        info = np.stack([np.asarray(view[k], np.float64) for k in MI_KEYS])  # [4, R, E, L]
+        flags = saturated(res, name)
+        i_xt.append(info[[0, 2]].transpose(1, 0, 2, 3))  # [R, 2, E, L]
+        i_ty.append(info[[1, 3]].transpose(1, 0, 2, 3))
+        sat_xt.append(np.broadcast_to(flags[:, [0, 2], None, :], (rows, 2, num_epochs, num_layers)))
+        sat_ty.append(np.broadcast_to(flags[:, [1, 3], None, :], (rows, 2, num_epochs, num_layers)))
+    table["i_xt"], table["i_ty"] = np.stack(i_xt).ravel(), np.stack(i_ty).ravel()
+    table["saturated_xt"], table["saturated_ty"] = np.stack(sat_xt).ravel(), np.stack(sat_ty).ravel()
+    for field in ("loss", "accuracy"):
+        per_split = np.stack([_metric_at(res, f"{split}_{field}", epochs) for split in ("train", "test")], axis=1)
+        table[field] = np.broadcast_to(per_split[None, :, :, :, None], shape).ravel()
+    h_y = np.stack([h_y_train, np.full(rows, float(res["h_y_test"]))], axis=1)  # [R, 2]
+    table["h_y"] = np.broadcast_to(h_y[None, :, :, None, None], shape).ravel()
+    return table
+
+
+def to_records(run_dir: str | os.PathLike, run: str | None = None) -> np.ndarray:
+    """The tidy table (`records`) of the run in `run_dir`, its `run` column the folder as given
+    (or `run`): one row per run row x split x measured epoch x layer x estimator."""
+    return records(load_results(run_dir), str(run_dir) if run is None else run)
+
+
+def to_dataframe(run_dir: str | os.PathLike, run: str | None = None):
+    """`to_records` as a pandas DataFrame (pandas is imported here, and only here: it is an
+    optional extra, `pip install '.[pandas]'`)."""
+    try:
+        import pandas  # pylint: disable=g-import-not-at-top
+    except ImportError:
+        raise ImportError("to_dataframe needs pandas: pip install pandas (or use to_records, a numpy table)") from None
+    return pandas.DataFrame(to_records(run_dir, run))
+
+
+def write_csv(path: str | os.PathLike, tables: Sequence[np.ndarray]) -> None:
+    """The tidy tables (`records`) of several runs as one CSV file with a header, atomically."""
+    import csv  # pylint: disable=g-import-not-at-top
+    import io  # pylint: disable=g-import-not-at-top
+
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow([name for name, _ in RECORD_FIELDS])
+    for table in tables:
+        writer.writerows(table.tolist())
+    atomic_write(path, lambda f: f.write(text.getvalue().encode()))

@@ -17,6 +17,7 @@ from ib_jax.plotting.plane import (
     estimators_grid_figure,
     estimators_layers_figure,
     estimators_plane_figure,
+    layer_colours,
     layer_label,
     layers_figure,
     plane_figure,
@@ -29,33 +30,38 @@ def skipped_figures(res) -> dict[str, str]:
     """The figures of `save_run_figures` that this run cannot have, with why (one line each)."""
     if "grad_mean_norm" not in res:
         return {"gradients.png": "the run has no gradient statistics"}
-    if not gradient_epochs(res).any():
+    count = int(gradient_epochs(res).sum())
+    if count < 2:
         return {
-            "gradients.png": "no measured epoch after 0 has gradient statistics (the final epoch has none); "
-            "measure more often (--mi_every) to draw it"
+            "gradients.png": f"{'only one' if count else 'no'} measured epoch after 0 has gradient statistics (the "
+            "final epoch has none), and its log-log curves need two; measure more often (--mi_every) to draw it"
         }
     return {}
 
 
 def save_run_figures(
-    res, output_dir: str | os.PathLike, name: str = "", seeds_faint: bool = False
+    res, output_dir: str | os.PathLike, name: str = "", seeds_faint: bool = False, suffix: str = ""
 ) -> list[pathlib.Path]:
     """The run's figures (of its first estimator), and with several estimators their planes
     side by side per split and I(X;T) per layer per estimator; any number of measured epochs
-    draws (the gradient figure needs one after epoch 0: `skipped_figures` says why not)."""
+    draws (the gradient figure needs two after epoch 0: `skipped_figures` says why not). Each
+    file is named <figure><suffix>.png. DataError for the rows of several conditions (a
+    memorization sweep: `results.select_condition` picks one)."""
+    results.single_condition(res)
     out = pathlib.Path(output_dir)
-    paths = [out / "information_plane.png", out / "information_per_layer.png", out / "training.png"]
+    named = lambda figure: out / f"{figure}{suffix}.png"  # noqa: E731
+    paths = [named("information_plane"), named("information_per_layer"), named("training")]
     plane_figure(res, paths[0], name, seeds_faint)
     layers_figure(res, paths[1], name)
     training_figure(res, paths[2], name)
     if not skipped_figures(res):
-        paths.append(out / "gradients.png")
+        paths.append(named("gradients"))
         gradients_figure(res, paths[-1], name)
     if len(results.estimator_names(res)) > 1:
         for split in SPLITS:
-            paths.append(out / f"information_plane_estimators_{split}.png")
+            paths.append(named(f"information_plane_estimators_{split}"))
             estimators_plane_figure(res, paths[-1], split, name)
-        paths.append(out / "information_per_layer_estimators.png")
+        paths.append(named("information_per_layer_estimators"))
         estimators_layers_figure(res, paths[-1], name)
     return paths
 
@@ -70,6 +76,7 @@ __all__ = [
     "estimators_plane_figure",
     "gradients_figure",
     "headline_figure",
+    "layer_colours",
     "layer_label",
     "layers_figure",
     "plane_animation",

@@ -9,13 +9,14 @@ import PIL.Image
 from matplotlib import cm, colors
 from matplotlib.figure import Figure
 
-from ib_jax.plotting.plane import SPLITS, layer_label, plane_title
+from ib_jax.plotting.plane import DPI, SPLITS, layer_colours, layer_label, plane_title, run_title
 
 
 def snr_crossings(res) -> list[int | None]:
     """Per layer, the first measured epoch (after epoch 0) at which the SNR |mean gradient| /
     |std| (geometric mean over seeds, as drawn) falls below 1; None where it never does."""
-    snr = np.exp(np.mean(np.log(res["grad_mean_norm"] / res["grad_std_norm"]), axis=0))  # [E, L]; NaN at the end
+    with np.errstate(divide="ignore", invalid="ignore"):  # NaN at the final epoch (and in a diverged run)
+        snr = np.exp(np.mean(np.log(res["grad_mean_norm"] / res["grad_std_norm"]), axis=0))  # [E, L]
     epochs = res["mi_epochs"]
     out = []
     for layer in range(snr.shape[1]):
@@ -49,19 +50,21 @@ def gradients_figure(res, path: str | os.PathLike, name: str = "") -> None:
     fig = Figure(figsize=(13, 4.8), layout="constrained")
     axes = fig.subplots(1, 2)
     widths = res["layer_widths"]
-    palette = cm.plasma(np.linspace(0, 0.9, len(widths)))
+    palette = layer_colours(len(widths))
     epochs = res["mi_epochs"]
     keep = gradient_epochs(res)
-    if not keep.any():
-        raise ValueError("no measured epoch after 0 has gradient statistics: nothing to draw on log axes")
-    snr = res["grad_mean_norm"] / res["grad_std_norm"]
+    if keep.sum() < 2:
+        raise ValueError("fewer than two measured epochs after 0 have gradient statistics: no curve to draw")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        snr = res["grad_mean_norm"] / res["grad_std_norm"]
     crossings = snr_crossings(res)
     for layer in range(len(widths)):
         color = palette[layer]
         _log_band(axes[0], epochs[keep], res["grad_mean_norm"][:, keep, layer], layer_label(res, layer), color)
         _log_band(axes[0], epochs[keep], res["grad_std_norm"][:, keep, layer], None, color, ls="--")
         cross = crossings[layer]
-        label = f"layer {layer + 1}: SNR < 1 at epoch {cross}" if cross is not None else f"layer {layer + 1}: SNR ≥ 1"
+        name_ = layer_label(res, layer)
+        label = f"{name_}: SNR < 1 at epoch {cross}" if cross is not None else f"{name_}: SNR ≥ 1"
         _log_band(axes[1], epochs[keep], snr[:, keep, layer], label, color)
         if cross is not None:
             axes[1].axvline(cross, color=color, lw=0.8, ls=":")
@@ -74,9 +77,10 @@ def gradients_figure(res, path: str | os.PathLike, name: str = "") -> None:
     axes[1].set_ylabel("SNR = |mean| / |std|")
     axes[0].legend(fontsize=7)
     axes[1].legend(fontsize=7)
-    axes[0].set_title(f"{name} — kernel gradients over each epoch's batches", fontsize=9)
+    title = run_title(res, name)
+    axes[0].set_title(f"{title + ' — ' if title else ''}kernel gradients over each epoch's batches", fontsize=9)
     axes[1].set_title("signal-to-noise ratio", fontsize=9)
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=DPI)
 
 
 def plane_animation(res, path: str | os.PathLike, split: str, name: str = "", max_frames: int = 200) -> None:

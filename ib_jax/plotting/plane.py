@@ -3,6 +3,11 @@ layer against epoch, the training curves, several estimators side by side, and r
 side. With several seeds, lines are seed means, and the spread is one standard deviation (bars
 in the plane, bands in the curves).
 
+Each layer has its own marker (and, in the curves, its own colour and marker), sized so that
+layers sitting on one point (wide layers at log2 N) stay visible as nested shapes; the key below
+the panels names each layer, and says which sit at the estimator's ceiling (`results.saturated`).
+A run that diverged or is unfinished says so in its titles (`results.run_status`).
+
 Uses matplotlib's object API (`Figure`), so no pyplot state or display backend is involved.
 """
 
@@ -10,12 +15,14 @@ import os
 from collections.abc import Mapping, Sequence
 
 import numpy as np
-from matplotlib import cm, colors, lines
+from matplotlib import cm, colors, lines, ticker
 from matplotlib.figure import Figure
 
 from ib_jax import results
 
 SPLITS = ("train", "test")
+MARKERS = "osD^vP*Xh<>p"  # a marker per layer, in order
+DPI = 110
 
 
 def layer_label(res: Mapping[str, np.ndarray], layer: int) -> str:
@@ -24,13 +31,27 @@ def layer_label(res: Mapping[str, np.ndarray], layer: int) -> str:
     return f"{name} ({int(res['layer_widths'][layer])})"
 
 
+def layer_colours(count: int) -> np.ndarray:
+    """A distinct colour per layer: tab10's for up to ten layers, else spread over plasma."""
+    if count <= 10:
+        return cm.tab10(np.arange(count))
+    return cm.plasma(np.linspace(0, 0.9, count))
+
+
+def marker_size(layer: int, count: int) -> float:
+    """The plane's marker area of a layer: the first layer largest, so that layers on one point
+    nest (each drawn over the larger ones before it)."""
+    return 22.0 + 50.0 * (count - 1 - layer) / max(count - 1, 1)
+
+
 def mean_std(x_SxE: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return x_SxE.mean(axis=0), x_SxE.std(axis=0)
 
 
 def draw_plane(ax, res: Mapping[str, np.ndarray], split: str, norm: colors.Normalize, seeds_faint: bool = False):
-    """One information plane: a point per layer and measured epoch, coloured by epoch; the
-    layers of one epoch joined by a faint line. Returns the colour mappable."""
+    """One information plane: a point per layer and measured epoch, coloured by epoch, a marker
+    per layer (`layer_key`); the layers of one epoch joined by a faint line. Returns the colour
+    mappable."""
     i_xt, i_ty = res[f"i_xt_{split}"], res[f"i_ty_{split}"]  # [S, E, L]
     epochs = res["mi_epochs"]
     x, x_std = mean_std(i_xt)
@@ -55,16 +76,18 @@ def draw_plane(ax, res: Mapping[str, np.ndarray], split: str, norm: colors.Norma
             zorder=1,
         )
     points = None
-    for layer in range(x.shape[1]):  # a marker per layer (`layer_key`), the colour of the epoch
+    count = x.shape[1]
+    for layer in range(count):  # a marker per layer (`layer_key`), the colour of the epoch
         drawn = ax.scatter(
             x[:, layer],
             y[:, layer],
             c=epochs,
             cmap=cmap,
             norm=norm,
-            s=16,
-            zorder=2,
-            edgecolors="none",
+            s=marker_size(layer, count),
+            zorder=2 + layer / count,
+            edgecolors="white",
+            linewidths=0.4,
             marker=MARKERS[layer % len(MARKERS)],
         )
         points = points or drawn
@@ -81,41 +104,109 @@ def draw_plane(ax, res: Mapping[str, np.ndarray], split: str, norm: colors.Norma
     return points
 
 
-MARKERS = "osD^vP*Xh<>p"  # a marker per layer, in order
+def _at_ceiling(res: Mapping[str, np.ndarray]) -> list[str]:
+    """Per layer, what sits at the ceiling in most rows and measured epochs ("" for nothing):
+    "at log2 N" (I(X;T), either split: the estimator cannot resolve the layer)."""
+    flags_RxKxL = results.saturated(res)
+    at_log_n = flags_RxKxL[:, (0, 2)].mean(axis=0).max(axis=0) > 0.5
+    return ["at log2 N" if flag else "" for flag in at_log_n]
+
+
+def layer_handles(res: Mapping[str, np.ndarray], marked: bool = True) -> list:
+    """The layers' markers for a legend; with `marked`, a layer whose I(X;T) sits at log2 N in
+    most epochs says so (see docs/accuracy.md)."""
+    notes = _at_ceiling(res) if marked else [""] * len(res["layer_widths"])
+    return [
+        lines.Line2D(
+            [],
+            [],
+            ls="none",
+            marker=MARKERS[i % len(MARKERS)],
+            color="0.35",
+            markersize=6,
+            label=layer_label(res, i) + (f", {notes[i]}" if notes[i] else ""),
+        )
+        for i in range(len(res["layer_widths"]))
+    ]
+
+
+def same_layers(runs: Sequence[Mapping[str, np.ndarray]]) -> bool:
+    return len({tuple(layer_label(r, i) for i in range(len(r["layer_widths"]))) for r in runs}) == 1
 
 
 def layer_key(fig, res: Mapping[str, np.ndarray]) -> None:
     """The layers' markers, as a legend below the figure's panels."""
-    handles = [
-        lines.Line2D([], [], ls="none", marker=MARKERS[i % len(MARKERS)], color="0.35", label=layer_label(res, i))
-        for i in range(len(res["layer_widths"]))
-    ]
-    fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 8), fontsize=8, frameon=False)
+    handles = layer_handles(res)
+    fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 4), fontsize=8, frameon=False)
+
+
+def layer_keys(
+    fig, runs: Sequence[Mapping[str, np.ndarray]], names: Sequence[str], axes_by_run, beside: bool = False
+) -> None:
+    """The layer key of runs drawn side by side: one below the figure where every run has the
+    same layers, else each run's own, below its last panel (`beside`: right of it), titled with
+    the run's name."""
+    if same_layers(runs):
+        layer_key(fig, runs[0])
+        return
+    place = (
+        {"loc": "center left", "bbox_to_anchor": (1.04, 0.5)}
+        if beside
+        else {
+            "loc": "upper center",
+            "bbox_to_anchor": (0.5, -0.16),
+        }
+    )
+    for res, name, axes in zip(runs, names, axes_by_run):
+        axes[-1].legend(
+            handles=layer_handles(res),
+            **place,
+            ncols=1 if beside else 2,
+            fontsize=7,
+            frameon=False,
+            title=f"{name}: layers",
+            title_fontsize=7,
+        )
 
 
 def _epoch_colours(fig, axes_by_run, runs, draw) -> None:
     """Colours runs by epoch: one shared colour bar when every run has the same length, else
-    one per run (a 200-epoch run beside a 10,000-epoch one would be all one colour)."""
-    lengths = [max(int(r["mi_epochs"].max()), 1) for r in runs]
+    one per run, below its panels (a 200-epoch run beside a 10,000-epoch one would be all one
+    colour). The length is the run's own --epochs where it recorded them (a partial run keeps the
+    scale of its whole)."""
+    lengths = [max(int(r["epochs"]) if "epochs" in r else int(r["mi_epochs"].max()), 1) for r in runs]
     shared = colors.Normalize(0, max(lengths))
     for axes, length in zip(axes_by_run, lengths):
         norm = shared if len(set(lengths)) == 1 else colors.Normalize(0, length)
         points = [draw(ax, norm) for ax in axes][-1]
         if len(set(lengths)) > 1:
-            fig.colorbar(points, ax=list(axes), label="Epochs", shrink=0.8)
+            fig.colorbar(points, ax=list(axes), label="Epochs", location="top", shrink=0.7, aspect=30)
     if len(set(lengths)) == 1:
         fig.colorbar(points, ax=[ax for axes in axes_by_run for ax in axes], label="Epochs")
+
+
+def run_title(res, name: str) -> str:
+    """The run's name, with what is not whole about it ("diverged at epoch 2")."""
+    status = results.run_status(res)
+    return f"{name} [{status}]" if status and name else (f"[{status}]" if status else name)
 
 
 def plane_title(res, name: str, split: str) -> str:
     seeds = res["i_xt_train"].shape[0]
     shown = str(res["test_name"]) if split == "test" and "test_name" in res else split
-    return f"{name} — {shown} (N = {int(res[f'n_{split}'])}{f', mean of {seeds} seeds' if seeds > 1 else ''})"
+    what = f"{shown} (N = {int(res[f'n_{split}'])}{f', mean of {seeds} seeds' if seeds > 1 else ''})"
+    title = run_title(res, name)
+    return f"{title} — {what}" if title else what
+
+
+def _check_one_condition(res) -> None:
+    results.single_condition(res)
 
 
 def plane_figure(res, path: str | os.PathLike, name: str = "", seeds_faint: bool = False) -> None:
     """The information plane of each split, side by side, with one colour bar in epochs."""
-    fig = Figure(figsize=(11, 4.6), layout="constrained")
+    _check_one_condition(res)
+    fig = Figure(figsize=(11, 5), layout="constrained")
     axes = fig.subplots(1, 2)
     norm = colors.Normalize(0, max(int(res["mi_epochs"].max()), 1))
     for ax, split in zip(axes, SPLITS):
@@ -123,36 +214,77 @@ def plane_figure(res, path: str | os.PathLike, name: str = "", seeds_faint: bool
         ax.set_title(plane_title(res, name, split), fontsize=9)
     fig.colorbar(points, ax=axes, label="Epochs")
     layer_key(fig, res)
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=DPI)
 
 
-def band(ax, epochs, x_SxE, label, color):
+def band(ax, epochs, x_SxE, label, color, marker=None, offset=0):
+    """Seed mean against epoch, with one standard deviation as a band; `marker` on every
+    few points (starting at `offset`, so that layers on one curve show each marker)."""
     mean, std = mean_std(x_SxE)
-    ax.plot(epochs, mean, label=label, color=color, lw=1.2)
+    every = max(len(epochs) // 8, 1)
+    ax.plot(
+        epochs,
+        mean,
+        label=label,
+        color=color,
+        lw=1.2,
+        marker=marker,
+        markersize=4,
+        markevery=(offset % every, every) if marker else None,
+    )
     if x_SxE.shape[0] > 1:
         ax.fill_between(epochs, mean - std, mean + std, color=color, alpha=0.2, lw=0)
 
 
+def epoch_axis(ax, epochs) -> None:
+    """Whole epochs on the x axis; one epoch alone gets a unit either side (not +-0.05)."""
+    ax.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))
+    epochs = np.asarray(epochs)
+    if epochs.size and epochs.min() == epochs.max():
+        ax.set_xlim(epochs.min() - 1, epochs.max() + 1)
+
+
+def layer_curves(ax, res, key: str, layers=None) -> None:
+    """`key` [S, E, L] of each layer against epoch, a colour and a marker per layer."""
+    count = len(res["layer_widths"])
+    palette = layer_colours(count)
+    for layer in range(count) if layers is None else layers:
+        band(
+            ax,
+            res["mi_epochs"],
+            res[key][:, :, layer],
+            layer_label(res, layer),
+            palette[layer],
+            marker=MARKERS[layer % len(MARKERS)],
+            offset=layer,
+        )
+    epoch_axis(ax, res["mi_epochs"])
+
+
 def layers_figure(res, path: str | os.PathLike, name: str = "") -> None:
-    """I(X;T) and I(T;Y) of every layer against epoch, for both splits."""
-    fig = Figure(figsize=(11, 7), layout="constrained")
+    """I(X;T) and I(T;Y) of every layer against epoch, for both splits; the layer key below."""
+    _check_one_condition(res)
+    fig = Figure(figsize=(11, 7.4), layout="constrained")
     axes = fig.subplots(2, 2, sharex=True)
-    widths = res["layer_widths"]
-    palette = cm.plasma(np.linspace(0, 0.9, len(widths)))
     for col, split in enumerate(SPLITS):
         for row, what in enumerate(("i_xt", "i_ty")):
             ax = axes[row, col]
-            for layer in range(len(widths)):
-                band(ax, res["mi_epochs"], res[f"{what}_{split}"][:, :, layer], layer_label(res, layer), palette[layer])
+            layer_curves(ax, res, f"{what}_{split}")
             ax.set_ylabel(("I(X;T)" if what == "i_xt" else "I(T;Y)") + " [bits]")
             ax.set_title(plane_title(res, name, split), fontsize=9)
         axes[1, col].set_xlabel("epoch")
-    axes[0, 1].legend(fontsize=7, loc="best")
-    fig.savefig(path, dpi=110)
+    _curves_key(fig, axes[0, 0], len(res["layer_widths"]))
+    fig.savefig(path, dpi=DPI)
+
+
+def _curves_key(fig, ax, count: int) -> None:
+    handles, labels = ax.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncols=min(count, 4), fontsize=8, frameon=False)
 
 
 def training_figure(res, path: str | os.PathLike, name: str = "") -> None:
     """Loss and accuracy of both splits against epoch."""
+    _check_one_condition(res)
     fig = Figure(figsize=(11, 4), layout="constrained")
     axes = fig.subplots(1, 2)
     epochs = np.arange(res["train_loss"].shape[1])
@@ -160,10 +292,11 @@ def training_figure(res, path: str | os.PathLike, name: str = "") -> None:
         for split, color in zip(SPLITS, ("tab:blue", "tab:orange")):
             band(ax, epochs, res[f"{split}_{what}"], split, color)
         ax.set_xlabel("epoch")
+        epoch_axis(ax, epochs)
         ax.set_ylabel("cross-entropy [nats]" if what == "loss" else "accuracy")
         ax.legend()
-    axes[0].set_title(name, fontsize=9)
-    fig.savefig(path, dpi=110)
+    axes[0].set_title(run_title(res, name), fontsize=9)
+    fig.savefig(path, dpi=DPI)
 
 
 MAX_COLUMNS = 4  # panels per row in the per-estimator figures
@@ -174,7 +307,7 @@ def _panel_grid(fig: Figure, count: int, panel_w: float, panel_h: float, **kwarg
     cells of the last row hidden; returns the used axes, flat."""
     cols = min(MAX_COLUMNS, count)
     rows = -(-count // cols)
-    fig.set_size_inches(panel_w * cols + 1.2, panel_h * rows + 0.6)
+    fig.set_size_inches(panel_w * cols + 1.2, panel_h * rows + 0.9)
     axes = fig.subplots(rows, cols, squeeze=False, **kwargs).ravel()
     for ax in axes[count:]:
         ax.set_visible(False)
@@ -185,6 +318,7 @@ def estimators_plane_figure(res, path: str | os.PathLike, split: str, name: str 
     """The information plane of one split by every estimator of the run, in a grid of at most
     four panels a row, with shared epoch colours (each estimator keeps its own axes: their
     scales differ)."""
+    _check_one_condition(res)
     names = results.estimator_names(res)
     fig = Figure(layout="constrained")
     axes = _panel_grid(fig, len(names), 4.2, 3.9)
@@ -195,29 +329,34 @@ def estimators_plane_figure(res, path: str | os.PathLike, split: str, name: str 
     fig.suptitle(plane_title(res, name, split), fontsize=9)
     fig.colorbar(points, ax=axes, label="Epochs", shrink=0.8)
     layer_key(fig, res)
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=DPI)
 
 
 def estimators_layers_figure(res, path: str | os.PathLike, name: str = "") -> None:
-    """I(X;T) of every layer against epoch, a panel per estimator and split (train, then test),
-    at most four a row; the layer key below the panels, where it covers no curve."""
+    """I(X;T) of every layer against epoch: a column per estimator (at most four; more wrap
+    below), the training split above the test split; the layer key below the panels."""
+    _check_one_condition(res)
     names = results.estimator_names(res)
-    widths = res["layer_widths"]
-    palette = cm.plasma(np.linspace(0, 0.9, len(widths)))
-    fig = Figure(layout="constrained")
-    axes = _panel_grid(fig, 2 * len(names), 3.9, 3.1)
-    for i, (estimator, split) in enumerate((e, s) for e in names for s in SPLITS):
+    cols = min(MAX_COLUMNS, len(names))
+    blocks = -(-len(names) // cols)
+    fig = Figure(figsize=(3.9 * cols + 1.2, 2 * 3.0 * blocks + 0.9), layout="constrained")
+    grid = fig.subplots(2 * blocks, cols, squeeze=False)
+    used = []
+    for i, estimator in enumerate(names):
         view = results.estimator_view(res, estimator)
-        ax = axes[i]
-        for layer in range(len(widths)):
-            band(ax, res["mi_epochs"], view[f"i_xt_{split}"][:, :, layer], layer_label(res, layer), palette[layer])
-        ax.set_title(f"{estimator}, {split}", fontsize=9)
-        ax.set_ylabel("I(X;T) [bits]", fontsize=8)
-        ax.set_xlabel("epoch", fontsize=8)
-    handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside lower center", ncols=min(len(widths), 8), fontsize=8)
-    fig.suptitle(name, fontsize=9)
-    fig.savefig(path, dpi=110)
+        for s, split in enumerate(SPLITS):
+            ax = grid[2 * (i // cols) + s, i % cols]
+            used.append(ax)
+            layer_curves(ax, view, f"i_xt_{split}")
+            ax.set_title(f"{estimator}, {split}", fontsize=9)
+            ax.set_ylabel("I(X;T) [bits]", fontsize=8)
+            ax.set_xlabel("epoch", fontsize=8)
+    for ax in grid.ravel():
+        if ax not in used:
+            ax.set_visible(False)
+    _curves_key(fig, used[0], len(res["layer_widths"]))
+    fig.suptitle(run_title(res, name), fontsize=9)
+    fig.savefig(path, dpi=DPI)
 
 
 def estimators_grid_figure(
@@ -229,12 +368,15 @@ def estimators_grid_figure(
 ) -> None:
     """A row per run and a column per estimator: the information plane of one split (seed
     means with one standard deviation), shared axes within a column; epoch colours shared when
-    the runs are equally long, else one colour bar per run."""
-    fig = Figure(figsize=(4.2 * len(estimators) + 1.5, 3.8 * len(runs) + 0.4), layout="constrained")
+    the runs are equally long, else one colour bar per run; each run's own layer key where the
+    runs' layers differ."""
+    for res, name in zip(runs, names):
+        results.single_condition(res, name)
+    fig = Figure(figsize=(4.2 * len(estimators) + 1.5, 4.2 * len(runs) + 0.6), layout="constrained")
     axes = fig.subplots(len(runs), len(estimators), sharex="col", sharey="col", squeeze=False)
-    for row, name in enumerate(names):
+    for row, (res, name) in enumerate(zip(runs, names)):
         for col, estimator in enumerate(estimators):
-            axes[row, col].set_title(f"{name}: {estimator}", fontsize=9)
+            axes[row, col].set_title(f"{run_title(res, name)}: {estimator}", fontsize=9)
     cells = {id(ax): (res, e) for row, res in zip(axes, runs) for ax, e in zip(row, estimators)}
     _epoch_colours(
         fig,
@@ -242,14 +384,17 @@ def estimators_grid_figure(
         runs,
         lambda ax, norm: draw_plane(ax, results.estimator_view(*cells[id(ax)]), split, norm),
     )
-    layer_key(fig, runs[0])
-    fig.savefig(path, dpi=110)
+    layer_keys(fig, runs, names, axes, beside=True)
+    fig.savefig(path, dpi=DPI)
 
 
 def compare_figure(runs: Sequence[Mapping[str, np.ndarray]], names: Sequence[str], path: str | os.PathLike) -> None:
     """Runs side by side (columns), one row per split, on shared axes; epoch colours shared when
-    the runs are equally long, else one colour bar per run."""
-    fig = Figure(figsize=(5.2 * len(runs) + 1.5, 8.8), layout="constrained")
+    the runs are equally long, else one colour bar per run above its column; each run's own
+    layer key below its column where the runs' layers differ."""
+    for res, name in zip(runs, names):
+        results.single_condition(res, name)
+    fig = Figure(figsize=(5.2 * len(runs) + 1.5, 9.6), layout="constrained")
     axes = fig.subplots(2, len(runs), sharex=True, sharey=True, squeeze=False)
     cells = {}
     for col, (res, name) in enumerate(zip(runs, names)):
@@ -257,5 +402,5 @@ def compare_figure(runs: Sequence[Mapping[str, np.ndarray]], names: Sequence[str
             axes[row, col].set_title(plane_title(res, name, split), fontsize=9)
             cells[id(axes[row, col])] = (res, split)
     _epoch_colours(fig, axes.T, runs, lambda ax, norm: draw_plane(ax, *cells[id(ax)], norm))
-    layer_key(fig, runs[0])
-    fig.savefig(path, dpi=110)
+    layer_keys(fig, runs, names, axes.T)
+    fig.savefig(path, dpi=DPI)

@@ -5,11 +5,20 @@ import os
 import pathlib
 
 import numpy as np
-from matplotlib import cm, colors
+from matplotlib import cm, colors, transforms
 from matplotlib.figure import Figure
 
 from ib_jax import results
-from ib_jax.plotting.plane import band, draw_plane, layer_key, layer_label, plane_title
+from ib_jax.plotting.plane import (
+    DPI,
+    band,
+    draw_plane,
+    layer_curves,
+    layer_key,
+    layer_keys,
+    plane_title,
+    run_title,
+)
 
 
 def _condition_views(res) -> list[tuple[str, dict]]:
@@ -56,8 +65,9 @@ def _loss_panel(ax, views, palette) -> None:
 def _fit_panel(ax, views, palette, threshold: float):
     """Panel (b); returns its right axis (epochs relative to the true labels' mean), or None
     without a fitted true-label condition. The right axis is a function of the left one, so it
-    stays right whatever later stretches the left axis."""
-    base = next((np.nanmean(_fit(v)) for _, v in views if str(v["condition"][0]) == "true"), np.nan)
+    stays right whatever later stretches the left axis. p spans [0, 1] and epochs start at 0; a
+    p whose rows did not all fit says how many did not, and a panel where no row fitted says so."""
+    base = next((np.nanmean(_fit(v)) for _, v in views if str(v["condition"][0]) == "true" and _fitted(v)), np.nan)
     rel = None
     if np.isfinite(base) and base > 0:
         rel = ax.secondary_yaxis("right", functions=(lambda y: y / base, lambda r: r * base))
@@ -65,24 +75,64 @@ def _fit_panel(ax, views, palette, threshold: float):
     pts = _by_p(views, _fit)
     if pts:
         p = np.array([t[0] for t in pts])
-        mean = np.array([np.nanmean(t[1]) if np.isfinite(t[1]).any() else np.nan for t in pts])
-        std = np.array([np.nanstd(t[1]) if np.isfinite(t[1]).any() else np.nan for t in pts])
-        ax.errorbar(p, mean, yerr=std, marker="o", color="tab:blue", capsize=3, label="label corruption")
+        fitted = [t[1][np.isfinite(t[1])] for t in pts]
+        mean = np.array([f.mean() if f.size else np.nan for f in fitted])
+        std = np.array([f.std() if f.size else np.nan for f in fitted])
+        if np.isfinite(mean).any():
+            ax.errorbar(p, mean, yerr=std, marker="o", color="tab:blue", capsize=3, label="label corruption")
+        top = transforms.blended_transform_factory(ax.transData, ax.transAxes)
         for x, m, t in zip(p, mean, pts):
             unfit = int(np.sum(~np.isfinite(t[1])))
-            if unfit:
-                ax.annotate(f"{unfit} not fitted", (x, m if np.isfinite(m) else 0), fontsize=7, color="tab:red")
+            if unfit and np.isfinite(m):
+                ax.annotate(f"{unfit}/{len(t[1])} not fitted", (x, m), fontsize=7, color="tab:red")
+            elif unfit:  # no row of this p fitted: no point to draw, so the count stands at the top
+                ax.text(
+                    x,
+                    0.97,
+                    f"{unfit}/{len(t[1])}\nnot fitted",
+                    transform=top,
+                    ha="center",
+                    va="top",
+                    fontsize=7,
+                    color="tab:red",
+                )
     for i, (label, values) in enumerate(_others(views, _fit)):
+        unfit = int(np.sum(~np.isfinite(values)))
+        color = palette[(i + 3) % 10]
         if np.isfinite(values).any():
-            ax.axhline(np.nanmean(values), color=palette[(i + 3) % 10], ls="--", lw=1, label=label)
+            note = f" ({unfit}/{len(values)} not fitted)" if unfit else ""
+            ax.axhline(np.nanmean(values), color=color, ls="--", lw=1, label=label + note)
+        else:  # in the legend, with no line
+            ax.plot([], [], color=color, ls=":", lw=1, label=f"{label} ({unfit}/{len(values)} not fitted)")
+    total = sum(len(v["epochs_to_fit"]) for _, v in views)
+    if not any(_fitted(v) for _, v in views):
+        ax.text(
+            0.5,
+            0.5,
+            f"no row reached {threshold:.0%} train accuracy\n({total} rows)",
+            transform=ax.transAxes,
+            ha="center",
+            va="center",
+            fontsize=9,
+            color="tab:red",
+        )
+        ax.set_ylim(0, 1)
+    else:
+        ax.set_ylim(bottom=0)
+    ax.set_xlim(-0.05, 1.05)
     ax.set_xlabel("label corruption p")
     ax.set_ylabel(f"epochs to reach {threshold:.0%} train accuracy")
     ax.set_title("(b) time to fit", fontsize=10)
-    ax.legend(fontsize=7, loc="upper left")
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=7, loc="upper left")
     return rel
 
 
-def _error_panel(ax, views, palette) -> None:
+def _fitted(view) -> bool:
+    return bool(np.isfinite(_fit(view)).any())
+
+
+def _error_panel(ax, views, palette, num_classes: int) -> None:
     pts = _by_p(views, _test_error)
     if pts:
         ax.errorbar(
@@ -95,8 +145,12 @@ def _error_panel(ax, views, palette) -> None:
         )
     for i, (label, values) in enumerate(_others(views, _test_error)):
         ax.axhline(values.mean(), color=palette[(i + 3) % 10], ls="--", lw=1, label=label)
-    ax.axhline(0.9, color="0.4", ls=":", lw=0.8)
-    ax.text(0.0, 0.9, " chance", fontsize=7, va="bottom")
+    chance = 1.0 - 1.0 / num_classes
+    ax.axhline(chance, color="0.4", ls=":", lw=0.8)
+    # Named outside the plotting area, where no line can run through the label.
+    right = ax.secondary_yaxis("right")
+    right.set_yticks([chance], labels=[f"chance ({chance:.2f})"], fontsize=7)
+    ax.set_xlim(-0.05, 1.05)
     ax.set_xlabel("label corruption p")
     ax.set_ylabel("test error")
     ax.set_ylim(0, 1)
@@ -107,17 +161,18 @@ def _error_panel(ax, views, palette) -> None:
 def zhang_figure(res, path: str | os.PathLike, name: str = "") -> None:
     """Zhang et al.'s figure 1 for one sweep: (a) training loss per condition against epoch;
     (b) epochs to fit against the label corruption p, absolute and relative to true labels;
-    (c) test error against p. Seed means with one standard deviation; the conditions without a
-    p (permuted labels, input corruptions) appear as labelled horizontal lines in (b) and (c)."""
-    fig = Figure(figsize=(15, 4.4), layout="constrained")
+    (c) test error against p, with chance (1 - 1/K; K = 10 for folders that did not record it).
+    Seed means with one standard deviation; the conditions without a p (permuted labels, input
+    corruptions) appear as labelled horizontal lines in (b) and (c)."""
+    fig = Figure(figsize=(15, 4.6), layout="constrained")
     axes = fig.subplots(1, 3)
     views = _condition_views(res)
     palette = cm.tab10(np.linspace(0, 1, 10))
     _loss_panel(axes[0], views, palette)
     _fit_panel(axes[1], views, palette, float(res.get("fit_threshold", 0.99)))
-    _error_panel(axes[2], views, palette)
-    fig.suptitle(name, fontsize=9)
-    fig.savefig(path, dpi=110)
+    _error_panel(axes[2], views, palette, int(res["num_classes"]) if "num_classes" in res else 10)
+    fig.suptitle(run_title(res, name), fontsize=9)
+    fig.savefig(path, dpi=DPI)
 
 
 def conditions_plane_figure(res, path: str | os.PathLike, split: str = "train", name: str = "") -> None:
@@ -136,31 +191,32 @@ def conditions_plane_figure(res, path: str | os.PathLike, split: str = "train", 
         ax.set_visible(False)
     fig.colorbar(points, ax=axes, label="Epochs")
     layer_key(fig, res)
-    fig.suptitle(f"{name} — {split} split", fontsize=9)
-    fig.savefig(path, dpi=110)
+    title = run_title(res, name)
+    fig.suptitle(f"{title + ' — ' if title else ''}{split} split", fontsize=9)
+    fig.savefig(path, dpi=DPI)
 
 
 def headline_figure(runs, names, path: str | os.PathLike, split: str = "train") -> None:
     """The reimplemented project's headline, 2 x 2: two runs (true vs random labels) as
-    columns; top, the information plane; bottom, I(X;T) of the last five layers against epoch."""
-    fig = Figure(figsize=(12, 8.6), layout="constrained")
+    columns; top, the information plane; bottom, I(X;T) of the last five layers against epoch
+    (each layer the colour and marker of its curves elsewhere)."""
+    for res, name in zip(runs, names):
+        results.single_condition(res, name)
+    fig = Figure(figsize=(12, 9.4), layout="constrained")
     axes = fig.subplots(2, 2)
     norm = colors.Normalize(0, max(max(int(r["mi_epochs"].max()), 1) for r in runs))
     for col, (res, name) in enumerate(zip(runs, names)):
         points = draw_plane(axes[0, col], res, split, norm)
         axes[0, col].set_title(plane_title(res, name, split), fontsize=9)
         widths = res["layer_widths"]
-        last = range(max(len(widths) - 5, 0), len(widths))
-        palette = cm.plasma(np.linspace(0, 0.9, len(last)))
-        for color, layer in zip(palette, last):
-            band(axes[1, col], res["mi_epochs"], res[f"i_xt_{split}"][:, :, layer], layer_label(res, layer), color)
+        layer_curves(axes[1, col], res, f"i_xt_{split}", range(max(len(widths) - 5, 0), len(widths)))
         axes[1, col].set_xlabel("epoch")
         axes[1, col].set_ylabel("I(X;T) [bits]")
         axes[1, col].legend(fontsize=7)
     axes[1, 1].sharey(axes[1, 0])
     fig.colorbar(points, ax=axes[0, :], label="Epochs")
-    layer_key(fig, runs[0])  # the planes' markers
-    fig.savefig(path, dpi=110)
+    layer_keys(fig, runs, names, axes.T)
+    fig.savefig(path, dpi=DPI)
 
 
 def save_sweep_figures(res, output_dir: str | os.PathLike, name: str = "") -> list[pathlib.Path]:
