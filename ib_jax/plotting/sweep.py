@@ -91,7 +91,7 @@ def _fit_panel(ax, views, palette, threshold: float):
                     0.97,
                     f"{unfit}/{len(t[1])}\nnot fitted",
                     transform=top,
-                    ha="center",
+                    ha="right" if x > 0.9 else ("left" if x < 0.1 else "center"),  # inside the panel
                     va="top",
                     fontsize=7,
                     color="tab:red",
