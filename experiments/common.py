@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-from absl import flags, logging
+from absl import app, flags, logging
 
 from ib_jax import data, errors, experiment, results, workdir
 
@@ -83,6 +83,13 @@ def parse_flags(argv: list[str]) -> list[str]:
         raise
     except flags.Error as e:
         fail(f"error: {str(e).splitlines()[0] if str(e) else type(e).__name__}", 2)
+
+
+def start(main, doc: str) -> None:
+    """Runs a main with absl (`app.run`, flags parsed by `parse_flags`), its help text the
+    main's docstring `doc` also where a console script, whose own module has none, runs it."""
+    sys.modules["__main__"].__doc__ = doc
+    app.run(main, flags_parser=parse_flags)
 
 
 def fail(message: str, code: int) -> None:

@@ -29,11 +29,12 @@ also writes the runs' tidy table (docs/outputs.md):
 
 import pathlib
 
-from absl import app, flags
+from absl import flags
 
-from experiments import common
-from experiments import flags as flag_table
 from ib_jax import errors, plotting, results
+
+from . import common
+from . import flags as flag_table
 
 _FLAGS = flag_table.define("compare")
 flags.adopt_module_key_flags(flag_table)
@@ -148,5 +149,10 @@ def main(argv):
         print(f"table: {_CSV.value}")
 
 
+def cli():
+    """The console script `ib-jax-compare` (pip install .): the same main as `python -m experiments.compare`."""
+    common.start(main, __doc__)
+
+
 if __name__ == "__main__":
-    app.run(main, flags_parser=common.parse_flags)
+    cli()

@@ -24,10 +24,10 @@ own optimiser is `--optimizer adam --learning_rate 1e-3 --momentum 0 --batch_siz
 --loss_reduction sum`.
 """
 
-from absl import app, flags
+from absl import flags
 
-from experiments import common
-from experiments import flags as flag_table
+from . import common
+from . import flags as flag_table
 
 _FLAGS = flag_table.define("memorization")
 flags.adopt_module_key_flags(flag_table)
@@ -70,5 +70,10 @@ def main(argv):
     common.run_experiment(config, f"{title}, memorization sweep", vals, "memorization", sweep=True)
 
 
+def cli():
+    """The console script `ib-jax-memorization` (pip install .): `python -m experiments.memorization`."""
+    common.start(main, __doc__)
+
+
 if __name__ == "__main__":
-    app.run(main, flags_parser=common.parse_flags)
+    cli()

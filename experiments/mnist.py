@@ -15,10 +15,10 @@ information_per_layer.png, training.png, gradients.png (with several --estimator
 planes and layers per estimator).
 """
 
-from absl import app, flags
+from absl import flags
 
-from experiments import common
-from experiments import flags as flag_table
+from . import common
+from . import flags as flag_table
 
 _FLAGS = flag_table.define("mnist")
 flags.adopt_module_key_flags(flag_table)
@@ -42,5 +42,10 @@ def main(argv):
     common.run_experiment(config, f"{title}, {labels}", vals, "mnist")
 
 
+def cli():
+    """The console script `ib-jax-mnist` (pip install .): the same main as `python -m experiments.mnist`."""
+    common.start(main, __doc__)
+
+
 if __name__ == "__main__":
-    app.run(main, flags_parser=common.parse_flags)
+    cli()

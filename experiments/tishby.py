@@ -17,10 +17,10 @@ i.e. IDNNs' 274 distinct epochs, plus 0; truncated-normal init; 29 equal bins on
 Flags given explicitly override the preset.
 """
 
-from absl import app, flags
+from absl import flags
 
-from experiments import common
-from experiments import flags as flag_table
+from . import common
+from . import flags as flag_table
 
 PRESETS = flag_table.PRESETS
 _FLAGS = flag_table.define("tishby")
@@ -41,5 +41,10 @@ def main(argv):
     common.run_experiment(config, f"12-bit task ({vals['preset']})", vals, "tishby")
 
 
+def cli():
+    """The console script `ib-jax-tishby` (pip install .): the same main as `python -m experiments.tishby`."""
+    common.start(main, __doc__)
+
+
 if __name__ == "__main__":
-    app.run(main, flags_parser=common.parse_flags)
+    cli()

@@ -96,6 +96,7 @@ class _Run:
                 )
         self.chosen = measured_estimators(config)
         self.program = program.Program(config, dataset, self.rows, self.layout, self.chosen, self.schedule)
+        self.program.on_compile = self._compiling
         self.per_row = sharding.put(self.rows.per_row, self.layout.sharding)
         self.config_json = json.dumps(config.to_dict(), sort_keys=True)
         self.writer = jax.process_index() == 0  # one process writes files
@@ -194,10 +195,14 @@ class _Run:
 
     def final(self) -> None:
         """Measures the final network (information too, when the last epoch is scheduled)."""
+        start = time.monotonic()
+        logging.info("measuring the final network (%s)", self._measurement_text())
         final_metrics, information, gradients = self.program.final(self.states, self.per_row)
         self.record.final_metrics = host(final_metrics)[: self.rows.num_rows].T
         if self.config.epochs in self.measured:
             self._keep(information, gradients)
+        compiled = self.program.compile_seconds.get("final", 0.0)
+        logging.info("compiled in %.1f s; measured in %.2f s", compiled, time.monotonic() - start - compiled)
 
     def advance(self) -> None:
         """Trains from `record.epoch` to the next call's end (a measured epoch, or a call of
@@ -205,13 +210,19 @@ class _Run:
         record = self.record
         call_start = time.monotonic()
         if record.epoch in self.measured:
-            new_metrics, kind, count = self.measured_epoch(), "measure", 1
+            kind = "measure"
+            if not self._calls[kind]:
+                logging.info("measuring epoch %d (%s)", record.epoch, self._measurement_text())
+            new_metrics, count = self.measured_epoch(), 1
         else:
-            count = self.next_call()
-            new_metrics, kind = self.epochs(count), "train"
-            self.seconds_per_epoch = (time.monotonic() - call_start) / count
-        if self._calls[kind]:
-            self.paces[kind] = (time.monotonic() - call_start) / count
+            kind, count = "train", self.next_call()
+            new_metrics = self.epochs(count)
+        compiled = self.program.compile_seconds.get(kind, 0.0) if not self._calls[kind] else 0.0
+        self.paces[kind] = (time.monotonic() - call_start - compiled) / count  # compiling excluded
+        if kind == "train":
+            self.seconds_per_epoch = self.paces[kind]
+        if not self._calls[kind]:
+            logging.info("compiled in %.1f s; %s ran in %.2f s", compiled, self._what(kind), self.paces[kind] * count)
         self._calls[kind] += 1
         record.metrics.extend(new_metrics)
         record.epoch += len(new_metrics)
@@ -227,6 +238,31 @@ class _Run:
                 f"training loss became non-finite at epoch {bad}; what was measured before is in {self.out} "
                 "(--plot_only draws it; --overwrite starts the run again)"
             )
+
+    def _measurement_text(self) -> str:
+        names = ", ".join(e.name for e in self.chosen)
+        return f"{names} on {len(self.program.widths)} layers x 2 splits of {self.rows.num_rows} row(s)"
+
+    def _what(self, kind: str) -> str:
+        return {
+            "init": "the rows' initialisation",
+            "train": f"the training program (up to {self.program.max_gap} epochs a call)",
+            "measure": f"the measured epoch (an epoch with gradient statistics, then {self._measurement_text()})",
+            "final": f"the final measurement ({self._measurement_text()})",
+        }[kind]
+
+    def _compiling(self, kind: str) -> None:
+        """`Program.on_compile`: says what compiles (a long silence otherwise, with several
+        estimators: a minute and more)."""
+        logging.info("compiling %s ...", self._what(kind))
+
+    def final_seconds(self) -> float | None:
+        """About how long the final measurement takes (a measured epoch's pace, and compiling
+        as long as the measured epoch did); None while unknown."""
+        if "measure" not in self.paces:
+            return None
+        compiling = 0.0 if self.program.compiled("final") else self.program.compile_seconds.get("measure", 0.0)
+        return self.paces["measure"] + compiling
 
     def next_call(self) -> int:
         """How many epochs the next training call runs: up to the next scheduled epoch, in
@@ -296,25 +332,31 @@ def prepare_run_dir(
     return prepare_output_dir(output_dir, overwrite, lock=lock, continues=lambda out: can_continue(out, config))
 
 
-def estimate_eta(epoch: int, epochs: int, schedule, paces: Mapping[str, float]) -> float | None:
+def estimate_eta(
+    epoch: int, epochs: int, schedule, paces: Mapping[str, float], final_s: float | None = 0.0
+) -> float | None:
     """Seconds left from `epoch`: the unmeasured epochs at the training pace and the measured
-    ones at the measuring pace (`paces["train"]`, `paces["measure"]`: seconds per epoch of calls
-    that compiled nothing); None while a pace that is still needed is unknown."""
+    ones at the measuring pace (`paces["train"]`, `paces["measure"]`: seconds per epoch of calls,
+    compiling excluded), and `final_s` for the final network's measurement; None while a pace
+    that is still needed is unknown."""
     measured = int(np.sum((np.asarray(schedule) >= epoch) & (np.asarray(schedule) < epochs)))
     trained = epochs - epoch - measured
-    if (trained and "train" not in paces) or (measured and "measure" not in paces):
+    if (trained and "train" not in paces) or (measured and "measure" not in paces) or final_s is None:
         return None
-    return trained * paces.get("train", 0.0) + measured * paces.get("measure", 0.0)
+    return trained * paces.get("train", 0.0) + measured * paces.get("measure", 0.0) + final_s
 
 
 def _log_progress(run: _Run) -> None:
     record, epochs = run.record, run.config.epochs
-    eta = estimate_eta(record.epoch, epochs, run.schedule, run.paces)
+    final_s = run.final_seconds() if epochs in run.measured else 0.0
+    eta = estimate_eta(record.epoch, epochs, run.schedule, run.paces, final_s)
     m = record.metrics[-1]
     logging.info(
-        "epoch %d/%d  loss %.4f  acc %.4f  test loss %.4f  test acc %.4f  (mean of %d rows)  %s",
-        *(record.epoch, epochs, m[0].mean(), m[1].mean(), m[2].mean(), m[3].mean(), run.rows.num_rows),
-        "ETA after the first calls (compiling)" if eta is None else f"ETA {eta:.0f} s",
+        "epoch %d/%d; the network after %d epochs: loss %.4f  acc %.4f  test loss %.4f  test acc %.4f  (mean of %d "
+        "rows)  %s",
+        *(record.epoch, epochs, record.epoch - 1, m[0].mean(), m[1].mean(), m[2].mean(), m[3].mean()),
+        run.rows.num_rows,
+        "ETA once the first calls have run" if eta is None else f"ETA {eta:.0f} s (the final measurement included)",
     )
 
 

@@ -14,6 +14,8 @@ for each of the M estimators.
 """
 
 import functools
+import time
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
@@ -33,8 +35,30 @@ def _flat_metrics(metrics) -> jax.Array:
     return jnp.stack([m["loss"], m["accuracy"], t["loss"], t["accuracy"]]).astype(jnp.float32)
 
 
+class _AheadOfTime:
+    """A jitted function compiled ahead of its first call (`jax.jit(...).lower(...).compile()`,
+    which reads and fills the persistent compilation cache like a first call), so that a run
+    can say what it compiles and time compiling apart from running. The program it compiles is
+    the one a first call would, for the shapes and types of that call's arguments."""
+
+    def __init__(self, jitted, program: "Program", kind: str):
+        self.jitted, self.program, self.kind = jitted, program, kind
+        self.executable = None
+
+    def __call__(self, *args):
+        if self.executable is None:
+            if self.program.on_compile is not None:
+                self.program.on_compile(self.kind)
+            start = time.monotonic()
+            self.executable = self.jitted.lower(*args).compile()
+            self.program.compile_seconds[self.kind] = time.monotonic() - start
+        return self.executable(*args)
+
+
 class Program:
-    """The jitted functions of one run (see the module docstring).
+    """The jitted functions of one run (see the module docstring). Each is compiled on its
+    first call, which first calls `on_compile(kind)` ("init", "train", "measure", "final"), and
+    keeps the seconds it took in `compile_seconds[kind]`.
 
     Args:
       config: the run's `ExperimentConfig`.
@@ -71,10 +95,27 @@ class Program:
         self.one_variant = rows.x_bank.shape[0] == 1
         gaps = np.diff(np.concatenate([schedule[schedule < config.epochs], [config.epochs]]))
         self.max_gap = int(max(1, gaps.max() - 1)) if gaps.size else 1
-        self._measured = jax.jit(sharding.sharded(lay, self._measured_group, 2, 2), donate_argnums=0)
-        self._epochs = jax.jit(sharding.sharded(lay, self._epochs_group, 2, 3), donate_argnums=0)
-        self._final = jax.jit(sharding.sharded(lay, self._final_group, 2, 1))
-        self._init = jax.jit(sharding.sharded(lay, self._init_group, 1, 1))
+        self.on_compile: Callable[[str], None] | None = None
+        self.compile_seconds: dict[str, float] = {}
+        jitted = {
+            "measure": jax.jit(sharding.sharded(lay, self._measured_group, 2, 2), donate_argnums=0),
+            "train": jax.jit(sharding.sharded(lay, self._epochs_group, 2, 3), donate_argnums=0),
+            "final": jax.jit(sharding.sharded(lay, self._final_group, 2, 1)),
+            "init": jax.jit(sharding.sharded(lay, self._init_group, 1, 1)),
+        }
+        self.jitted = jitted  # the jitted functions themselves (tests count their traces)
+        self._measured, self._epochs, self._final, self._init = (
+            _AheadOfTime(jitted[k], self, k) for k in ("measure", "train", "final", "init")
+        )
+
+    def compiled(self, kind: str) -> bool:
+        """Whether the function `kind` has been compiled."""
+        return (
+            getattr(
+                self, {"measure": "_measured", "train": "_epochs", "final": "_final", "init": "_init"}[kind]
+            ).executable
+            is not None
+        )
 
     def init(self, rows):
         return self._init(rows, self.bank)

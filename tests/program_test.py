@@ -22,6 +22,8 @@ class ProgramTest(chex.TestCase):
             config, dataset, cls.rows, cls.lay, experiment.measured_estimators(config), experiment.mi_epochs(config)
         )
         cls.per_row = sharding.put(cls.rows.per_row, cls.lay.sharding)
+        cls.compiles = []
+        cls.program.on_compile = cls.compiles.append
 
     def test_layout_and_rows(self):
         self.assertEqual((self.lay.group, self.lay.padded), (2, 4))
@@ -43,17 +45,21 @@ class ProgramTest(chex.TestCase):
         self.assertTrue(np.all(np.isnan(np.asarray(final_grads)[:, :2])))  # no epoch trained from it
         chex.assert_trees_all_equal(jax.tree.map(np.asarray, states.params), weights)  # no update
 
-    def test_each_function_is_traced_once(self):
+    def test_each_function_is_compiled_once(self):
         """An epoch number as a Python int or a numpy integer is one program (a weakly typed
-        scalar would trace it again)."""
+        scalar would need another, which the compiled program, taking only the types it was
+        compiled for, would refuse); each function is compiled once, reported to `on_compile`
+        first, and timed."""
         prog = self.program  # shared: the other test's calls (Python ints) must find the same programs
         states = prog.init(self.per_row)
         states, _ = prog.epochs(states, self.per_row, 0, 1)
         states, _ = prog.epochs(states, self.per_row, np.int64(1), np.int32(2))
         states, *_ = prog.measured_epoch(states, self.per_row, 3)
         states, *_ = prog.measured_epoch(states, self.per_row, np.int64(4))
-        for name in ("_epochs", "_measured"):
-            self.assertEqual(getattr(prog, name)._cache_size(), 1, name)
+        for kind in ("init", "train", "measure"):
+            self.assertEqual(self.compiles.count(kind), 1, kind)
+            self.assertTrue(prog.compiled(kind))
+            self.assertGreater(prog.compile_seconds[kind], 0.0)
 
 
 if __name__ == "__main__":
