@@ -21,6 +21,7 @@ import jax
 import jax.numpy as jnp
 import optax
 from absl import app, flags
+from absl import logging as absl_logging
 from flax.training import train_state
 
 from ib_jax import capture, data, errors, estimators, recorder
@@ -180,12 +181,21 @@ def main(argv):
         )
 
     start = time.perf_counter()
+    what = f"{', '.join(e.name for e in rec.estimators)} on {len(LAYERS)} layers x 2 splits"
+    absl_logging.info("compiling and running the first measurement (%s) and training epoch ...", what)
     for epoch in range(_EPOCHS.value):
         log(epoch)
         if epoch % _MI_EVERY.value == 0:
             measure(epoch)
         state = train_epoch(state, jax.random.fold_in(shuffle_key, epoch), x, y)
+        if epoch % _MI_EVERY.value == 0 or epoch == _EPOCHS.value - 1:
+            loss, accuracy = evaluate(state.params, state.apply_fn, x, y)  # waits for the device: progress
+            absl_logging.info(
+                "epoch %d/%d: the network after %d epochs: train loss %.4f, accuracy %.4f (%.0f s)",
+                *(epoch + 1, _EPOCHS.value, epoch + 1, float(loss), float(accuracy), time.perf_counter() - start),
+            )
     log(_EPOCHS.value)  # the final network
+    absl_logging.info("measuring the final network (%s)", what)
     measure(_EPOCHS.value)
     paths = rec.save(complete=True, figures=True)
     res = rec.results()

@@ -29,7 +29,9 @@ class CheckpointTest(chex.TestCase):
     def test_round_trip(self):
         checkpoint.save(self.path, "{settings}", self.states, self.record)
         template = {"w": jnp.zeros((2, 3)), "step": jnp.zeros(2, jnp.int32)}
-        states, record = checkpoint.load(self.path, "{settings}", template, self.sharding)
+        seen = []
+        states, record = checkpoint.load(self.path, lambda *saved: seen.append(saved), template, self.sharding)
+        self.assertEqual(seen, [("{settings}", 7)])  # the check sees the saved settings and epoch
         chex.assert_trees_all_equal(states, self.states)
         self.assertEqual(record.epoch, 7)
         for got, want in (
@@ -48,13 +50,17 @@ class CheckpointTest(chex.TestCase):
             [(3, 4, 2, 0, 5), (4, 2, 0), (3, 2, 0, 5)],
         )
 
-    def test_other_settings_and_corrupt_files_are_refused(self):
+    def test_refusing_check_and_corrupt_files(self):
         checkpoint.save(self.path, "{settings}", self.states, self.record)
-        with self.assertRaisesRegex(errors.ConfigError, "different settings"):
-            checkpoint.load(self.path, "{other}", self.states, self.sharding)
+
+        def refuse(saved, epoch):
+            raise errors.ConfigError(f"other settings than {saved} at epoch {epoch}")
+
+        with self.assertRaisesRegex(errors.ConfigError, "other settings than {settings} at epoch 7"):
+            checkpoint.load(self.path, refuse, self.states, self.sharding)
         self.path.write_bytes(self.path.read_bytes()[:40])
         with self.assertRaisesRegex(errors.DataError, "is corrupt"):
-            checkpoint.load(self.path, "{settings}", self.states, self.sharding)
+            checkpoint.load(self.path, lambda *_: None, self.states, self.sharding)
 
 
 if __name__ == "__main__":

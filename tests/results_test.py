@@ -14,7 +14,7 @@ from ib_jax import errors, estimators, recorder, results
 from tests import testing
 
 # Keys only a run of the mains writes: its rows' conditions and the gradient statistics.
-_RUNNER_ONLY = {"condition", "corruption", "epochs_to_fit", "fit_threshold", *results.GRADIENT_KEYS}
+_RUNNER_ONLY = {"condition", "corruption", "epochs_to_fit", "fit_threshold", "epochs", *results.GRADIENT_KEYS}
 
 
 def _synthetic(**changes):
@@ -129,6 +129,90 @@ class LoadTest(chex.TestCase):
         )
         self.assertIn("jax", listed["versions"])
         json.dumps(listed)  # serialisable
+
+
+class StateAndSaturationTest(chex.TestCase):
+    """What a run is (finished, unfinished, diverged) and which values sit at their ceiling,
+    checked against values computed here."""
+
+    def test_saturation_is_most_epochs_within_005_bits_of_the_ceiling(self):
+        n_train, n_test, h_y = 16, 8, 1.0  # ceilings: log2 16 = 4, log2 8 = 3, H(Y) = 1
+        info = np.zeros((4, 1, 4, 3))  # [MI_KEYS, R, E, L]
+        info[0, 0, :, 0] = [4.0, 3.96, 3.99, 2.0]  # 3 of 4 epochs within 0.05 of 4: saturated
+        info[0, 0, :, 1] = [4.0, 4.0, 3.0, 3.0]  # 2 of 4: not most
+        info[3, 0, :, 2] = [1.0, 0.999, np.nan, np.nan]  # every finite epoch at H(Y) (a NaN is no epoch)
+        info[2, 0, :, 2] = [2.94, 2.96, 2.97, 3.1]  # test I(X;T): 3 of 4 within 0.05 of 3
+        flags = results.saturation(info, n_train, n_test, np.array([h_y]), h_y)
+        chex.assert_shape(flags, (1, 4, 3))
+        want = np.zeros((1, 4, 3), bool)
+        want[0, 0, 0] = want[0, 3, 2] = want[0, 2, 2] = True
+        np.testing.assert_array_equal(flags, want)
+        res = _synthetic()
+        np.testing.assert_array_equal(res["binned.saturated"], results.saturated(res, "binned"))
+        older = {k: v for k, v in res.items() if not k.endswith(".saturated")}  # computed when not written
+        np.testing.assert_array_equal(results.saturated(older, "kde_upper"), res["kde_upper.saturated"])
+
+    def test_run_status(self):
+        res = _synthetic(rows=3)
+        self.assertEqual(results.run_status(res), "")
+        self.assertEqual(results.run_status({**res, "complete": False, "epochs": 300}), "unfinished: 5 of 300 epochs")
+        self.assertEqual(results.run_status({**res, "complete": False}), "unfinished: 5 epochs")
+        loss = res["train_loss"].copy()
+        loss[1:, 2:] = np.inf
+        diverged = _synthetic(rows=3, metrics=np.stack([loss, *res["train_loss"][None].repeat(3, 0)]), complete=False)
+        np.testing.assert_array_equal(diverged["diverged_epoch"], [-1, 2, 2])
+        self.assertEqual(results.run_status(diverged), "diverged at epoch 2 (2 of 3 rows)")
+
+    def test_conditions_are_picked_never_pooled(self):
+        conditions = [("true", 0.0), ("true", 0.0), ("labels", 0.4), ("labels", 0.4)]
+        res = _synthetic(rows=4, conditions=conditions)
+        with self.assertRaisesRegex(errors.DataError, r"sweep of 2 conditions \(true, labels:0.4\).*--condition"):
+            results.single_condition(res, "runs/sweep")
+        for name in ("labels:0.4", "labels p=0.4", "labels:0.40"):
+            picked = results.select_condition(res, name)
+            np.testing.assert_array_equal(picked["i_xt_train"], res["i_xt_train"][2:])
+            chex.assert_shape(picked["kde_upper.saturated"], (2, 4, 2))
+        with self.assertRaisesRegex(errors.DataError, "has no condition 'gaussian'; it has true, labels:0.4"):
+            results.select_condition(res, "gaussian")
+        results.single_condition(results.select_condition(res, "true"))
+
+
+class TidyTableTest(chex.TestCase):
+    def test_records_against_the_arrays(self):
+        res = _synthetic(rows=2, epochs=3, layers=2, steps=5, final_metrics=np.full((4, 2), 0.25, np.float32))
+        res["layer_names"] = np.array(["conv", "logits"])
+        table = results.records(res, "runs/a")
+        self.assertLen(table, 2 * 2 * 2 * 3 * 2)  # estimators x rows x splits x epochs x layers
+        self.assertEqual(table.dtype.names, tuple(name for name, _ in results.RECORD_FIELDS))
+        one = table[
+            (table["estimator"] == "kde_upper")
+            & (table["row"] == 1)
+            & (table["split"] == "test")
+            & (table["epoch"] == res["mi_epochs"][1])
+            & (table["layer"] == 2)
+        ]
+        self.assertLen(one, 1)
+        one = one[0]
+        self.assertEqual((one["run"], one["layer_name"], one["width"], one["n"]), ("runs/a", "logits", 4, 8))
+        self.assertAlmostEqual(one["i_xt"], float(res["kde_upper.i_xt_test"][1, 1, 1]), places=6)
+        self.assertAlmostEqual(one["i_ty"], float(res["kde_upper.i_ty_test"][1, 1, 1]), places=6)
+        epoch = int(res["mi_epochs"][1])  # the network entering that epoch
+        self.assertAlmostEqual(one["accuracy"], float(res["test_accuracy"][1, epoch]), places=6)
+        last = table[(table["epoch"] == 5) & (table["split"] == "train")]  # the final network's metrics
+        np.testing.assert_allclose(last["loss"], 0.25)
+
+    def test_csv_and_dataframe(self):
+        tmp = pathlib.Path(tempfile.mkdtemp())
+        for name, rows in (("a", 1), ("b", 2)):
+            results.save_results(tmp / name, _synthetic(rows=rows))
+        tables = [results.to_records(tmp / name) for name in ("a", "b")]
+        results.write_csv(tmp / "t.csv", tables)
+        lines = (tmp / "t.csv").read_text().splitlines()
+        self.assertEqual(lines[0].split(","), [name for name, _ in results.RECORD_FIELDS])
+        self.assertLen(lines, 1 + len(tables[0]) + len(tables[1]))
+        frame = results.to_dataframe(tmp / "b")  # pandas: a test dependency, optional for users
+        self.assertEqual(len(frame), len(tables[1]))
+        self.assertAlmostEqual(frame["i_xt"].sum(), tables[1]["i_xt"].sum(), places=6)
 
 
 class SummaryTest(chex.TestCase):

@@ -56,7 +56,13 @@ class InstallTest(chex.TestCase):
         run = lambda *command: subprocess.run(  # noqa: E731
             [str(c) for c in command], capture_output=True, text=True, timeout=300, cwd=elsewhere, env=env
         )
-        args = ["--epochs=4", "--mi_every=2", "--hidden=5,3", "--plot=false", f"--compilation_cache={testing.CACHE_DIR}"]
+        args = [
+            "--epochs=4",
+            "--mi_every=2",
+            "--hidden=5,3",
+            "--plot=false",
+            f"--compilation_cache={testing.CACHE_DIR}",
+        ]
         for i, script in enumerate(("ib-jax-tishby", "ib-jax-tishby")):
             proc = run(venv / "bin" / script, *args, f"--output_dir=run_{i}", "--seed", str(i))
             self.assertEqual(proc.returncode, 0, proc.stderr[-2000:])
