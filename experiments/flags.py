@@ -149,7 +149,7 @@ TABLE: tuple[Flag, ...] = (
          "training (the other settings are ignored): a finished or diverged run, with the figures of the main that "
          "wrote it."),
     Flag("condition", "string", None, "With --plot_only on a memorization sweep: draw the run figures of this one "
-         "condition (true, labels:0.4, permuted, gaussian, ...), named <figure>-<condition>.png.",
+         "condition (true, labels:0.4, permuted, gaussian, ...), named FIGURE-CONDITION.png.",
          mains=TRAINING),
     Flag("keep_final_state", "bool", True, "Keep the training state after the last epoch (final_state.msgpack, the "
          "size of a checkpoint), so that a larger --epochs with the same settings continues the run."),
@@ -325,7 +325,8 @@ def markdown() -> str:
         lines += ["| flag | default | meaning |", "| --- | --- | --- |"]
         for f in flags_of(main):
             choices = f" One of: {', '.join(f.choices)}." if f.choices else ""
-            lines.append(f"| `--{f.name}` | {_default_text(f, main)} | {f.help.replace('|', '/')}{choices} |")
+            meaning = f.help.replace("|", "\\|")  # a pipe escaped, as GitHub's tables take it (not "/")
+            lines.append(f"| `--{f.name}` | {_default_text(f, main)} | {meaning}{choices} |")
     return "\n".join(lines) + "\n"
 
 

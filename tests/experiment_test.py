@@ -189,6 +189,9 @@ class RunTest(chex.TestCase):
         reads as the estimator "binned"."""
         res = results.load_results(f"{self.tmp}/full")
         newer = {
+            "epochs",
+            "num_classes",
+            "diverged_epoch",
             "estimators",
             "contract",
             "fit_threshold",
@@ -352,24 +355,75 @@ class RunTest(chex.TestCase):
         with self.assertRaisesRegex(errors.ConfigError, "--overwrite"):
             experiment.prepare_output_dir(f"{self.tmp}/full", False)
 
-    def test_checkpoint_of_other_settings_is_refused(self):
+    def test_checkpoint_of_other_settings_is_refused_naming_them(self):
         out = experiment.prepare_output_dir(f"{self.tmp}/other", False)
         with self.assertRaises(experiment.RunStopped):
             experiment.run(testing.TINY, self.dataset, out, should_stop=lambda: True)
-        other = experiment.ExperimentConfig(**{**testing.TINY.__dict__, "epochs": 50})
-        with self.assertRaisesRegex(errors.ConfigError, "different settings"):
+        other = dataclasses.replace(
+            testing.TINY, train=dataclasses.replace(testing.TINY.train, learning_rate=0.1), adaptive_bins=13
+        )
+        message = (
+            "other settings \\(adaptive_bins: 12 in the folder, 13 now; train.learning_rate: 0.05 in the folder, 0.1"
+        )
+        with self.assertRaisesRegex(errors.ConfigError, message):
             experiment.run(other, self.dataset, out)
 
-    def test_non_finite_loss_stops_and_keeps_results(self):
+    def test_a_larger_epochs_continues_a_finished_run_as_one_longer_run(self):
+        """TINY (40 epochs, measured every 10) run to 20 epochs (the continuation measures epoch 20
+        with its training step) or to 25 (a final measurement the longer run does not make),
+        then continued to 40: every key equals the uninterrupted 40-epoch run's."""
+        for short in (20, 25):
+            out = experiment.prepare_output_dir(f"{self.tmp}/to_{short}", False)
+            experiment.run(dataclasses.replace(testing.TINY, epochs=short), self.dataset, out)
+            self.assertTrue((out / results.FINAL_STATE).is_file())
+            with self.assertRaisesRegex(
+                errors.ConfigError, "finished run; pass --overwrite to replace it, or a larger"
+            ):
+                experiment.prepare_run_dir(out, dataclasses.replace(testing.TINY, epochs=short), False)
+            refused = dataclasses.replace(testing.TINY, mi_every=5)
+            with self.assertRaisesRegex(errors.ConfigError, "other settings \\(mi_every: 10 in the folder, 5 now\\)"):
+                experiment.prepare_run_dir(out, refused, False)
+            experiment.prepare_run_dir(out, testing.TINY, False)
+            continued = experiment.run(testing.TINY, self.dataset, out)
+            self.assertEqual(sorted(continued), sorted(self.full))
+            for key, want in self.full.items():
+                np.testing.assert_array_equal(continued[key], want, err_msg=f"{short}: {key}")
+            self.assertTrue(results.load_results(out)["complete"])
+        logged = dataclasses.replace(testing.TINY, epochs=20, mi_log_points=5, estimators=("binned",))
+        out = experiment.prepare_output_dir(f"{self.tmp}/logged", False)
+        experiment.run(logged, self.dataset, out, keep_final_state=False)
+        self.assertFalse((out / results.FINAL_STATE).exists())
+        with self.assertRaisesRegex(errors.ConfigError, "without its final state"):
+            experiment.prepare_run_dir(out, dataclasses.replace(logged, epochs=40), False)
+        (out / results.FINAL_STATE).write_bytes(b"")  # present: refused for its schedule, before it is read
+        with self.assertRaisesRegex(errors.ConfigError, "--mi_log_points epochs spread over them"):
+            experiment.prepare_run_dir(out, dataclasses.replace(logged, epochs=40), False)
+
+    def test_non_finite_loss_stops_keeps_results_and_is_not_resumed(self):
         diverging = train.TrainConfig(hidden=(6, 4), activation="linear", optimizer="sgd", learning_rate=1e10)
         # One estimator: the stop does not depend on them, and each adds to the compilation.
         config = experiment.ExperimentConfig(**{**testing.TINY.__dict__, "train": diverging, "estimators": ("binned",)})
         out = experiment.prepare_output_dir(f"{self.tmp}/nan", False)
-        with self.assertRaisesRegex(experiment.RunStopped, "non-finite"):
+        with self.assertRaisesRegex(experiment.RunStopped, "non-finite.*--plot_only draws it"):
             experiment.run(config, self.dataset, out)
         res = results.load_results(out)
         self.assertFalse(res["complete"])
         self.assertGreater(res["train_loss"].shape[1], 0)
+        first = int(np.argmax(~np.isfinite(res["train_loss"][0])))
+        np.testing.assert_array_equal(res["diverged_epoch"], [first])
+        self.assertFalse((out / results.CHECKPOINT).exists())  # its NaN states are not kept
+        self.assertEqual(results.run_status(res), f"diverged at epoch {first}")
+        with self.assertRaisesRegex(
+            errors.ConfigError, f"diverged at epoch {first}: it cannot be resumed.*--overwrite"
+        ):
+            experiment.prepare_run_dir(out, config, False)
+        paths = plotting.save_run_figures(res, out, "diverging")  # what it measured before, drawn
+        self.assertLen(paths, 3)
+        self.assertTrue(
+            plotting.plane.plane_title(res, "diverging", "train").startswith(
+                f"diverging [diverged at epoch {first}] — "
+            )
+        )
 
 
 class SlowCompilingEstimatorsRunTest(chex.TestCase):

@@ -4,6 +4,7 @@ readable PNG (or GIF) of the expected size, from results built by the one writer
 import io
 import pathlib
 import tempfile
+import warnings
 from unittest import mock
 
 import chex
@@ -69,12 +70,12 @@ class RunFiguresTest(parameterized.TestCase):
     def test_short_runs_draw_every_figure_or_say_why_not(self):
         """1, 2 and 3 measured epochs (a run of --epochs 100 measures 0 and 100 only, and the
         final network has no gradient statistics): every figure draws, or is skipped with a reason."""
-        for epochs in (1, 2, 3):
+        for epochs in (1, 2, 3, 4):
             res = _results(epochs=epochs)
             paths = plotting.save_run_figures(res, self.tmp, "short")
             self._assert_images(paths)
             drawn = "gradients.png" in [p.name for p in paths]
-            self.assertEqual(drawn, epochs >= 3, epochs)  # epoch 0 and the final one cannot be shown
+            self.assertEqual(drawn, epochs >= 4, epochs)  # not epoch 0 nor the final one, and two are needed
             self.assertEqual(not drawn, "gradients.png" in plotting.skipped_figures(res))
 
     def test_animation_has_a_frame_per_epoch(self):
@@ -93,6 +94,92 @@ class RunFiguresTest(parameterized.TestCase):
         res = _results()
         self.assertEqual(plotting.layer_label(res, 1), "layer 2 (4)")
         self.assertEqual(plotting.layer_label({**res, "layer_names": np.array(["a", "conv", "c"])}, 1), "conv (4)")
+
+
+def _drawn(draw, *args, **kwargs) -> matplotlib.figure.Figure:
+    """The figure `draw(*args, path)` saves, caught at `savefig` (nothing is written)."""
+    with mock.patch.object(matplotlib.figure.Figure, "savefig", autospec=True) as save:
+        draw(*args, pathlib.Path(tempfile.mkdtemp()) / "f.png", **kwargs)
+    return save.call_args[0][0]
+
+
+def _legend_texts(legend) -> list[str]:
+    return [t.get_text() for t in legend.get_texts()]
+
+
+class FigureContentTest(chex.TestCase):
+    """What a reader sees: keys, titles, layouts, and no warning from numpy or matplotlib."""
+
+    def test_runs_with_other_layers_each_get_their_own_key(self):
+        small, wide = _results(layers=2), _results(layers=3)
+        wide["layer_names"] = np.array(["conv1", "conv2", "logits"])
+        fig = _drawn(plotting.compare_figure, [small, wide], ["mlp", "cnn"])
+        keys = [ax.get_legend() for ax in fig.axes if ax.get_legend() is not None]
+        self.assertLen(keys, 2)
+        self.assertEqual(_legend_texts(keys[1])[0][:11], "conv1 (8)")  # the second run's own names and widths
+        self.assertLen(_legend_texts(keys[0]), 2)
+        same = _drawn(plotting.compare_figure, [small, small], ["a", "b"])  # the same layers: one key below
+        self.assertEqual([ax.get_legend() for ax in same.axes if ax.get_legend() is not None], [])
+        self.assertLen(same.legends, 1)
+        grid = _drawn(plotting.estimators_grid_figure, [small, wide], ["mlp", "cnn"], ["binned"], "train")
+        self.assertLen([ax for ax in grid.axes if ax.get_legend() is not None], 2)
+
+    def test_a_layer_at_log2_n_says_so_in_the_key(self):
+        res = _results(rows=1, layers=2)
+        res["i_xt_train"][:, :, 0] = res["binned.i_xt_train"][:, :, 0] = np.log2(16)
+        res.pop("binned.saturated")  # computed from the values
+        texts = _legend_texts(_drawn(plotting.plane_figure, res).legends[0])
+        self.assertEqual(texts, ["layer 1 (8), at log2 N", "layer 2 (4)"])
+
+    def test_titles_name_the_run_and_what_is_not_whole(self):
+        res = _results()
+        self.assertEqual(plotting.plane.plane_title(res, "", "train"), "train (N = 16, mean of 2 seeds)")
+        partial = {**res, "complete": False, "epochs": 300}
+        self.assertEqual(plotting.plane.run_title(partial, "mine"), "mine [unfinished: 10 of 300 epochs]")
+
+    def test_per_estimator_curves_a_column_per_estimator(self):
+        res = _results(estimators=("binned", "kde_upper", "kde_lower"))
+        fig = _drawn(plotting.estimators_layers_figure, res)
+        visible = [ax for ax in fig.axes if ax.get_visible() and ax.get_title()]
+        self.assertEqual(len(visible), 6)
+        columns = {ax.get_title(): round(ax.get_position().x0, 2) for ax in visible}
+        for estimator in ("binned", "kde_upper", "kde_lower"):  # train above test, in one column
+            self.assertEqual(columns[f"{estimator}, train"], columns[f"{estimator}, test"])
+        self.assertLen(set(columns.values()), 3)
+        self.assertLen(fig.legends, 1)  # one key below, not in one panel
+
+    def test_a_sweep_is_never_drawn_as_one_run(self):
+        res = _results(rows=4, conditions=[("true", 0.0)] * 2 + [("permuted", 0.0)] * 2)
+        with self.assertRaisesRegex(results.errors.DataError, "sweep of 2 conditions"):
+            plotting.save_run_figures(res, tempfile.mkdtemp())
+        with self.assertRaisesRegex(results.errors.DataError, "never averaged"):
+            plotting.compare_figure([res, _results()], ["sweep", "run"], pathlib.Path(tempfile.mkdtemp()) / "c.png")
+        one = results.select_condition(res, "permuted")
+        self.assertEqual(
+            [p.name for p in plotting.save_run_figures(one, tempfile.mkdtemp(), suffix="-permuted")][0],
+            "information_plane-permuted.png",
+        )
+
+    def test_no_warning_from_any_figure_of_odd_runs(self):
+        """Diverged (NaN from an epoch on), unfinished, one measured epoch, a sweep where no row
+        fitted: every figure draws without a numpy or matplotlib warning."""
+        diverged = _results(rows=2, epochs=4)
+        for key in (*results.MI_KEYS, "binned.i_xt_train", "train_loss", *results.GRADIENT_KEYS):
+            diverged[key] = diverged[key].copy()
+            diverged[key][1, 2:] = np.nan
+        runs = [diverged, {**_results(epochs=1), "complete": False, "epochs": 100}, _results(epochs=2)]
+        sweep_res = _results(rows=4, conditions=[("true", 0.0)] * 2 + [("labels", 1.0)] * 2)
+        sweep_res["epochs_to_fit"] = np.full(4, -1)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            for res in runs:
+                plotting.save_run_figures(res, tempfile.mkdtemp(), "odd")
+                plotting.save_animations(res, tempfile.mkdtemp(), "odd")
+            plotting.compare_figure(runs, ["a", "b", "c"], pathlib.Path(tempfile.mkdtemp()) / "c.png")
+            plotting.save_sweep_figures(sweep_res, tempfile.mkdtemp(), "nothing fitted")
+        panel = _drawn(plotting.zhang_figure, sweep_res).axes[1]
+        self.assertIn("no row reached 99% train accuracy\n(4 rows)", [t.get_text() for t in panel.texts])
+        self.assertEqual(panel.get_xlim(), (-0.05, 1.05))
 
 
 class SweepFiguresTest(chex.TestCase):

@@ -31,6 +31,7 @@ def _documented(main: str) -> set[str]:
 class FlagTableTest(parameterized.TestCase):
     def test_docs_page_is_the_tables_output(self):
         self.assertEqual(flag_table.DOCS.read_text(), flag_table.markdown(), "rerun: python -m experiments.flags")
+        self.assertIn("and \\|W\\|_F.", flag_table.DOCS.read_text())  # a pipe in a table cell, escaped (not "/W/")
 
     def test_every_defined_flag_is_documented(self):
         # Each main imported in its own child of one process (tests/fork_main.py).

@@ -82,8 +82,12 @@ class MainsTest(_MainsBase):
         ]
         # Without --output: compare.png beside the first run; --output into missing folders makes them.
         placed = [([], f"{self.tmp}/compare.png"), (["--output", f"{self.tmp}/new/deeper/c.png"], None)]
+        placed.append((["--csv", f"{self.tmp}/planes.csv", "--output", f"{self.tmp}/with_table.png"], None))
         refused = [
-            (["--estimator", "kde_lower"], "not kde_lower"),
+            (
+                ["--estimator", "kde_lower"],
+                f"{outs[0]}: this run measured binned, kde_upper, adaptive_range, not kde_lower",
+            ),
             (["--layout", "estimators", "--estimators", "kde_lower"], "not every run measured"),
             (["--names", "a"], "--names"),
             (["--layout", "grid"], "layout"),
@@ -102,7 +106,7 @@ class MainsTest(_MainsBase):
         self.assertIn("| adaptive_range | layer 2 (8) |", procs[len(drawn) - 1].stdout)  # --layout estimators' table
         for (extra, where), proc in zip(placed, procs[len(drawn) :]):
             self.assertEqual(proc.returncode, 0, proc.stderr[-2000:])
-            written = where or extra[1]
+            written = where or extra[-1]
             self.assertIn(f"figure: {written}", proc.stdout)
             self.assertTrue(os.path.exists(written), written)
         for (_, message), proc in zip(refused, procs[len(drawn) + len(placed) :]):
@@ -110,6 +114,10 @@ class MainsTest(_MainsBase):
             self.assertNotIn("Traceback", proc.stderr)
             self.assertIn(message, proc.stderr)
         self.assertFalse(os.path.exists(f"{self.tmp}/refused.png"))
+        table = results.to_records(outs[0])  # the CSV holds both runs' tidy tables
+        with open(f"{self.tmp}/planes.csv") as f:
+            self.assertLen(f.read().splitlines(), 1 + 2 * len(table))
+        self.assertLen(table, 3 * 2 * 3 * 3)  # estimators x splits x epochs x layers
         self.assertEqual(redrawn.returncode, 0, redrawn.stderr[-2000:])
         self.assertIn(f"figure: {self.tmp}/true/training.png", redrawn.stdout)
         self.assertTrue(os.path.exists(f"{self.tmp}/true/training.png"))
@@ -154,6 +162,32 @@ class MainsTest(_MainsBase):
         ):
             self.assertTrue(os.path.exists(f"{out}/{name}"), name)
         self.assertIn("| labels p=0.5 |", proc.stdout)
+        self.assertFalse(os.path.exists(f"{out}/.lock"))  # a finished run leaves no lock file
+        # Another main's --plot_only draws the sweep's own figures; --condition one condition's
+        # run figures; compare refuses a sweep without --condition, and draws the one it names.
+        os.unlink(f"{out}/zhang.png")
+        compared = f"{self.tmp}/sweep_compare.png"
+        cases = [
+            ["--plot_only", f"--output_dir={out}"],
+            ["--plot_only", f"--output_dir={out}", "--condition=labels:0.5"],
+            ["--plot_only", f"--output_dir={out}", "--condition=blurred"],
+            {"module": "experiments.compare", "args": [out, out, f"--output={compared}"]},
+            {"module": "experiments.compare", "args": [out, out, "--condition=true,permuted", f"--output={compared}"]},
+        ]
+        redrawn, one, unknown, refused, picked = testing.run_forked("experiments.mnist", cases)
+        self.assertEqual(redrawn.returncode, 0, redrawn.stderr[-2000:])
+        self.assertIn(f"figure: {out}/zhang.png", redrawn.stdout)
+        self.assertFalse(os.path.exists(f"{out}/information_plane.png"))  # no run figure pooling the conditions
+        self.assertEqual(one.returncode, 0, one.stderr[-2000:])
+        self.assertIn(f"figure: {out}/information_plane-labels_0.5.png", one.stdout)
+        self.assertEqual((unknown.returncode, unknown.stderr.count("\n")), (2, 1), unknown.stderr)
+        self.assertIn("has no condition 'blurred'; it has true, labels:0.5, labels:1, permuted", unknown.stderr)
+        self.assertEqual(refused.returncode, 2, refused.stderr[-2000:])
+        self.assertIn(
+            "is a sweep of 6 conditions (true, labels:0.5, labels:1, permuted, shuffled_pixels", refused.stderr
+        )
+        self.assertEqual(picked.returncode, 0, picked.stderr[-2000:])
+        self.assertTrue(os.path.exists(compared))
 
     def test_tishby_idnns_preset_smoke(self):
         """Minibatches, log-spaced epochs, num_bins, truncated-normal init, the 'all' split."""
@@ -207,6 +241,9 @@ class MainsTest(_MainsBase):
         self.assertEqual(victim.returncode, -signal.SIGKILL, "the run ended before it could be killed")
         partial = results.load_results(out)  # readable: written atomically
         self.assertFalse(partial["complete"])
+        compared = testing.run_main("experiments.compare", f"{self.tmp}/whole", out, "--output", f"{self.tmp}/k.png")
+        self.assertEqual(compared.returncode, 0, compared.stderr[-2000:])
+        self.assertRegex(compared.stdout, f"note: {out}: unfinished: \\d+ of 3000 epochs")
         proc = testing.run_main("experiments.tishby", *args, "--output_dir", out)
         self.assertEqual(proc.returncode, 0, proc.stderr[-2000:])
         whole, resumed = results.load_results(f"{self.tmp}/whole"), results.load_results(out)
@@ -293,6 +330,10 @@ class OneLineErrorsTest(_MainsBase):
         quiet, verbose = testing.run_forked("experiments.tishby", [args, [*args, "--verbosity=1"]])
         self.assertEqual(quiet.returncode, 0, quiet.stderr[-2000:])
         self.assertIn("--mi_subset 5000 is not below the 3277 samples of the training split", quiet.stderr)
+        for said in ("compiling the measured epoch (an epoch with gradient statistics, then binned", "compiled in"):
+            self.assertIn(said, quiet.stderr)
+        self.assertIn("measuring the final network (binned on 6 layers x 2 splits of 1 row(s))", quiet.stderr)
+        self.assertIn("the final network (after epoch 2): train accuracy", quiet.stdout)
         self.assertNotIn("xla_bridge.py", quiet.stderr)  # JAX's backend probing ("Unable to initialize ...")
         self.assertIn("xla_bridge.py", verbose.stderr)
 
@@ -411,6 +452,29 @@ class OneLineErrorsTest(_MainsBase):
             with self.subTest(name):
                 self._assert_one_error_line(proc, message)
                 self.assertFalse(os.path.exists(out), f"{module} {args} created its output folder")
+
+    def test_a_diverged_run_is_drawn_never_resumed(self):
+        """A NaN loss stops the run (exit 3); its rerun is refused in one line (exit 2); --plot_only
+        and compare draw what it measured, saying it diverged."""
+        out = f"{self.tmp}/diverged"
+        args = ["--epochs=300", "--learning_rate=1e30", "--activation=relu", f"--output_dir={out}"]
+        first, again, drawn, compared = testing.run_forked(
+            "experiments.tishby",
+            [
+                args,
+                args,
+                ["--plot_only", f"--output_dir={out}"],
+                {"module": "experiments.compare", "args": [out, out, f"--output={self.tmp}/d.png"]},
+            ],
+        )
+        self.assertEqual(first.returncode, 3, first.stderr[-2000:])
+        self.assertIn("stopped: training loss became non-finite at epoch 1", first.stderr)
+        self._assert_one_error_line(again, f"{out} holds a run that diverged at epoch 1: it cannot be resumed")
+        self.assertIn("--overwrite", again.stderr)
+        self.assertEqual(drawn.returncode, 0, drawn.stderr[-2000:])
+        self.assertIn(f"note: {out}: diverged at epoch 1", drawn.stdout)
+        self.assertEqual(compared.returncode, 0, compared.stderr[-2000:])
+        self.assertIn(f"note: {out}: diverged at epoch 1", compared.stdout)
 
     def test_a_backend_that_cannot_start_is_one_line(self):
         """JAX_PLATFORMS=cuda on a machine without JAX's CUDA build or a GPU: JAX fails with a bare
