@@ -1,11 +1,14 @@
 """The documentation: README.md is the front door (at most 10 KB, with the two set-up commands),
 and every relative link and image path in README.md and docs/ resolves."""
 
+import pathlib
 import re
+import tempfile
 
 import chex
 from absl.testing import absltest
 
+from ib_jax import results
 from tests import testing
 
 _LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)\)")
@@ -49,6 +52,29 @@ class DocsTest(chex.TestCase):
         readme = (testing.REPO / "README.md").read_text()
         for page in _PAGES[1:]:
             self.assertIn(f"(docs/{page.relative_to(testing.REPO / 'docs')})", readme, page.name)
+
+
+class SnippetsTest(chex.TestCase):
+    """Every Python block in README.md and docs/ is a whole program that runs as written (each
+    in an empty folder, MNIST read from the offline copy through $IB_JAX_DATA, a run the pandas
+    example reads put in place first), without a warning."""
+
+    def test_every_python_block_runs(self):
+        snippets = []
+        for page in _PAGES:
+            for i, code in enumerate(re.findall(r"```python\n(.*?)```", page.read_text(), re.S)):
+                folder = pathlib.Path(tempfile.mkdtemp())
+                (folder / "snippet.py").write_text(code)
+                if "runs/tishby" in code:  # the tidy-table example reads a finished run
+                    results.save_results(folder / "runs" / "tishby", testing.synthetic_results())
+                snippets.append((f"{page.relative_to(testing.REPO)} #{i + 1}", folder))
+        self.assertGreaterEqual(len(snippets), 6)
+        cases = [{"path": str(folder / "snippet.py"), "cwd": str(folder)} for _, folder in snippets]
+        done = testing.run_forked("experiments.tishby", cases, env={"IB_JAX_DATA": str(testing.DATA_DIR)})
+        for (name, _), proc in zip(snippets, done):
+            with self.subTest(name):
+                self.assertEqual(proc.returncode, 0, proc.stderr[-3000:])
+                self.assertNotRegex(proc.stderr, r"Warning|Traceback", proc.stderr[-3000:])
 
 
 if __name__ == "__main__":

@@ -6,7 +6,8 @@ its flags defined there), without starting an interpreter and importing JAX per 
   python -m tests.fork_main MODULE < cases.json > results.json
 
 cases.json: a list of argument lists, or of {"module": OTHER, "args": [...]} for a case that runs
-another module; results.json: a list of {"code", "stdout", "stderr"}.
+another module, or {"path": FILE, "cwd": FOLDER} for a script run in FOLDER (`runpy.run_path`);
+results.json: a list of {"code", "stdout", "stderr"}.
 The parent never starts a JAX backend, so forking is safe.
 """
 
@@ -22,13 +23,18 @@ import experiments.common  # noqa: F401  # the heavy imports, once: jax, flax, o
 import ib_jax.plotting  # noqa: F401  # and matplotlib, which the mains import only to draw
 
 
-def _child(module: str, args: list[str], out_fd: int, err_fd: int) -> None:
+def _child(case: dict, out_fd: int, err_fd: int) -> None:
     os.dup2(out_fd, 1)
     os.dup2(err_fd, 2)
-    sys.argv = [module, *args]
     code = 0
     try:
-        runpy.run_module(module, run_name="__main__", alter_sys=True)
+        if "path" in case:
+            os.chdir(case.get("cwd", "."))
+            sys.argv = [case["path"]]
+            runpy.run_path(case["path"], run_name="__main__")
+        else:
+            sys.argv = [case["module"], *case["args"]]
+            runpy.run_module(case["module"], run_name="__main__", alter_sys=True)
     except SystemExit as e:
         code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
         if isinstance(e.code, str):
@@ -49,13 +55,13 @@ def main() -> None:
     assert not flags.FLAGS.is_parsed()
     results = []
     for case in cases:
-        case_module, args = (case["module"], case["args"]) if isinstance(case, dict) else (module, case)
+        case = case if isinstance(case, dict) else {"module": module, "args": case}
         with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
             sys.stdout.flush()
             sys.stderr.flush()
             pid = os.fork()
             if pid == 0:
-                _child(case_module, args, out.fileno(), err.fileno())
+                _child(case, out.fileno(), err.fileno())
             _, status = os.waitpid(pid, 0)
             out.seek(0)
             err.seek(0)

@@ -83,10 +83,11 @@ def run_main(module, *args, timeout=300, env=None) -> subprocess.CompletedProces
     )
 
 
-def run_forked(module, arg_lists, timeout=300) -> list[subprocess.CompletedProcess]:
+def run_forked(module, arg_lists, timeout=300, env=None) -> list[subprocess.CompletedProcess]:
     """`run_main(module, *args)` for each argument list, each in a child forked from one process
     (tests/fork_main.py): the same exit status and output, one interpreter start for them all.
-    A case may also be {"module": other, "args": [...]}, run in its own child the same way."""
+    A case may also be {"module": other, "args": [...]}, run in its own child the same way, or
+    {"path": script, "cwd": folder}; `env` changes the environment of them all."""
     proc = subprocess.run(
         [sys.executable, "-m", "tests.fork_main", module],
         input=json.dumps(arg_lists),
@@ -94,7 +95,7 @@ def run_forked(module, arg_lists, timeout=300) -> list[subprocess.CompletedProce
         capture_output=True,
         text=True,
         timeout=timeout,
-        env=_main_env(),
+        env=_main_env(**(env or {})),
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     return [
