@@ -50,15 +50,21 @@ def save(path: pathlib.Path, config_json: str, states, record: Record) -> None:
     results.atomic_write(path, lambda f: f.write(flax.serialization.msgpack_serialize(payload)))
 
 
-def load(path: pathlib.Path, check: Callable[[str, int], None], template_states, state_sharding) -> tuple:
-    """(states laid out by `state_sharding`, Record) from `path`. DataError for a corrupt file;
-    `check(saved_config_json, epoch)` raises ConfigError for a checkpoint the run cannot take
-    up (other settings), before its states are read."""
+def read(path: pathlib.Path, check: Callable[[str, int], None]) -> dict:
+    """The checkpoint at `path`, read and decoded but not yet laid out (`restore`). DataError for
+    a corrupt file; `check(saved_config_json, epoch)` raises ConfigError for a checkpoint the run
+    cannot take up (other settings). Both come before the run compiles anything."""
     try:
         payload = flax.serialization.msgpack_restore(path.read_bytes())
     except Exception as e:  # pylint: disable=broad-except  # any decoding failure means corrupt.
         raise errors.DataError(f"{path} is corrupt ({type(e).__name__}); delete it or pass --overwrite") from None
     check(payload["config"], int(payload["epoch"]))
+    return payload
+
+
+def restore(payload: dict, template_states, state_sharding) -> tuple:
+    """(states shaped as `template_states`, laid out by `state_sharding`; Record) of a `read`
+    checkpoint."""
     states = flax.serialization.from_state_dict(template_states, payload["states"])
     record = Record(epoch=int(payload["epoch"]))
     if payload["metrics"].size:
@@ -68,3 +74,8 @@ def load(path: pathlib.Path, check: Callable[[str, int], None], template_states,
     if payload["grads"].size:
         record.grads = list(np.moveaxis(payload["grads"], 2, 0))
     return sharding.put(states, state_sharding), record
+
+
+def load(path: pathlib.Path, check: Callable[[str, int], None], template_states, state_sharding) -> tuple:
+    """`restore(read(path, check), ...)`: (states, Record) of the checkpoint at `path`."""
+    return restore(read(path, check), template_states, state_sharding)

@@ -100,15 +100,17 @@ class _Run:
         self.per_row = sharding.put(self.rows.per_row, self.layout.sharding)
         self.config_json = json.dumps(config.to_dict(), sort_keys=True)
         self.writer = jax.process_index() == 0  # one process writes files
-        self.states = self.program.init(self.per_row)
         self.record = checkpoint.Record()
         self.checkpoint = out / results.CHECKPOINT
         self.final_state = out / results.FINAL_STATE
         # A checkpoint resumes an unfinished run; without one, a finished run's final state
-        # continues it to a larger --epochs (`workdir.prepare_output_dir` let it through).
+        # continues it to a larger --epochs (`workdir.prepare_output_dir` let it through). It is
+        # read and checked before anything compiles: a bad one is one line, said at once.
         source = next((p for p in (self.checkpoint, self.final_state) if p.is_file()), None)
-        if source is not None:
-            self.states, self.record = checkpoint.load(source, self._check_saved, self.states, self.layout.sharding)
+        saved = None if source is None else checkpoint.read(source, self._check_saved)
+        self.states = self.program.init(self.per_row)
+        if saved is not None:
+            self.states, self.record = checkpoint.restore(saved, self.states, self.layout.sharding)
             verb = "resuming" if source == self.checkpoint else "continuing the finished run in"
             logging.info("%s %s from epoch %d (to %d)", verb, out, self.record.epoch, config.epochs)
 

@@ -199,11 +199,14 @@ class Recorder:
             info, h_y = info[:, None], h_y[None]
         rows, num_layers = info.shape[1], info.shape[-1]
         epochs = 1 + max([*self._epochs, *logged])
-        curves = np.full((len(METRICS), rows, epochs), np.nan, np.float32)
-        for epoch, values in logged.items():
+        curves = np.full((len(METRICS), rows, epochs), np.nan, np.float32)  # NaN: not logged
+        diverged = np.full(rows, -1)  # the first logged training loss that is NaN or infinite
+        for epoch, values in sorted(logged.items()):
             for k, key in enumerate(METRICS):
                 if key in values:
                     curves[k, :, epoch] = np.broadcast_to(np.asarray(values[key], np.float32), (rows,))
+            if "train_loss" in values:
+                diverged = np.where((diverged < 0) & ~np.isfinite(curves[0, :, epoch]), epoch, diverged)
         seen = [np.flatnonzero(np.isfinite(c).any(axis=0)) for c in curves]
         final = np.stack([c[:, s[-1]] if s.size else np.full(rows, np.nan, np.float32) for c, s in zip(curves, seen)])
         seeds = np.arange(rows) if self.seeds is None else self.seeds
@@ -226,6 +229,7 @@ class Recorder:
             final_metrics=final,
             layer_names=self.layer_names or [f"layer {i + 1}" for i in range(num_layers)],
             num_classes=self.num_classes,
+            diverged_epoch=diverged,
         )
 
     def save(self, complete: bool = False, figures: bool = False) -> list[pathlib.Path]:

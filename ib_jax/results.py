@@ -153,6 +153,7 @@ def build_results(
     layer_names: Sequence[str] | None = None,
     epochs: int | None = None,
     num_classes: int | None = None,
+    diverged_epoch: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """The arrays of `results.npz`, the one place the contract is assembled (the runner and
     `Recorder` both call it).
@@ -170,6 +171,8 @@ def build_results(
       layer_names: a name per layer, for runs of one's own model.
       epochs: the epochs the run was asked for (the mains), for a partial run's "E of N".
       num_classes: the number of classes (chance accuracy in the figures).
+      diverged_epoch: [R] each row's first epoch with a non-finite training loss, -1 for none
+        (default: from the loss curves, which a run of the mains fills for every epoch).
     """
     # Long only by its keyword arguments and their documentation: the body is one dict.
     seeds = np.asarray(seeds)
@@ -204,7 +207,7 @@ def build_results(
         out["epochs"] = int(epochs)
     if num_classes is not None:
         out["num_classes"] = int(num_classes)
-    out["diverged_epoch"] = diverged_epochs(metrics[0])
+    out["diverged_epoch"] = np.asarray(diverged_epochs(metrics[0]) if diverged_epoch is None else diverged_epoch)
     for m, name in enumerate(estimators):
         for k, key in enumerate(MI_KEYS):
             out[f"{name}.{key}"] = information[m, k]
@@ -370,9 +373,11 @@ def saturated(res: Mapping[str, np.ndarray], estimator: str | None = None) -> np
 
 def diverged(res: Mapping[str, np.ndarray]) -> np.ndarray:
     """[R] each row's first epoch with a non-finite training loss, -1 for none (older folders:
-    from their loss curves)."""
+    from the loss curves of the mains; a Recorder's curves hold NaN where nothing was logged)."""
     if "diverged_epoch" in res:
         return np.asarray(res["diverged_epoch"])
+    if "layer_names" in res:  # an older Recorder's folder
+        return np.full(len(res["train_loss"]), -1)
     return diverged_epochs(res["train_loss"])
 
 

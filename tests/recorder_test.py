@@ -64,6 +64,31 @@ class RecorderTest(chex.TestCase):
             self.assertGreater(os.path.getsize(f"{out}/{name}"), 10_000)
         plotting.headline_figure([res, res], ["a", "b"], f"{out}/headline.png")
 
+    def test_a_logged_non_finite_loss_is_divergence_an_unlogged_epoch_is_not(self):
+        """A Recorder's curves hold NaN where nothing was logged: only a logged NaN or infinite
+        training loss marks a row diverged. A complete save removes the lock file; a run without a
+        name titles its figures by the split alone."""
+        out = tempfile.mkdtemp()
+        rec = recorder.Recorder(out, num_classes=4, layer_names=LAYERS)
+        acts = self._acts(1.0)
+        rec.record(0, (acts, self.y), (acts, self.y))
+        rec.log(2, train_loss=1.0)  # epochs 0, 1 and 3 unlogged
+        res = rec.results()
+        np.testing.assert_array_equal(res["diverged_epoch"], [-1])
+        self.assertEqual(results.run_status({**res, "complete": True}), "")
+        self.assertTrue(plotting.plane.plane_title(res, "", "train").startswith("[unfinished: 3 epochs] — train"))
+        rec.log(4, train_loss=float("inf"))
+        rec.record(5, (acts, self.y), (acts, self.y))
+        rec.save(complete=True)
+        res = results.load_results(out)
+        np.testing.assert_array_equal(res["diverged_epoch"], [4])
+        self.assertEqual(results.run_status(res), "diverged at epoch 4")
+        self.assertFalse(os.path.exists(os.path.join(out, ".lock")))
+        with self.assertRaisesRegex(
+            errors.ConfigError, "diverged at epoch 4: it cannot be resumed; pass overwrite=True"
+        ):
+            recorder.Recorder(out, num_classes=4)
+
     def test_measure_inside_jit_equals_record(self):
         """The pure `measure` inside the user's jitted function, then `add`, writes the same as
         `record`; rows: activations [S, N, D] with per-row labels."""
@@ -107,8 +132,8 @@ class RecorderTest(chex.TestCase):
             with self.assertRaisesRegex(errors.ConfigError, message):
                 recorder.Recorder(tempfile.mkdtemp(), **{"num_classes": 4, **kwargs})
         rec.save(complete=True)
-        with self.assertRaisesRegex(errors.ConfigError, "finished run"):
-            recorder.Recorder(out, num_classes=4)
+        with self.assertRaisesRegex(errors.ConfigError, "finished run; pass overwrite=True to replace it$"):
+            recorder.Recorder(out, num_classes=4)  # the keyword, not the mains' --overwrite
 
 
 if __name__ == "__main__":
