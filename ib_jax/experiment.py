@@ -95,6 +95,11 @@ class _Run:
                     *(config.mi_subset, len(labels), split),
                 )
         self.chosen = measured_estimators(config)
+        if "exact" in config.estimators and not config.train.quantize_bits:
+            logging.warning(
+                "--estimators exact counts distinct rows: without --quantize_bits every row of a float layer is "
+                "distinct, so it reads log2 N and H(Y) in every layer (docs/estimators.md#exact)"
+            )
         self.program = program.Program(config, dataset, self.rows, self.layout, self.chosen, self.schedule)
         self.program.on_compile = self._compiling
         self.per_row = sharding.put(self.rows.per_row, self.layout.sharding)

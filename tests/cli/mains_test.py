@@ -327,13 +327,17 @@ class OneLineErrorsTest(_MainsBase):
     def test_jax_backend_logs_quiet_unless_verbose(self):
         args = ["--epochs=2", "--mi_every=1", "--plot=false", "--overwrite", f"--output_dir={self.tmp}/quiet"]
         args.append("--mi_subset=5000")  # not below either split's size: measured on all, and said so
+        args.append("--estimators=binned,exact")  # exact on a float network: warned, and saturated
         quiet, verbose = testing.run_forked("experiments.tishby", [args, [*args, "--verbosity=1"]])
         self.assertEqual(quiet.returncode, 0, quiet.stderr[-2000:])
         self.assertIn("--mi_subset 5000 is not below the 3277 samples of the training split", quiet.stderr)
         for said in ("compiling the measured epoch (an epoch with gradient statistics, then binned", "compiled in"):
             self.assertIn(said, quiet.stderr)
-        self.assertIn("measuring the final network (binned on 6 layers x 2 splits of 1 row(s))", quiet.stderr)
+        self.assertIn("measuring the final network (binned, exact on 6 layers x 2 splits of 1 row(s))", quiet.stderr)
         self.assertIn("the final network (after epoch 2): train accuracy", quiet.stdout)
+        self.assertIn("--estimators exact counts distinct rows: without --quantize_bits", quiet.stderr)
+        self.assertIn("saturated (within 0.05 bits of the ceiling in most measured epochs", quiet.stdout)
+        self.assertRegex(quiet.stdout, r"exact: I\(X;T\) at log2 N .*: train layers 1, 2, 3, 4, 5, 6; test layers 1")
         self.assertNotIn("xla_bridge.py", quiet.stderr)  # JAX's backend probing ("Unable to initialize ...")
         self.assertIn("xla_bridge.py", verbose.stderr)
 
