@@ -532,6 +532,7 @@ class OneLineErrorsTest(_MainsBase):
         ("train_size_above_split", ["--train_size=4000"], "--train_size 4000 exceeds the 3277 samples"),
         ("renyi_alpha", ["--renyi_alpha=1"], "alpha"),
         ("renyi_batch", ["--renyi_batch=1"], "batch_size"),
+        ("condition_without_plot_only", ["--condition=true"], "--condition picks a condition of a sweep to draw"),
     )
 
     def test_tishby_bad_input(self):
@@ -542,6 +543,7 @@ class OneLineErrorsTest(_MainsBase):
         ("no_results", ["/nonexistent/a", "/nonexistent/b"], "no results.npz"),
         ("layout", ["a", "b", "--layout=grid"], "layout"),
         ("split", ["a", "b", "--split=valid"], "split"),
+        ("condition_count", ["a", "b", "c", "--condition=true,permuted"], "--condition has 2 names for 3 runs"),
     )
 
     def test_compare_bad_input(self):
