@@ -129,7 +129,7 @@ class FigureContentTest(chex.TestCase):
         res["i_xt_train"][:, :, 0] = res["binned.i_xt_train"][:, :, 0] = np.log2(16)
         res.pop("binned.saturated")  # computed from the values
         texts = _legend_texts(_drawn(plotting.plane_figure, res).legends[0])
-        self.assertEqual(texts, ["layer 1 (8), at log2 N", "layer 2 (4)"])
+        self.assertEqual(texts, ["layer 1 (8), at log2 N: train", "layer 2 (4)"])
 
     def test_titles_name_the_run_and_what_is_not_whole(self):
         res = _results()

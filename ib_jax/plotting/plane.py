@@ -3,9 +3,10 @@ layer against epoch, the training curves, several estimators side by side, and r
 side. With several seeds, lines are seed means, and the spread is one standard deviation (bars
 in the plane, bands in the curves).
 
-Each layer has its own marker (and, in the curves, its own colour and marker), sized so that
-layers sitting on one point (wide layers at log2 N) stay visible as nested shapes; the key below
-the panels names each layer, and says which sit at the estimator's ceiling (`results.saturated`).
+Each layer has its own marker (and, in the curves, its own colour and marker); a layer whose
+I(X;T) sits at log2 N in most epochs (`results.saturated`: the estimator cannot resolve it) is
+drawn in outline, larger the earlier the layer, so that the wide layers sharing that point show
+as nested outlines; the key below the panels names each layer and says which sit there.
 A run that diverged or is unfinished says so in its titles (`results.run_status`).
 
 Uses matplotlib's object API (`Figure`), so no pyplot state or display backend is involved.
@@ -50,8 +51,8 @@ def mean_std(x_SxE: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def draw_plane(ax, res: Mapping[str, np.ndarray], split: str, norm: colors.Normalize, seeds_faint: bool = False):
     """One information plane: a point per layer and measured epoch, coloured by epoch, a marker
-    per layer (`layer_key`); the layers of one epoch joined by a faint line. Returns the colour
-    mappable."""
+    per layer (`layer_key`; in outline for a layer at log2 N); the layers of one epoch joined by a
+    faint line. Returns the colour mappable (epochs)."""
     i_xt, i_ty = res[f"i_xt_{split}"], res[f"i_ty_{split}"]  # [S, E, L]
     epochs = res["mi_epochs"]
     x, x_std = mean_std(i_xt)
@@ -75,22 +76,36 @@ def draw_plane(ax, res: Mapping[str, np.ndarray], split: str, norm: colors.Norma
             alpha=0.35,
             zorder=1,
         )
-    points = None
     count = x.shape[1]
+    hollow = [split in note for note in _at_ceiling(res)]  # at log2 N on this split
+    outlined = int(sum(hollow))
     for layer in range(count):  # a marker per layer (`layer_key`), the colour of the epoch
-        drawn = ax.scatter(
-            x[:, layer],
-            y[:, layer],
-            c=epochs,
-            cmap=cmap,
-            norm=norm,
-            s=marker_size(layer, count),
-            zorder=2 + layer / count,
-            edgecolors="white",
-            linewidths=0.4,
-            marker=MARKERS[layer % len(MARKERS)],
-        )
-        points = points or drawn
+        kind = {"marker": MARKERS[layer % len(MARKERS)], "zorder": 2 + layer / count}
+        if hollow[layer]:  # outlines, nested on a shared point: the first layer's the largest
+            rank = int(sum(hollow[:layer]))
+            rgba = cmap(norm(epochs))
+            ax.scatter(
+                x[:, layer],
+                y[:, layer],
+                s=40.0 + 180.0 * (outlined - 1 - rank) / max(outlined - 1, 1),
+                facecolors="none",
+                edgecolors=rgba,
+                linewidths=1.3,
+                **kind,
+            )
+        else:
+            ax.scatter(
+                x[:, layer],
+                y[:, layer],
+                c=epochs,
+                cmap=cmap,
+                norm=norm,
+                s=marker_size(layer, count),
+                edgecolors="white",
+                linewidths=0.4,
+                **kind,
+            )
+    points = cm.ScalarMappable(norm=norm, cmap=cmap)
     n, h_y = int(res[f"n_{split}"]), float(res[f"h_y_{split}"])
     ax.axvline(np.log2(n), color="0.3", ls="--", lw=0.8)
     ax.axhline(h_y, color="0.3", ls=":", lw=0.8)
@@ -105,16 +120,21 @@ def draw_plane(ax, res: Mapping[str, np.ndarray], split: str, norm: colors.Norma
 
 
 def _at_ceiling(res: Mapping[str, np.ndarray]) -> list[str]:
-    """Per layer, what sits at the ceiling in most rows and measured epochs ("" for nothing):
-    "at log2 N" (I(X;T), either split: the estimator cannot resolve the layer)."""
+    """Per layer, the splits on which its I(X;T) sits at log2 N in most rows and measured epochs
+    (the estimator cannot resolve it there): "at log2 N: train, test", or "" for neither."""
     flags_RxKxL = results.saturated(res)
-    at_log_n = flags_RxKxL[:, (0, 2)].mean(axis=0).max(axis=0) > 0.5
-    return ["at log2 N" if flag else "" for flag in at_log_n]
+    at_log_n = flags_RxKxL[:, (0, 2)].mean(axis=0) > 0.5  # [2, L]: train, test
+    return [
+        f"at log2 N: {', '.join(s for s, f in zip(SPLITS, at_log_n[:, layer]) if f)}"
+        if at_log_n[:, layer].any()
+        else ""
+        for layer in range(at_log_n.shape[1])
+    ]
 
 
 def layer_handles(res: Mapping[str, np.ndarray], marked: bool = True) -> list:
     """The layers' markers for a legend; with `marked`, a layer whose I(X;T) sits at log2 N in
-    most epochs says so (see docs/accuracy.md)."""
+    most epochs says so, with the outline it has in the plane (see docs/accuracy.md)."""
     notes = _at_ceiling(res) if marked else [""] * len(res["layer_widths"])
     return [
         lines.Line2D(
@@ -123,7 +143,8 @@ def layer_handles(res: Mapping[str, np.ndarray], marked: bool = True) -> list:
             ls="none",
             marker=MARKERS[i % len(MARKERS)],
             color="0.35",
-            markersize=6,
+            markerfacecolor="none" if notes[i] else "0.35",
+            markersize=7 if notes[i] else 6,
             label=layer_label(res, i) + (f", {notes[i]}" if notes[i] else ""),
         )
         for i in range(len(res["layer_widths"]))
@@ -131,7 +152,8 @@ def layer_handles(res: Mapping[str, np.ndarray], marked: bool = True) -> list:
 
 
 def same_layers(runs: Sequence[Mapping[str, np.ndarray]]) -> bool:
-    return len({tuple(layer_label(r, i) for i in range(len(r["layer_widths"]))) for r in runs}) == 1
+    """Whether one layer key serves every run: the same layers, at log2 N on the same splits."""
+    return len({tuple(h.get_label() for h in layer_handles(r)) for r in runs}) == 1
 
 
 def layer_key(fig, res: Mapping[str, np.ndarray]) -> None:
