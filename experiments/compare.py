@@ -31,7 +31,7 @@ import pathlib
 
 from absl import flags
 
-from ib_jax import errors, plotting, results
+from ib_jax import errors, plotting, results, tidy
 
 from . import common
 from . import flags as flag_table
@@ -135,7 +135,7 @@ def main(argv):
             plotting.estimators_grid_figure(loaded, names, chosen, _SPLIT.value, output)
             print(_table(loaded, names, chosen, _SPLIT.value))
         if _CSV.value:
-            results.write_csv(_CSV.value, [results.records(res, run) for res, run in zip(loaded, runs)])
+            tidy.write_csv(_CSV.value, [tidy.records(res, run) for res, run in zip(loaded, runs)])
     except (errors.DataError, errors.ConfigError) as e:
         common.fail(f"error: {e}", 2)
     except OSError as e:

@@ -11,6 +11,7 @@ from ib_jax import (
     quantization,
     recorder,
     results,
+    tidy,
     tishby,
     train,
 )
@@ -61,6 +62,7 @@ __all__ = [
     "quantize",
     "recorder",
     "results",
+    "tidy",
     "tishby",
     "train",
 ]

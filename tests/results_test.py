@@ -10,7 +10,7 @@ import jax
 import numpy as np
 from absl.testing import absltest
 
-from ib_jax import errors, estimators, recorder, results
+from ib_jax import errors, estimators, recorder, results, tidy
 from tests import testing
 
 # Keys only a run of the mains writes: its rows' conditions and the gradient statistics.
@@ -181,9 +181,9 @@ class TidyTableTest(chex.TestCase):
     def test_records_against_the_arrays(self):
         res = _synthetic(rows=2, epochs=3, layers=2, steps=5, final_metrics=np.full((4, 2), 0.25, np.float32))
         res["layer_names"] = np.array(["conv", "logits"])
-        table = results.records(res, "runs/a")
+        table = tidy.records(res, "runs/a")
         self.assertLen(table, 2 * 2 * 2 * 3 * 2)  # estimators x rows x splits x epochs x layers
-        self.assertEqual(table.dtype.names, tuple(name for name, _ in results.RECORD_FIELDS))
+        self.assertEqual(table.dtype.names, tuple(name for name, _ in tidy.RECORD_FIELDS))
         one = table[
             (table["estimator"] == "kde_upper")
             & (table["row"] == 1)
@@ -206,9 +206,9 @@ class TidyTableTest(chex.TestCase):
         for name, rows in (("a", 1), ("b", 2)):
             results.save_results(tmp / name, _synthetic(rows=rows))
         tables = [results.to_records(tmp / name) for name in ("a", "b")]
-        results.write_csv(tmp / "t.csv", tables)
+        tidy.write_csv(tmp / "t.csv", tables)
         lines = (tmp / "t.csv").read_text().splitlines()
-        self.assertEqual(lines[0].split(","), [name for name, _ in results.RECORD_FIELDS])
+        self.assertEqual(lines[0].split(","), [name for name, _ in tidy.RECORD_FIELDS])
         self.assertLen(lines, 1 + len(tables[0]) + len(tables[1]))
         frame = results.to_dataframe(tmp / "b")  # pandas: a test dependency, optional for users
         self.assertEqual(len(frame), len(tables[1]))
