@@ -179,7 +179,7 @@ def run_experiment(
     folder). `sweep`: a memorization sweep (conditions x seeds): its own figures and
     `summary.json`."""
     if vals["plot_only"]:
-        redraw(vals["output_dir"], name, vals.get("condition"))
+        redraw(vals["output_dir"], name, vals.get("condition"), vals["plot_seeds"], vals["animate"])
         return
     if vals.get("condition"):
         fail("error: --condition picks a condition of a sweep to draw: give it with --plot_only", 2)
@@ -245,11 +245,14 @@ def _slug(condition: str) -> str:
     return "".join(ch if ch.isalnum() or ch in ".-" else "_" for ch in condition)
 
 
-def redraw(output_dir: str, name: str, condition: str | None = None) -> None:
+def redraw(
+    output_dir: str, name: str, condition: str | None = None, seeds_faint: bool = False, animate: bool = False
+) -> None:
     """--plot_only: the figures of the run in `output_dir`, drawn again from its results.npz
     (nothing is trained; the run's own title is kept), whichever main is asked: a memorization
     sweep's figures for a folder the memorization main wrote, a run's figures otherwise. With
     `condition`, the run figures of that one condition of a sweep, named <figure>-<condition>.png.
+    `seeds_faint` and `animate` are --plot_seeds and --animate, as a run draws them.
     A finished run draws, and so does a diverged one (marked: its title says where); an
     unfinished one is resumed, not drawn."""
     out = pathlib.Path(output_dir)
@@ -266,12 +269,15 @@ def redraw(output_dir: str, name: str, condition: str | None = None) -> None:
         sweep = writer_is_sweep(out, res)
         if condition:
             res = results.select_condition(res, condition, str(out))
-            paths = plotting.save_run_figures(res, out, f"{title}: {condition}", suffix=f"-{_slug(condition)}")
+            title = f"{title}: {condition}"
+            paths = plotting.save_run_figures(res, out, title, seeds_faint, suffix=f"-{_slug(condition)}")
         elif sweep:
             paths = plotting.save_sweep_figures(res, out, title)
         else:
             results.single_condition(res, str(out))
-            paths = plotting.save_run_figures(res, out, title)
+            paths = plotting.save_run_figures(res, out, title, seeds_faint)
+        if animate and (condition or not sweep):
+            paths += plotting.save_animations(res, out, title)
     except (errors.ConfigError, errors.DataError) as e:
         fail(f"error: {e}", 2)
     except OSError as e:

@@ -98,7 +98,8 @@ class MainsTest(_MainsBase):
         arg_lists += [[*runs, *extra, "--output", f"{self.tmp}/refused.png"] for extra, _ in refused]
         # Last, --plot_only redraws a finished run's figures from its results, without training.
         os.unlink(f"{self.tmp}/true/training.png")
-        arg_lists.append({"module": "experiments.mnist", "args": ["--plot_only", "--output_dir", f"{self.tmp}/true"]})
+        redraw = ["--plot_only", "--animate", "--output_dir", f"{self.tmp}/true"]  # --animate applies too
+        arg_lists.append({"module": "experiments.mnist", "args": redraw})
         *procs, redrawn = testing.run_forked("experiments.compare", arg_lists)
         for i, proc in enumerate(procs[: len(drawn)]):
             self.assertEqual(proc.returncode, 0, proc.stderr[-2000:])
@@ -121,6 +122,7 @@ class MainsTest(_MainsBase):
         self.assertEqual(redrawn.returncode, 0, redrawn.stderr[-2000:])
         self.assertIn(f"figure: {self.tmp}/true/training.png", redrawn.stdout)
         self.assertTrue(os.path.exists(f"{self.tmp}/true/training.png"))
+        self.assertIn(f"figure: {self.tmp}/true/information_plane_test.gif", redrawn.stdout)
 
     def test_memorization_smoke(self):
         """Conditions x seeds in one run (a quantized network, measured exactly too): the row keys,
