@@ -180,6 +180,7 @@ def layer_keys(
         }
     )
     for res, name, axes in zip(runs, names, axes_by_run):
+        inside = axes[-1].get_legend()  # a legend of the panel's own curves stays beside the key
         axes[-1].legend(
             handles=layer_handles(res),
             **place,
@@ -189,6 +190,8 @@ def layer_keys(
             title=f"{name}: layers",
             title_fontsize=7,
         )
+        if inside is not None:
+            axes[-1].add_artist(inside)
 
 
 def _epoch_colours(fig, axes_by_run, runs, draw) -> None:
