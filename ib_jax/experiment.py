@@ -77,8 +77,8 @@ class _Run:
         self.config, self.dataset, self.out = config, dataset, out
         self.schedule = mi_epochs(config)
         self.measured = set(int(e) for e in self.schedule)
-        self.seconds_per_epoch: float | None = None  # the training pace, once a call has measured it
-        # The paces without compilation (a function's first call compiles it), for the ETA.
+        # Seconds per epoch of the training and the measuring calls, compiling excluded: the ETA,
+        # and the length of the next training call.
         self.paces: dict[str, float] = {}
         self._calls = {"train": 0, "measure": 0}
         num_rows = len(conditions_of(config)) * config.num_seeds
@@ -226,8 +226,6 @@ class _Run:
             new_metrics = self.epochs(count)
         compiled = self.program.compile_seconds.get(kind, 0.0) if not self._calls[kind] else 0.0
         self.paces[kind] = (time.monotonic() - call_start - compiled) / count  # compiling excluded
-        if kind == "train":
-            self.seconds_per_epoch = self.paces[kind]
         if not self._calls[kind]:
             logging.info("compiled in %.1f s; %s ran in %.2f s", compiled, self._what(kind), self.paces[kind] * count)
         self._calls[kind] += 1
@@ -274,10 +272,10 @@ class _Run:
     def next_call(self) -> int:
         """How many epochs the next training call runs: up to the next scheduled epoch, in
         calls of about 5 s so that progress shows and a signal is answered soon; the first call
-        (one epoch, compilation included) measures the pace."""
+        (one epoch; its compiling is timed apart) measures the pace."""
         following = [e for e in self.schedule if e > self.record.epoch]
         count = min(following[0] if following else self.config.epochs, self.config.epochs) - self.record.epoch
-        pace = self.seconds_per_epoch
+        pace = self.paces.get("train")
         count = min(count, max(1, int(5.0 / pace)) if pace else 1)
         if jax.process_count() > 1:  # every process must make the same call: process 0's pace decides
             from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top

@@ -97,39 +97,33 @@ class Program:
         self.max_gap = int(max(1, gaps.max() - 1)) if gaps.size else 1
         self.on_compile: Callable[[str], None] | None = None
         self.compile_seconds: dict[str, float] = {}
-        jitted = {
-            "measure": jax.jit(sharding.sharded(lay, self._measured_group, 2, 2), donate_argnums=0),
-            "train": jax.jit(sharding.sharded(lay, self._epochs_group, 2, 3), donate_argnums=0),
-            "final": jax.jit(sharding.sharded(lay, self._final_group, 2, 1)),
-            "init": jax.jit(sharding.sharded(lay, self._init_group, 1, 1)),
+        self._functions = {  # each compiled on its first call (`_AheadOfTime`)
+            kind: _AheadOfTime(jax.jit(sharding.sharded(lay, fn, *axes), donate_argnums=donate), self, kind)
+            for kind, fn, axes, donate in (
+                ("measure", self._measured_group, (2, 2), 0),
+                ("train", self._epochs_group, (2, 3), 0),
+                ("final", self._final_group, (2, 1), ()),
+                ("init", self._init_group, (1, 1), ()),
+            )
         }
-        self.jitted = jitted  # the jitted functions themselves (tests count their traces)
-        self._measured, self._epochs, self._final, self._init = (
-            _AheadOfTime(jitted[k], self, k) for k in ("measure", "train", "final", "init")
-        )
 
     def compiled(self, kind: str) -> bool:
         """Whether the function `kind` has been compiled."""
-        return (
-            getattr(
-                self, {"measure": "_measured", "train": "_epochs", "final": "_final", "init": "_init"}[kind]
-            ).executable
-            is not None
-        )
+        return self._functions[kind].executable is not None
 
     def init(self, rows):
-        return self._init(rows, self.bank)
+        return self._functions["init"](rows, self.bank)
 
     # Epoch numbers and counts go in as int32 scalars whatever the caller holds (a Python int is
     # weakly typed, a numpy integer is not): a change of type would trace the program again.
     def epochs(self, states, rows, start, count):
-        return self._epochs(states, rows, np.int32(start), np.int32(count), self.bank)
+        return self._functions["train"](states, rows, np.int32(start), np.int32(count), self.bank)
 
     def measured_epoch(self, states, rows, epoch):
-        return self._measured(states, rows, np.int32(epoch), self.bank)
+        return self._functions["measure"](states, rows, np.int32(epoch), self.bank)
 
     def final(self, states, rows):
-        return self._final(states, rows, self.bank)
+        return self._functions["final"](states, rows, self.bank)
 
     def _inputs(self, row, bank):
         """The row's training and test inputs, from the bank ([N, F] each); given a group's

@@ -25,7 +25,7 @@ every estimator E writes `E.i_xt_train`, `E.i_ty_train`, `E.i_xt_test`, `E.i_ty_
 hold only the unprefixed keys, which were the fixed binning's: they load as estimator
 "binned".
 
-Since first contact II (optional; `run_state` and `saturation` derive them for older folders):
+Since first contact II (optional: `diverged` and `saturated` derive them for older folders):
 `epochs` (the epochs the run was asked for; the mains only), `num_classes`, `diverged_epoch` [R]
 (the first epoch whose training loss is not finite, -1 for none), and per estimator
 `E.saturated` [R, 4, L] (bool, in the order of `MI_KEYS`: the value within `SATURATION_BITS` of

@@ -80,7 +80,7 @@ def records(res: Mapping[str, np.ndarray], run: str = "") -> np.ndarray:
     put("condition", [c for c, _ in pairs], 1)
     put("corruption", [p for _, p in pairs], 1)
     put("seed", np.asarray(res["seed"] if "seed" in res else res["seeds"]), 1)
-    put("split", list(("train", "test")), 2)
+    put("split", ["train", "test"], 2)
     put("epoch", epochs, 3)
     put("layer", np.arange(1, num_layers + 1), 4)
     put("layer_name", layer_names, 4)
