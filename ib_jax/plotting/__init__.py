@@ -10,15 +10,13 @@ import pathlib
 
 from ib_jax import results
 from ib_jax.plotting.dynamics import gradient_epochs, gradients_figure, plane_animation, save_animations, snr_crossings
+from ib_jax.plotting.keys import SPLITS, layer_colours, layer_label
 from ib_jax.plotting.plane import (
-    SPLITS,
     compare_figure,
     draw_plane,
     estimators_grid_figure,
     estimators_layers_figure,
     estimators_plane_figure,
-    layer_colours,
-    layer_label,
     layers_figure,
     plane_figure,
     training_figure,

@@ -9,7 +9,8 @@ import PIL.Image
 from matplotlib import cm, colors
 from matplotlib.figure import Figure
 
-from ib_jax.plotting.plane import DPI, SPLITS, layer_colours, layer_label, plane_title, run_title
+from ib_jax.plotting.keys import SPLITS, layer_colours, layer_label, titled
+from ib_jax.plotting.plane import DPI, plane_title
 
 
 def snr_crossings(res) -> list[int | None]:
@@ -77,8 +78,7 @@ def gradients_figure(res, path: str | os.PathLike, name: str = "") -> None:
     axes[1].set_ylabel("SNR = |mean| / |std|")
     axes[0].legend(fontsize=7)
     axes[1].legend(fontsize=7)
-    title = run_title(res, name)
-    axes[0].set_title(f"{title + ' — ' if title else ''}kernel gradients over each epoch's batches", fontsize=9)
+    axes[0].set_title(titled(res, name, "kernel gradients over each epoch's batches"), fontsize=9)
     axes[1].set_title("signal-to-noise ratio", fontsize=9)
     fig.savefig(path, dpi=DPI)
 

@@ -6,8 +6,8 @@ in the plane, bands in the curves).
 Each layer has its own marker (and, in the curves, its own colour and marker); a layer whose
 I(X;T) sits at log2 N in most epochs (`results.saturated`: the estimator cannot resolve it) is
 drawn in outline, larger the earlier the layer, so that the wide layers sharing that point show
-as nested outlines; the key below the panels names each layer and says which sit there.
-A run that diverged or is unfinished says so in its titles (`results.run_status`).
+as nested outlines. The keys and titles (which layers sit there, a run that diverged or is
+unfinished) are `keys`'.
 
 Uses matplotlib's object API (`Figure`), so no pyplot state or display backend is involved.
 """
@@ -16,33 +16,24 @@ import os
 from collections.abc import Mapping, Sequence
 
 import numpy as np
-from matplotlib import cm, colors, lines, ticker
+from matplotlib import cm, colors, ticker
 from matplotlib.figure import Figure
 
 from ib_jax import results
+from ib_jax.plotting.keys import (
+    MARKERS,
+    SPLITS,
+    at_ceiling,
+    layer_colours,
+    layer_key,
+    layer_keys,
+    layer_label,
+    marker_size,
+    run_title,
+    titled,
+)
 
-SPLITS = ("train", "test")
-MARKERS = "osD^vP*Xh<>p"  # a marker per layer, in order
 DPI = 110
-
-
-def layer_label(res: Mapping[str, np.ndarray], layer: int) -> str:
-    """ "layer 3 (1024)", or the layer's name where the run recorded names ("conv1 (1568)")."""
-    name = str(res["layer_names"][layer]) if "layer_names" in res else f"layer {layer + 1}"
-    return f"{name} ({int(res['layer_widths'][layer])})"
-
-
-def layer_colours(count: int) -> np.ndarray:
-    """A distinct colour per layer: tab10's for up to ten layers, else spread over plasma."""
-    if count <= 10:
-        return cm.tab10(np.arange(count))
-    return cm.plasma(np.linspace(0, 0.9, count))
-
-
-def marker_size(layer: int, count: int) -> float:
-    """The plane's marker area of a layer: the first layer largest, so that layers on one point
-    nest (each drawn over the larger ones before it)."""
-    return 22.0 + 50.0 * (count - 1 - layer) / max(count - 1, 1)
 
 
 def mean_std(x_SxE: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -77,7 +68,7 @@ def draw_plane(ax, res: Mapping[str, np.ndarray], split: str, norm: colors.Norma
             zorder=1,
         )
     count = x.shape[1]
-    hollow = [split in note for note in _at_ceiling(res)]  # at log2 N on this split
+    hollow = [split in note for note in at_ceiling(res)]  # at log2 N on this split
     outlined = int(sum(hollow))
     for layer in range(count):  # a marker per layer (`layer_key`), the colour of the epoch
         kind = {"marker": MARKERS[layer % len(MARKERS)], "zorder": 2 + layer / count}
@@ -119,84 +110,9 @@ def draw_plane(ax, res: Mapping[str, np.ndarray], split: str, norm: colors.Norma
     return points
 
 
-def _at_ceiling(res: Mapping[str, np.ndarray]) -> list[str]:
-    """Per layer, the splits on which its I(X;T) sits at log2 N in most rows and measured epochs
-    (the estimator cannot resolve it there): "at log2 N: train, test", or "" for neither."""
-    flags_RxKxL = results.saturated(res)
-    at_log_n = flags_RxKxL[:, (0, 2)].mean(axis=0) > 0.5  # [2, L]: train, test
-    return [
-        f"at log2 N: {', '.join(s for s, f in zip(SPLITS, at_log_n[:, layer]) if f)}"
-        if at_log_n[:, layer].any()
-        else ""
-        for layer in range(at_log_n.shape[1])
-    ]
-
-
-def layer_handles(res: Mapping[str, np.ndarray], marked: bool = True) -> list:
-    """The layers' markers for a legend; with `marked`, a layer whose I(X;T) sits at log2 N in
-    most epochs says so, with the outline it has in the plane (see docs/accuracy.md)."""
-    notes = _at_ceiling(res) if marked else [""] * len(res["layer_widths"])
-    return [
-        lines.Line2D(
-            [],
-            [],
-            ls="none",
-            marker=MARKERS[i % len(MARKERS)],
-            color="0.35",
-            markerfacecolor="none" if notes[i] else "0.35",
-            markersize=7 if notes[i] else 6,
-            label=layer_label(res, i) + (f", {notes[i]}" if notes[i] else ""),
-        )
-        for i in range(len(res["layer_widths"]))
-    ]
-
-
-def same_layers(runs: Sequence[Mapping[str, np.ndarray]]) -> bool:
-    """Whether one layer key serves every run: the same layers, at log2 N on the same splits."""
-    return len({tuple(h.get_label() for h in layer_handles(r)) for r in runs}) == 1
-
-
-def layer_key(fig, res: Mapping[str, np.ndarray]) -> None:
-    """The layers' markers, as a legend below the figure's panels."""
-    handles = layer_handles(res)
-    fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 4), fontsize=8, frameon=False)
-
-
-def layer_keys(
-    fig, runs: Sequence[Mapping[str, np.ndarray]], names: Sequence[str], axes_by_run, beside: bool = False
-) -> None:
-    """The layer key of runs drawn side by side: one below the figure where every run has the
-    same layers, else each run's own, below its last panel (`beside`: right of it), titled with
-    the run's name."""
-    if same_layers(runs):
-        layer_key(fig, runs[0])
-        return
-    place = (
-        {"loc": "center left", "bbox_to_anchor": (1.04, 0.5)}
-        if beside
-        else {
-            "loc": "upper center",
-            "bbox_to_anchor": (0.5, -0.16),
-        }
-    )
-    for res, name, axes in zip(runs, names, axes_by_run):
-        inside = axes[-1].get_legend()  # a legend of the panel's own curves stays beside the key
-        axes[-1].legend(
-            handles=layer_handles(res),
-            **place,
-            ncols=1 if beside else 2,
-            fontsize=7,
-            frameon=False,
-            title=f"{name}: layers",
-            title_fontsize=7,
-        )
-        if inside is not None:
-            axes[-1].add_artist(inside)
-
-
 def _epoch_colours(fig, axes_by_run, runs, draw) -> None:
     """Colours runs by epoch: one shared colour bar when every run has the same length, else
-    one per run, below its panels (a 200-epoch run beside a 10,000-epoch one would be all one
+    one per run, above its panels (a 200-epoch run beside a 10,000-epoch one would be all one
     colour). The length is the run's own --epochs where it recorded them (a partial run keeps the
     scale of its whole)."""
     lengths = [max(int(r["epochs"]) if "epochs" in r else int(r["mi_epochs"].max()), 1) for r in runs]
@@ -210,27 +126,16 @@ def _epoch_colours(fig, axes_by_run, runs, draw) -> None:
         fig.colorbar(points, ax=[ax for axes in axes_by_run for ax in axes], label="Epochs")
 
 
-def run_title(res, name: str) -> str:
-    """The run's name, with what is not whole about it ("diverged at epoch 2")."""
-    status = results.run_status(res)
-    return f"{name} [{status}]" if status and name else (f"[{status}]" if status else name)
-
-
 def plane_title(res, name: str, split: str) -> str:
     seeds = res["i_xt_train"].shape[0]
     shown = str(res["test_name"]) if split == "test" and "test_name" in res else split
     what = f"{shown} (N = {int(res[f'n_{split}'])}{f', mean of {seeds} seeds' if seeds > 1 else ''})"
-    title = run_title(res, name)
-    return f"{title} — {what}" if title else what
-
-
-def _check_one_condition(res) -> None:
-    results.single_condition(res)
+    return titled(res, name, what)
 
 
 def plane_figure(res, path: str | os.PathLike, name: str = "", seeds_faint: bool = False) -> None:
     """The information plane of each split, side by side, with one colour bar in epochs."""
-    _check_one_condition(res)
+    results.single_condition(res)
     fig = Figure(figsize=(11, 5), layout="constrained")
     axes = fig.subplots(1, 2)
     norm = colors.Normalize(0, max(int(res["mi_epochs"].max()), 1))
@@ -288,7 +193,7 @@ def layer_curves(ax, res, key: str, layers=None) -> None:
 
 def layers_figure(res, path: str | os.PathLike, name: str = "") -> None:
     """I(X;T) and I(T;Y) of every layer against epoch, for both splits; the layer key below."""
-    _check_one_condition(res)
+    results.single_condition(res)
     fig = Figure(figsize=(11, 7.4), layout="constrained")
     axes = fig.subplots(2, 2, sharex=True)
     for col, split in enumerate(SPLITS):
@@ -309,7 +214,7 @@ def _curves_key(fig, ax, count: int) -> None:
 
 def training_figure(res, path: str | os.PathLike, name: str = "") -> None:
     """Loss and accuracy of both splits against epoch."""
-    _check_one_condition(res)
+    results.single_condition(res)
     fig = Figure(figsize=(11, 4), layout="constrained")
     axes = fig.subplots(1, 2)
     epochs = np.arange(res["train_loss"].shape[1])
@@ -343,7 +248,7 @@ def estimators_plane_figure(res, path: str | os.PathLike, split: str, name: str 
     """The information plane of one split by every estimator of the run, in a grid of at most
     four panels a row, with shared epoch colours (each estimator keeps its own axes: their
     scales differ)."""
-    _check_one_condition(res)
+    results.single_condition(res)
     names = results.estimator_names(res)
     fig = Figure(layout="constrained")
     axes = _panel_grid(fig, len(names), 4.2, 3.9)
@@ -360,7 +265,7 @@ def estimators_plane_figure(res, path: str | os.PathLike, split: str, name: str 
 def estimators_layers_figure(res, path: str | os.PathLike, name: str = "") -> None:
     """I(X;T) of every layer against epoch: a column per estimator (at most four; more wrap
     below), the training split above the test split; the layer key below the panels."""
-    _check_one_condition(res)
+    results.single_condition(res)
     names = results.estimator_names(res)
     cols = min(MAX_COLUMNS, len(names))
     blocks = -(-len(names) // cols)

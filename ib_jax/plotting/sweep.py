@@ -9,16 +9,8 @@ from matplotlib import cm, colors, transforms
 from matplotlib.figure import Figure
 
 from ib_jax import results
-from ib_jax.plotting.plane import (
-    DPI,
-    band,
-    draw_plane,
-    layer_curves,
-    layer_key,
-    layer_keys,
-    plane_title,
-    run_title,
-)
+from ib_jax.plotting.keys import layer_key, layer_keys, run_title, titled
+from ib_jax.plotting.plane import DPI, band, draw_plane, layer_curves, plane_title
 
 
 def _condition_views(res) -> list[tuple[str, dict]]:
@@ -191,8 +183,7 @@ def conditions_plane_figure(res, path: str | os.PathLike, split: str = "train", 
         ax.set_visible(False)
     fig.colorbar(points, ax=axes, label="Epochs")
     layer_key(fig, res)
-    title = run_title(res, name)
-    fig.suptitle(f"{title + ' — ' if title else ''}{split} split", fontsize=9)
+    fig.suptitle(titled(res, name, f"{split} split"), fontsize=9)
     fig.savefig(path, dpi=DPI)
 
 
