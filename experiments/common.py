@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from absl import app, flags, logging
 
-from ib_jax import data, errors, experiment, results, workdir
+from ib_jax import data, errors, experiment, outcome, results, workdir
 
 
 def _plotting():
@@ -258,7 +258,7 @@ def redraw(
     out = pathlib.Path(output_dir)
     try:
         res = results.load_results(out)
-        status = results.run_status(res)
+        status = outcome.run_status(res)
         if status.startswith("unfinished"):
             raise errors.DataError(
                 f"{out} holds an unfinished run ({status}): rerun its command without --plot_only to resume it"
@@ -268,13 +268,13 @@ def redraw(
         plotting = _plotting()
         sweep = writer_is_sweep(out, res)
         if condition:
-            res = results.select_condition(res, condition, str(out))
+            res = outcome.select_condition(res, condition, str(out))
             title = f"{title}: {condition}"
             paths = plotting.save_run_figures(res, out, title, seeds_faint, suffix=f"-{_slug(condition)}")
         elif sweep:
             paths = plotting.save_sweep_figures(res, out, title)
         else:
-            results.single_condition(res, str(out))
+            outcome.single_condition(res, str(out))
             paths = plotting.save_run_figures(res, out, title, seeds_faint)
         if animate and (condition or not sweep):
             paths += plotting.save_animations(res, out, title)
@@ -293,10 +293,10 @@ def redraw(
 
 def saturation_lines(res: Mapping[str, Any]) -> list[str]:
     """The layers and estimators at the ceiling of their estimator in most measured epochs
-    (`results.saturation`), one line per estimator and quantity; none when no layer is."""
+    (`outcome.saturation`), one line per estimator and quantity; none when no layer is."""
     lines = []
     for estimator in results.estimator_names(res):
-        flags_RxKxL = results.saturated(res, estimator)
+        flags_RxKxL = outcome.saturated(res, estimator)
         for what, ks in (
             ("I(X;T) at log2 N (each sample a cell of its own: the estimator cannot resolve the layer)", (0, 2)),
             ("I(T;Y) at H(Y) (as for any labels where I(X;T) is at log2 N)", (1, 3)),
@@ -316,11 +316,11 @@ def saturation_lines(res: Mapping[str, Any]) -> list[str]:
 def _finish(res, out, config, name: str, vals: Mapping[str, Any], sweep: bool) -> list:
     """The summary and figures of a finished run (process 0); returns the figures' paths."""
     if sweep:
-        summary = results.sweep_summary(res, config.to_dict())
+        summary = outcome.sweep_summary(res, config.to_dict())
         results.save_json(out / results.SUMMARY, summary)
         paths = _plotting().save_sweep_figures(res, out, name) if vals["plot"] else []
         print(f"{name}: {config.epochs} epochs, {len(res['seed'])} rows")
-        print(results.summary_table(summary["rows"]))
+        print(outcome.summary_table(summary["rows"]))
         print(f"summary: {out / results.SUMMARY}")
     else:
         paths = _plotting().save_run_figures(res, out, name, seeds_faint=vals["plot_seeds"]) if vals["plot"] else []

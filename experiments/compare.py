@@ -31,7 +31,7 @@ import pathlib
 
 from absl import flags
 
-from ib_jax import errors, plotting, results, tidy
+from ib_jax import errors, outcome, plotting, results, tidy
 
 from . import common
 from . import flags as flag_table
@@ -46,8 +46,8 @@ _CONDITION, _CSV = _FLAGS["condition"], _FLAGS["csv"]
 def _one_condition(res, run: str, condition: str) -> dict:
     """The run, or the condition `condition` of it (required where the run is a sweep)."""
     if condition:
-        return results.select_condition(res, condition, run)
-    results.single_condition(res, run)
+        return outcome.select_condition(res, condition, run)
+    outcome.single_condition(res, run)
     return res
 
 
@@ -68,7 +68,7 @@ def load_runs(runs: list[str], conditions: list[str] | None) -> tuple[list[dict]
         loaded.append(_one_condition(res, run, condition.strip() if len(conditions) > 1 or several else ""))
         titles.append(results.load_config(run).get("name") or run)
         if several:
-            titles[-1] += f" ({results.condition_name(*results.conditions(loaded[-1])[0])})"
+            titles[-1] += f" ({outcome.condition_name(*results.conditions(loaded[-1])[0])})"
     return loaded, titles
 
 
@@ -141,7 +141,7 @@ def main(argv):
     except OSError as e:
         common.fail(f"error: writing {e.filename or 'the output'} failed ({e.strerror or e})", 1)
     for res, run in zip(loaded, runs):
-        status = results.run_status(res)
+        status = outcome.run_status(res)
         if status:
             print(f"note: {run}: {status}")
     print(f"figure: {output}")

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from ib_jax import results
+from ib_jax import outcome, results
 
 # The columns, in order, with their numpy types.
 RECORD_FIELDS = (
@@ -91,7 +91,7 @@ def records(res: Mapping[str, np.ndarray], run: str = "") -> np.ndarray:
     for name in names:
         view = results.estimator_view(res, name)
         info = np.stack([np.asarray(view[k], np.float64) for k in results.MI_KEYS])  # [4, R, E, L]
-        flags = results.saturated(res, name)
+        flags = outcome.saturated(res, name)
         i_xt.append(info[[0, 2]].transpose(1, 0, 2, 3))  # [R, 2, E, L]
         i_ty.append(info[[1, 3]].transpose(1, 0, 2, 3))
         sat_xt.append(np.broadcast_to(flags[:, [0, 2], None, :], (rows, 2, num_epochs, num_layers)))

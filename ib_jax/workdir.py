@@ -7,7 +7,7 @@ import pathlib
 from collections.abc import Callable
 from typing import Any
 
-from ib_jax import errors, results
+from ib_jax import errors, outcome, results
 
 LOCK = ".lock"
 _HELD: dict[pathlib.Path, Any] = {}  # output folders this process has locked (open files)
@@ -123,9 +123,9 @@ def prepare_output_dir(
 
 
 def _status(out: pathlib.Path) -> str:
-    """`results.run_status` of the folder's results ("" if finished or unreadable: the run
+    """`outcome.run_status` of the folder's results ("" if finished or unreadable: the run
     itself then reports what it finds)."""
     try:
-        return results.run_status(results.load_results(out))
+        return outcome.run_status(results.load_results(out))
     except errors.DataError:
         return ""

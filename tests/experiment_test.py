@@ -15,7 +15,7 @@ import numpy as np
 from absl.testing import absltest, parameterized
 
 from ib_jax import config as config_lib
-from ib_jax import data, errors, estimators, experiment, plotting, results, rows, train
+from ib_jax import data, errors, estimators, experiment, outcome, plotting, results, rows, train
 from tests import testing
 
 
@@ -412,7 +412,7 @@ class RunTest(chex.TestCase):
         first = int(np.argmax(~np.isfinite(res["train_loss"][0])))
         np.testing.assert_array_equal(res["diverged_epoch"], [first])
         self.assertFalse((out / results.CHECKPOINT).exists())  # its NaN states are not kept
-        self.assertEqual(results.run_status(res), f"diverged at epoch {first}")
+        self.assertEqual(outcome.run_status(res), f"diverged at epoch {first}")
         with self.assertRaisesRegex(
             errors.ConfigError, f"diverged at epoch {first}: it cannot be resumed.*--overwrite"
         ):

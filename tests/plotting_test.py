@@ -14,7 +14,7 @@ import numpy as np
 import PIL.Image
 from absl.testing import absltest, parameterized
 
-from ib_jax import plotting, results
+from ib_jax import outcome, plotting, results
 from ib_jax.plotting import sweep
 from tests import testing
 
@@ -154,7 +154,7 @@ class FigureContentTest(chex.TestCase):
             plotting.save_run_figures(res, tempfile.mkdtemp())
         with self.assertRaisesRegex(results.errors.DataError, "never averaged"):
             plotting.compare_figure([res, _results()], ["sweep", "run"], pathlib.Path(tempfile.mkdtemp()) / "c.png")
-        one = results.select_condition(res, "permuted")
+        one = outcome.select_condition(res, "permuted")
         self.assertEqual(
             [p.name for p in plotting.save_run_figures(one, tempfile.mkdtemp(), suffix="-permuted")][0],
             "information_plane-permuted.png",

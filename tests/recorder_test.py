@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 from absl.testing import absltest
 
-from ib_jax import capture, errors, estimators, plotting, recorder, results
+from ib_jax import capture, errors, estimators, outcome, plotting, recorder, results
 from tests.capture_test import LAYERS, _setup
 
 
@@ -75,14 +75,14 @@ class RecorderTest(chex.TestCase):
         rec.log(2, train_loss=1.0)  # epochs 0, 1 and 3 unlogged
         res = rec.results()
         np.testing.assert_array_equal(res["diverged_epoch"], [-1])
-        self.assertEqual(results.run_status({**res, "complete": True}), "")
+        self.assertEqual(outcome.run_status({**res, "complete": True}), "")
         self.assertTrue(plotting.plane.plane_title(res, "", "train").startswith("[unfinished: 3 epochs] — train"))
         rec.log(4, train_loss=float("inf"))
         rec.record(5, (acts, self.y), (acts, self.y))
         rec.save(complete=True)
         res = results.load_results(out)
         np.testing.assert_array_equal(res["diverged_epoch"], [4])
-        self.assertEqual(results.run_status(res), "diverged at epoch 4")
+        self.assertEqual(outcome.run_status(res), "diverged at epoch 4")
         self.assertFalse(os.path.exists(os.path.join(out, ".lock")))
         with self.assertRaisesRegex(
             errors.ConfigError, "diverged at epoch 4: it cannot be resumed; pass overwrite=True"

@@ -10,7 +10,7 @@ import jax
 import numpy as np
 from absl.testing import absltest
 
-from ib_jax import errors, estimators, recorder, results, tidy
+from ib_jax import errors, estimators, outcome, recorder, results, tidy
 from tests import testing
 
 # Keys only a run of the mains writes: its rows' conditions and the gradient statistics.
@@ -142,39 +142,39 @@ class StateAndSaturationTest(chex.TestCase):
         info[0, 0, :, 1] = [4.0, 4.0, 3.0, 3.0]  # 2 of 4: not most
         info[3, 0, :, 2] = [1.0, 0.999, np.nan, np.nan]  # every finite epoch at H(Y) (a NaN is no epoch)
         info[2, 0, :, 2] = [2.94, 2.96, 2.97, 3.1]  # test I(X;T): 3 of 4 within 0.05 of 3
-        flags = results.saturation(info, n_train, n_test, np.array([h_y]), h_y)
+        flags = outcome.saturation(info, n_train, n_test, np.array([h_y]), h_y)
         chex.assert_shape(flags, (1, 4, 3))
         want = np.zeros((1, 4, 3), bool)
         want[0, 0, 0] = want[0, 3, 2] = want[0, 2, 2] = True
         np.testing.assert_array_equal(flags, want)
         res = _synthetic()
-        np.testing.assert_array_equal(res["binned.saturated"], results.saturated(res, "binned"))
+        np.testing.assert_array_equal(res["binned.saturated"], outcome.saturated(res, "binned"))
         older = {k: v for k, v in res.items() if not k.endswith(".saturated")}  # computed when not written
-        np.testing.assert_array_equal(results.saturated(older, "kde_upper"), res["kde_upper.saturated"])
+        np.testing.assert_array_equal(outcome.saturated(older, "kde_upper"), res["kde_upper.saturated"])
 
     def test_run_status(self):
         res = _synthetic(rows=3)
-        self.assertEqual(results.run_status(res), "")
-        self.assertEqual(results.run_status({**res, "complete": False, "epochs": 300}), "unfinished: 5 of 300 epochs")
-        self.assertEqual(results.run_status({**res, "complete": False}), "unfinished: 5 epochs")
+        self.assertEqual(outcome.run_status(res), "")
+        self.assertEqual(outcome.run_status({**res, "complete": False, "epochs": 300}), "unfinished: 5 of 300 epochs")
+        self.assertEqual(outcome.run_status({**res, "complete": False}), "unfinished: 5 epochs")
         loss = res["train_loss"].copy()
         loss[1:, 2:] = np.inf
         diverged = _synthetic(rows=3, metrics=np.stack([loss, *res["train_loss"][None].repeat(3, 0)]), complete=False)
         np.testing.assert_array_equal(diverged["diverged_epoch"], [-1, 2, 2])
-        self.assertEqual(results.run_status(diverged), "diverged at epoch 2 (2 of 3 rows)")
+        self.assertEqual(outcome.run_status(diverged), "diverged at epoch 2 (2 of 3 rows)")
 
     def test_conditions_are_picked_never_pooled(self):
         conditions = [("true", 0.0), ("true", 0.0), ("labels", 0.4), ("labels", 0.4)]
         res = _synthetic(rows=4, conditions=conditions)
         with self.assertRaisesRegex(errors.DataError, r"sweep of 2 conditions \(true, labels:0.4\).*--condition"):
-            results.single_condition(res, "runs/sweep")
+            outcome.single_condition(res, "runs/sweep")
         for name in ("labels:0.4", "labels p=0.4", "labels:0.40"):
-            picked = results.select_condition(res, name)
+            picked = outcome.select_condition(res, name)
             np.testing.assert_array_equal(picked["i_xt_train"], res["i_xt_train"][2:])
             chex.assert_shape(picked["kde_upper.saturated"], (2, 4, 2))
         with self.assertRaisesRegex(errors.DataError, "has no condition 'gaussian'; it has true, labels:0.4"):
-            results.select_condition(res, "gaussian")
-        results.single_condition(results.select_condition(res, "true"))
+            outcome.select_condition(res, "gaussian")
+        outcome.single_condition(outcome.select_condition(res, "true"))
 
 
 class TidyTableTest(chex.TestCase):
@@ -220,7 +220,7 @@ class SummaryTest(chex.TestCase):
         keys = ("condition", "corruption", "seed", "epochs_to_fit", "train_accuracy", "test_accuracy")
         values = (("true", 0.0, 0, 10, 1.0, 0.8), ("true", 0.0, 1, 20, 1.0, 0.9), ("labels", 0.5, 0, None, 0.5, 0.1))
         rows = [dict(zip(keys, v)) for v in values]
-        table = results.summary_table(rows)
+        table = outcome.summary_table(rows)
         self.assertIn("| true | 2/2 | 15 ± 5 | 1.000 ± 0.000 | 0.850 ± 0.050 |", table)
         self.assertIn("| labels p=0.5 | 0/1 | — | 0.500 | 0.100 |", table)  # one seed: no "± 0.000"
 

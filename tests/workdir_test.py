@@ -10,7 +10,7 @@ import chex
 import numpy as np
 from absl.testing import absltest
 
-from ib_jax import errors, results, workdir
+from ib_jax import errors, outcome, results, workdir
 from tests import testing
 
 # Holds the lock of a folder until its standard input closes.
@@ -57,7 +57,7 @@ class CheckTest(chex.TestCase):
         out = workdir.prepare_output_dir(self.tmp / "diverged", False)
         res = testing.synthetic_results(rows=2, complete=False)
         res["train_loss"][1, 3:] = np.nan
-        results.save_results(out, {**res, "diverged_epoch": results.diverged_epochs(res["train_loss"])})
+        results.save_results(out, {**res, "diverged_epoch": outcome.diverged_epochs(res["train_loss"])})
         (out / results.CHECKPOINT).write_text("x")
         with self.assertRaisesRegex(errors.ConfigError, "diverged at epoch 3 \\(1 of 2 rows\\).*--overwrite"):
             workdir.prepare_output_dir(out, False)

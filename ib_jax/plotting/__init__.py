@@ -8,7 +8,7 @@ Uses matplotlib's object API (`Figure`), so no pyplot state or display backend i
 import os
 import pathlib
 
-from ib_jax import results
+from ib_jax import outcome, results
 from ib_jax.plotting.dynamics import gradient_epochs, gradients_figure, plane_animation, save_animations, snr_crossings
 from ib_jax.plotting.keys import SPLITS, layer_colours, layer_label
 from ib_jax.plotting.plane import (
@@ -44,8 +44,8 @@ def save_run_figures(
     side by side per split and I(X;T) per layer per estimator; any number of measured epochs
     draws (the gradient figure needs two after epoch 0: `skipped_figures` says why not). Each
     file is named <figure><suffix>.png. DataError for the rows of several conditions (a
-    memorization sweep: `results.select_condition` picks one)."""
-    results.single_condition(res)
+    memorization sweep: `outcome.select_condition` picks one)."""
+    outcome.single_condition(res)
     out = pathlib.Path(output_dir)
     named = lambda figure: out / f"{figure}{suffix}.png"  # noqa: E731
     paths = [named("information_plane"), named("information_per_layer"), named("training")]

@@ -1,13 +1,13 @@
 """What names things in the figures: each layer's label, colour and marker, the layer keys
-(which layers sit at the estimator's ceiling, `results.saturated`), and the titles of a run that
-diverged or is unfinished (`results.run_status`)."""
+(which layers sit at the estimator's ceiling, `outcome.saturated`), and the titles of a run that
+diverged or is unfinished (`outcome.run_status`)."""
 
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 from matplotlib import cm, lines
 
-from ib_jax import results
+from ib_jax import outcome
 
 SPLITS = ("train", "test")
 MARKERS = "osD^vP*Xh<>p"  # a marker per layer, in order
@@ -35,7 +35,7 @@ def marker_size(layer: int, count: int) -> float:
 def at_ceiling(res: Mapping[str, np.ndarray]) -> list[str]:
     """Per layer, the splits on which its I(X;T) sits at log2 N in most rows and measured epochs
     (the estimator cannot resolve it there): "at log2 N: train, test", or "" for neither."""
-    flags_RxKxL = results.saturated(res)
+    flags_RxKxL = outcome.saturated(res)
     at_log_n = flags_RxKxL[:, (0, 2)].mean(axis=0) > 0.5  # [2, L]: train, test
     return [
         f"at log2 N: {', '.join(s for s, f in zip(SPLITS, at_log_n[:, layer]) if f)}"
@@ -109,7 +109,7 @@ def layer_keys(
 
 def run_title(res, name: str) -> str:
     """The run's name, with what is not whole about it ("diverged at epoch 2")."""
-    status = results.run_status(res)
+    status = outcome.run_status(res)
     return f"{name} [{status}]" if status and name else (f"[{status}]" if status else name)
 
 

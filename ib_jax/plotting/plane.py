@@ -4,7 +4,7 @@ side. With several seeds, lines are seed means, and the spread is one standard d
 in the plane, bands in the curves).
 
 Each layer has its own marker (and, in the curves, its own colour and marker); a layer whose
-I(X;T) sits at log2 N in most epochs (`results.saturated`: the estimator cannot resolve it) is
+I(X;T) sits at log2 N in most epochs (`outcome.saturated`: the estimator cannot resolve it) is
 drawn in outline, larger the earlier the layer, so that the wide layers sharing that point show
 as nested outlines. The keys and titles (which layers sit there, a run that diverged or is
 unfinished) are `keys`'.
@@ -19,7 +19,7 @@ import numpy as np
 from matplotlib import cm, colors, ticker
 from matplotlib.figure import Figure
 
-from ib_jax import results
+from ib_jax import outcome, results
 from ib_jax.plotting.keys import (
     MARKERS,
     SPLITS,
@@ -135,7 +135,7 @@ def plane_title(res, name: str, split: str) -> str:
 
 def plane_figure(res, path: str | os.PathLike, name: str = "", seeds_faint: bool = False) -> None:
     """The information plane of each split, side by side, with one colour bar in epochs."""
-    results.single_condition(res)
+    outcome.single_condition(res)
     fig = Figure(figsize=(11, 5), layout="constrained")
     axes = fig.subplots(1, 2)
     norm = colors.Normalize(0, max(int(res["mi_epochs"].max()), 1))
@@ -193,7 +193,7 @@ def layer_curves(ax, res, key: str, layers=None) -> None:
 
 def layers_figure(res, path: str | os.PathLike, name: str = "") -> None:
     """I(X;T) and I(T;Y) of every layer against epoch, for both splits; the layer key below."""
-    results.single_condition(res)
+    outcome.single_condition(res)
     fig = Figure(figsize=(11, 7.4), layout="constrained")
     axes = fig.subplots(2, 2, sharex=True)
     for col, split in enumerate(SPLITS):
@@ -214,7 +214,7 @@ def _curves_key(fig, ax, count: int) -> None:
 
 def training_figure(res, path: str | os.PathLike, name: str = "") -> None:
     """Loss and accuracy of both splits against epoch."""
-    results.single_condition(res)
+    outcome.single_condition(res)
     fig = Figure(figsize=(11, 4), layout="constrained")
     axes = fig.subplots(1, 2)
     epochs = np.arange(res["train_loss"].shape[1])
@@ -248,7 +248,7 @@ def estimators_plane_figure(res, path: str | os.PathLike, split: str, name: str 
     """The information plane of one split by every estimator of the run, in a grid of at most
     four panels a row, with shared epoch colours (each estimator keeps its own axes: their
     scales differ)."""
-    results.single_condition(res)
+    outcome.single_condition(res)
     names = results.estimator_names(res)
     fig = Figure(layout="constrained")
     axes = _panel_grid(fig, len(names), 4.2, 3.9)
@@ -265,7 +265,7 @@ def estimators_plane_figure(res, path: str | os.PathLike, split: str, name: str 
 def estimators_layers_figure(res, path: str | os.PathLike, name: str = "") -> None:
     """I(X;T) of every layer against epoch: a column per estimator (at most four; more wrap
     below), the training split above the test split; the layer key below the panels."""
-    results.single_condition(res)
+    outcome.single_condition(res)
     names = results.estimator_names(res)
     cols = min(MAX_COLUMNS, len(names))
     blocks = -(-len(names) // cols)
@@ -301,7 +301,7 @@ def estimators_grid_figure(
     the runs are equally long, else one colour bar per run; each run's own layer key where the
     runs' layers differ."""
     for res, name in zip(runs, names):
-        results.single_condition(res, name)
+        outcome.single_condition(res, name)
     fig = Figure(figsize=(4.2 * len(estimators) + 1.5, 4.2 * len(runs) + 0.6), layout="constrained")
     axes = fig.subplots(len(runs), len(estimators), sharex="col", sharey="col", squeeze=False)
     for row, (res, name) in enumerate(zip(runs, names)):
@@ -323,7 +323,7 @@ def compare_figure(runs: Sequence[Mapping[str, np.ndarray]], names: Sequence[str
     the runs are equally long, else one colour bar per run above its column; each run's own
     layer key below its column where the runs' layers differ."""
     for res, name in zip(runs, names):
-        results.single_condition(res, name)
+        outcome.single_condition(res, name)
     fig = Figure(figsize=(5.2 * len(runs) + 1.5, 9.6), layout="constrained")
     axes = fig.subplots(2, len(runs), sharex=True, sharey=True, squeeze=False)
     cells = {}

@@ -8,7 +8,7 @@ import numpy as np
 from matplotlib import cm, colors, transforms
 from matplotlib.figure import Figure
 
-from ib_jax import results
+from ib_jax import outcome, results
 from ib_jax.plotting.keys import layer_key, layer_keys, run_title, titled
 from ib_jax.plotting.plane import DPI, band, draw_plane, layer_curves, plane_title
 
@@ -192,7 +192,7 @@ def headline_figure(runs, names, path: str | os.PathLike, split: str = "train") 
     columns; top, the information plane; bottom, I(X;T) of the last five layers against epoch
     (each layer the colour and marker of its curves elsewhere)."""
     for res, name in zip(runs, names):
-        results.single_condition(res, name)
+        outcome.single_condition(res, name)
     fig = Figure(figsize=(12, 9.4), layout="constrained")
     axes = fig.subplots(2, 2)
     norm = colors.Normalize(0, max(max(int(r["mi_epochs"].max()), 1) for r in runs))
