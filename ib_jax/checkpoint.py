@@ -1,15 +1,20 @@
 """What a run has measured so far (`Record`), and its checkpoint: the rows' training states and
-that record in one msgpack file, written atomically and refused when its settings differ."""
+that record in one msgpack file, written atomically; and when a saved run can be taken up
+(`check_continuation`): resumed with its own settings, or continued to a larger --epochs from a
+finished run's final state (`can_continue`, `prepare_run_dir`)."""
 
 import dataclasses
+import os
 import pathlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import flax.serialization
 import jax
 import numpy as np
 
-from ib_jax import errors, results, sharding
+from ib_jax import config as config_lib
+from ib_jax import errors, results, sharding, workdir
 
 
 @dataclasses.dataclass
@@ -79,3 +84,56 @@ def restore(payload: dict, template_states, state_sharding) -> tuple:
 def load(path: pathlib.Path, check: Callable[[str, int], None], template_states, state_sharding) -> tuple:
     """`restore(read(path, check), ...)`: (states, Record) of the checkpoint at `path`."""
     return restore(read(path, check), template_states, state_sharding)
+
+
+def check_continuation(saved: Mapping[str, Any], config: config_lib.ExperimentConfig, trained: int, where) -> None:
+    """ConfigError unless a run with settings `saved` (`ExperimentConfig.to_dict()`), trained
+    for `trained` epochs, can be continued by `config`: the same settings, its --epochs no
+    smaller than `trained` (a finished run: larger), and, where --epochs changed, measured every
+    --mi_every epochs (a log-spaced schedule is spread over --epochs: a longer run measures other
+    epochs). The message names each setting that differs."""
+    diffs = config_lib.differences(saved, config.to_dict(), ignore=("epochs",))
+    if diffs:
+        raise errors.ConfigError(
+            f"{where} holds a run with other settings ({'; '.join(diffs)}): rerun with its settings, another "
+            "--output_dir, or --overwrite"
+        )
+    before = int(saved.get("epochs", config.epochs))
+    if before == config.epochs:
+        return
+    if config.mi_log_points:
+        raise errors.ConfigError(
+            f"{where} holds a run of {before} epochs measured at --mi_log_points epochs spread over them: a run "
+            f"of --epochs {config.epochs} measures other epochs, so it cannot continue it; pass --overwrite"
+        )
+    if config.epochs < trained:
+        raise errors.ConfigError(
+            f"{where} holds a run trained for {trained} epochs: --epochs {config.epochs} cannot shorten it; pass "
+            "--overwrite, or another --output_dir"
+        )
+
+
+def can_continue(output_dir: str | os.PathLike, config: config_lib.ExperimentConfig) -> bool:
+    """Whether the finished run in `output_dir` continues to `config.epochs` (larger than its
+    own, every other setting the same, its final state kept); ConfigError, naming why, where a
+    larger --epochs cannot continue it; False where --epochs is not larger (then the run is
+    simply finished)."""
+    out = pathlib.Path(output_dir)
+    saved = results.load_config(out).get("config")
+    if saved is None or int(saved.get("epochs", 0)) >= config.epochs:
+        return False
+    if not (out / results.FINAL_STATE).is_file():
+        raise errors.ConfigError(
+            f"{out} holds a finished run of {saved['epochs']} epochs without its final state ({results.FINAL_STATE}, "
+            "not kept by --keep_final_state=false or older versions), so it cannot continue; pass --overwrite"
+        )
+    check_continuation(saved, config, int(saved["epochs"]), out)
+    return True
+
+
+def prepare_run_dir(
+    output_dir: str | os.PathLike, config: config_lib.ExperimentConfig, overwrite: bool, lock: bool = True
+) -> pathlib.Path:
+    """`workdir.prepare_output_dir` for a run of `config`: a finished run in the folder is
+    continued when `config` asks for more epochs and nothing else (`can_continue`)."""
+    return workdir.prepare_output_dir(output_dir, overwrite, lock=lock, continues=lambda out: can_continue(out, config))

@@ -11,25 +11,25 @@ network, measured after the last update.
 
 The pieces live by concern: `config` (ExperimentConfig, its estimators, the schedule), `rows`
 (conditions x seeds, labels, input bank), `sharding` (mesh, groups, padding), `program` (the
-compiled functions), `checkpoint`, `workdir` (the output folder and its lock) and `results` (the
-contract and its one writer). This module holds the run loop and re-exports the names users
-import from it.
+compiled functions), `checkpoint` (saved states, resuming and continuing), `progress` (the ETA
+and the progress line), `workdir` (the output folder and its lock) and `results` (the contract
+and its one writer). This module holds the run loop and re-exports the names users import from
+it.
 """
 
 import json
 import os
 import pathlib
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 import jax
 import numpy as np
 from absl import logging
 
-from ib_jax import checkpoint, data, errors, program, results, rows, sharding
-from ib_jax import config as config_lib
-from ib_jax.checkpoint import Record
+from ib_jax import checkpoint, data, errors, program, progress, results, rows, sharding
+from ib_jax.checkpoint import Record, can_continue, check_continuation, prepare_run_dir
 from ib_jax.config import (
     ExperimentConfig,
     check_against_data,
@@ -38,6 +38,7 @@ from ib_jax.config import (
     measured_estimators,
     mi_epochs,
 )
+from ib_jax.progress import estimate_eta
 from ib_jax.results import GRADIENT_KEYS, epochs_to_fit, versions
 from ib_jax.rows import CONDITIONS, LABEL_CONDITIONS, conditions_of, parse_condition, row_labels, seed_labels
 from ib_jax.sharding import host, put
@@ -284,85 +285,11 @@ class _Run:
         return count
 
 
-def check_continuation(saved: Mapping[str, Any], config: ExperimentConfig, trained: int, where) -> None:
-    """ConfigError unless a run with settings `saved` (`ExperimentConfig.to_dict()`), trained
-    for `trained` epochs, can be continued by `config`: the same settings, its --epochs no
-    smaller than `trained` (a finished run: larger), and, where --epochs changed, measured every
-    --mi_every epochs (a log-spaced schedule is spread over --epochs: a longer run measures other
-    epochs). The message names each setting that differs."""
-    diffs = config_lib.differences(saved, config.to_dict(), ignore=("epochs",))
-    if diffs:
-        raise errors.ConfigError(
-            f"{where} holds a run with other settings ({'; '.join(diffs)}): rerun with its settings, another "
-            "--output_dir, or --overwrite"
-        )
-    before = int(saved.get("epochs", config.epochs))
-    if before == config.epochs:
-        return
-    if config.mi_log_points:
-        raise errors.ConfigError(
-            f"{where} holds a run of {before} epochs measured at --mi_log_points epochs spread over them: a run "
-            f"of --epochs {config.epochs} measures other epochs, so it cannot continue it; pass --overwrite"
-        )
-    if config.epochs < trained:
-        raise errors.ConfigError(
-            f"{where} holds a run trained for {trained} epochs: --epochs {config.epochs} cannot shorten it; pass "
-            "--overwrite, or another --output_dir"
-        )
-
-
-def can_continue(output_dir: str | os.PathLike, config: ExperimentConfig) -> bool:
-    """Whether the finished run in `output_dir` continues to `config.epochs` (larger than its
-    own, every other setting the same, its final state kept); ConfigError, naming why, where a
-    larger --epochs cannot continue it; False where --epochs is not larger (then the run is
-    simply finished)."""
-    out = pathlib.Path(output_dir)
-    saved = results.load_config(out).get("config")
-    if saved is None or int(saved.get("epochs", 0)) >= config.epochs:
-        return False
-    if not (out / results.FINAL_STATE).is_file():
-        raise errors.ConfigError(
-            f"{out} holds a finished run of {saved['epochs']} epochs without its final state ({results.FINAL_STATE}, "
-            "not kept by --keep_final_state=false or older versions), so it cannot continue; pass --overwrite"
-        )
-    check_continuation(saved, config, int(saved["epochs"]), out)
-    return True
-
-
-def prepare_run_dir(
-    output_dir: str | os.PathLike, config: ExperimentConfig, overwrite: bool, lock: bool = True
-) -> pathlib.Path:
-    """`workdir.prepare_output_dir` for a run of `config`: a finished run in the folder is
-    continued when `config` asks for more epochs and nothing else (`can_continue`)."""
-    return prepare_output_dir(output_dir, overwrite, lock=lock, continues=lambda out: can_continue(out, config))
-
-
-def estimate_eta(
-    epoch: int, epochs: int, schedule, paces: Mapping[str, float], final_s: float | None = 0.0
-) -> float | None:
-    """Seconds left from `epoch`: the unmeasured epochs at the training pace and the measured
-    ones at the measuring pace (`paces["train"]`, `paces["measure"]`: seconds per epoch of calls,
-    compiling excluded), and `final_s` for the final network's measurement; None while a pace
-    that is still needed is unknown."""
-    measured = int(np.sum((np.asarray(schedule) >= epoch) & (np.asarray(schedule) < epochs)))
-    trained = epochs - epoch - measured
-    if (trained and "train" not in paces) or (measured and "measure" not in paces) or final_s is None:
-        return None
-    return trained * paces.get("train", 0.0) + measured * paces.get("measure", 0.0) + final_s
-
-
 def _log_progress(run: _Run) -> None:
-    record, epochs = run.record, run.config.epochs
+    epochs = run.config.epochs
     final_s = run.final_seconds() if epochs in run.measured else 0.0
-    eta = estimate_eta(record.epoch, epochs, run.schedule, run.paces, final_s)
-    m = record.metrics[-1]
-    logging.info(
-        "epoch %d/%d; the network after %d epochs: loss %.4f  acc %.4f  test loss %.4f  test acc %.4f  (mean of %d "
-        "rows)  %s",
-        *(record.epoch, epochs, record.epoch - 1, m[0].mean(), m[1].mean(), m[2].mean(), m[3].mean()),
-        run.rows.num_rows,
-        "ETA once the first calls have run" if eta is None else f"ETA {eta:.0f} s (the final measurement included)",
-    )
+    eta = progress.estimate_eta(run.record.epoch, epochs, run.schedule, run.paces, final_s)
+    progress.log(run.record.epoch, epochs, run.record.metrics[-1], eta)
 
 
 def run(
