@@ -104,6 +104,16 @@ TABLE: tuple[Flag, ...] = (
     Flag("renyi_alpha", "float", 1.01, "Order a of the matrix-based Renyi estimator (renyi).", field="renyi_alpha"),
     Flag("renyi_batch", "integer", 200, "Samples per batch of the matrix-based Renyi estimator (renyi); the last "
          "N mod b samples are left out.", field="renyi_batch"),
+    Flag("probe_folds", "integer", 5, "Cross-fitting folds of the probe (each sample scored by the probe fitted on "
+         "the other folds).", field="probe_folds"),
+    Flag("probe_hidden", "integer", 0, "Hidden units of the probe: 0 = softmax regression, H = one hidden ReLU "
+         "layer of H units.", field="probe_hidden"),
+    Flag("probe_steps", "integer", 0, "Fitting steps of the probe (0 = 60 L-BFGS steps for softmax regression, "
+         "300 Adam steps for the MLP); results keep the estimate's change over the last 10% (probe.change_*).",
+         field="probe_steps"),
+    Flag("plane_x", "string", "", "The estimator whose I(X;T) the information planes pair with the I(T;Y) of an "
+         "estimator that measures I(T;Y) only (probe); default: the first listed that measures I(X;T).",
+         field="plane_x"),
     Flag("gradient_stats", "bool", True, "At every measured epoch, per layer, the norms of the mean and std of the "
          "kernel gradients over the epoch's batches, and |W|_F.", field="gradient_stats"),
     Flag("gradient_sub_batches", "integer", 0, "Full batch: parts of the batch whose gradients give the "

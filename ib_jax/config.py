@@ -41,7 +41,10 @@ class ExperimentConfig:
     is the "binned" estimator's, `kde_noise_variance` the KDE family's, `adaptive_bins` the
     adaptive binnings', `renyi_alpha` and `renyi_batch` the matrix-based Rényi estimator's.
     `bias_correction` ("none", "miller_madow") applies to the plug-in estimators (binned,
-    adaptive, exact). `mi_subset` n > 0 measures the information on a fixed, stratified subset of n samples of each
+    adaptive, exact). `probe_folds`, `probe_hidden` and `probe_steps` are the probe's
+    (`estimators.Probe`). `plane_x` names the estimator whose I(X;T) the planes pair with the
+    I(T;Y) of an estimator that measures only I(T;Y) (the probe); "" = the first listed that
+    measures I(X;T). `mi_subset` n > 0 measures the information on a fixed, stratified subset of n samples of each
     split (`rows.measured_subset`; training and metrics still use every sample).
     """
 
@@ -58,6 +61,10 @@ class ExperimentConfig:
     renyi_batch: int = 200
     mi_subset: int = 0
     bias_correction: str = "none"
+    probe_folds: int = 5
+    probe_hidden: int = 0
+    probe_steps: int = 0
+    plane_x: str = ""
     train_size: int = 0
     test_size: int = 0
     test_fraction: float = 0.2
@@ -116,9 +123,16 @@ class ExperimentConfig:
             estimators.AdaptiveBinning(self.adaptive_bins)
             estimators.Renyi(self.renyi_alpha, self.renyi_batch)
             estimators.binned.check_bias_correction(self.bias_correction)
-            measured_estimators(self)
+            estimators.Probe(self.probe_folds, self.probe_hidden, self.probe_steps)
+            chosen = measured_estimators(self)
         except ValueError as e:
             raise errors.ConfigError(str(e)) from None
+        if self.plane_x:
+            if self.plane_x not in self.estimators:
+                listed = ", ".join(self.estimators)
+                raise errors.ConfigError(f"plane_x {self.plane_x} is not one of the estimators ({listed})")
+            if not chosen[self.estimators.index(self.plane_x)].measures_xt:
+                raise errors.ConfigError(f"plane_x {self.plane_x} does not measure I(X;T): name one that does")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -178,9 +192,20 @@ def measured_estimators(config: ExperimentConfig) -> tuple[estimators.Estimator,
             renyi_alpha=config.renyi_alpha,
             renyi_batch=config.renyi_batch,
             bias_correction=config.bias_correction,
+            probe_folds=config.probe_folds,
+            probe_hidden=config.probe_hidden,
+            probe_steps=config.probe_steps,
         )
         for name in config.estimators
     )
+
+
+def plane_x(config: ExperimentConfig) -> str:
+    """The estimator whose I(X;T) the planes pair with an I(T;Y)-only estimator's: `plane_x`, or
+    the first listed that measures I(X;T); "" where none does."""
+    if config.plane_x:
+        return config.plane_x
+    return next((e.name for e in measured_estimators(config) if e.measures_xt), "")
 
 
 def estimator_settings(config: ExperimentConfig) -> list[dict[str, Any]]:

@@ -29,6 +29,7 @@ import numpy as np
 from absl import logging
 
 from ib_jax import checkpoint, data, errors, program, progress, results, rows, sharding
+from ib_jax import estimators as estimators_lib
 from ib_jax.checkpoint import Record, can_continue, check_continuation, prepare_run_dir
 from ib_jax.config import (
     ExperimentConfig,
@@ -37,6 +38,7 @@ from ib_jax.config import (
     estimator_settings,
     measured_estimators,
     mi_epochs,
+    plane_x,
 )
 from ib_jax.progress import estimate_eta
 from ib_jax.results import GRADIENT_KEYS, epochs_to_fit, versions
@@ -148,11 +150,15 @@ class _Run:
 
     def results(self, complete: bool) -> dict[str, Any]:
         r, num_layers, record = self.rows.num_rows, len(self.program.widths), self.record
+        channels = estimators_lib.common.extra_channels(self.chosen)
+        information = record.information(len(self.chosen) + len(channels), r, num_layers)  # [M + X, 4, R, E, L]
         return results.build_results(
             epochs=self.config.epochs,
             num_classes=self.dataset.num_classes,
             mi_epochs=self.schedule[: len(record.mi)],
-            information=record.information(len(self.chosen), r, num_layers),
+            information=information[: len(self.chosen)],
+            extras=dict(zip(channels, information[len(self.chosen) :, 1::2])),
+            plane_x=plane_x(self.config) if not all(e.measures_xt for e in self.chosen) else None,
             estimators=self.config.estimators,
             metrics=record.metric_curves(r),
             layer_widths=self.program.widths,

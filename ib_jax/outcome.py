@@ -47,11 +47,16 @@ def saturation(information_4xRxExL: np.ndarray, n_train: int, n_test: int, h_y_t
 
 
 def saturated(res: Mapping[str, np.ndarray], estimator: str | None = None) -> np.ndarray:
-    """[R, 4, L] the saturation flags (`saturation`) of one estimator of a run (default: its
-    first), as written in results.npz, or computed for folders older than the key."""
-    estimator = estimator or results.estimator_names(res)[0]
+    """[R, 4, L] the saturation flags (`saturation`) of one estimator of a run (default: the one
+    an `estimator_view` shows, else its first), as written in results.npz, or computed for
+    folders older than the key. In the view of an I(T;Y)-only estimator, the I(X;T) flags are
+    those of the estimator its planes pair with."""
+    estimator = estimator or str(res.get("viewed", "")) or results.estimator_names(res)[0]
     if f"{estimator}.saturated" in res:
-        return np.asarray(res[f"{estimator}.saturated"], bool)
+        flags = np.array(res[f"{estimator}.saturated"], bool)
+        if estimator == res.get("viewed") and "i_xt_by" in res:
+            flags[:, (0, 2)] = saturated(res, str(res["i_xt_by"]))[:, (0, 2)]
+        return flags
     view = results.estimator_view(res, estimator)
     h_y_train = view["h_y_train_rows"] if "h_y_train_rows" in view else view["h_y_train"]
     info = np.stack([view[k] for k in results.MI_KEYS])

@@ -5,12 +5,14 @@ information plane on the device.
   init(rows) -> states
   epochs(states, rows, start, count) -> states, metrics [padded, max_gap, 4]
   measured_epoch(states, rows, epoch) -> states, metrics [padded, 4], information
-      [padded, M, 4, L], gradients [padded, 3, L]
+      [padded, M + X, 4, L], gradients [padded, 3, L]
   final(states, rows) -> metrics, information, gradients of the final network (no update)
 
 Metrics are (train loss, train accuracy, test loss, test accuracy) of the network entering the
 epoch; information is (I(X;T), I(T;Y)) on the training split, then on the test split, in bits,
-for each of the M estimators.
+for each of the M estimators, then the X diagnostics of those that have some
+(`estimators.common.extra_channels`: the probe's held-out accuracy and convergence) as
+(NaN, train, NaN, test).
 """
 
 import functools
@@ -161,8 +163,9 @@ class Program:
         return new_state, _flat_metrics((metrics, test_metrics)), (acts, test_acts), grads
 
     def _plane(self, train_acts, rows, test_acts, bank):
-        """Information of a group's layers by every estimator, [G, M, 4, L]; the estimators
-        are batched over rows, epochs and layers, not vmapped."""
+        """Information of a group's layers by every estimator, then the estimators' diagnostics,
+        [G, M + X, 4, L] (`estimators.common.measure_splits`); the estimators are batched over
+        rows, epochs and layers, not vmapped."""
         labels_GxN = rows["labels"]
         train_labels = labels_GxN[0] if self.shared_labels else labels_GxN
         x, x_test = self._inputs(rows, bank) if any(e.needs_inputs for e in self.estimators) else (None, None)
@@ -177,13 +180,8 @@ class Program:
             test_acts = tuple(a[..., idx, :] for a in test_acts)
             test_labels = test_labels[idx]
             x_test = None if x_test is None else x_test[..., idx, :]
-        planes = []
-        for estimator in self.estimators:
-            kw = {"estimator": estimator, "num_classes": self.num_classes}
-            i_xt, i_ty = estimators.information_plane(train_acts, train_labels, inputs=x, **kw)
-            i_xt_test, i_ty_test = estimators.information_plane(test_acts, test_labels, inputs=x_test, **kw)
-            planes.append(jnp.stack([i_xt, i_ty, i_xt_test, i_ty_test], axis=1))  # [G, 4, L]
-        return jnp.stack(planes, axis=1)
+        splits = ((train_acts, train_labels, x), (test_acts, test_labels, x_test))
+        return estimators.common.measure_splits(self.estimators, splits, self.num_classes)  # [G, M + X, 4, L]
 
     def _measured_group(self, states, rows, epoch, bank):
         one = functools.partial(self._one_epoch, bank=bank, gradient_stats=self.config.gradient_stats)

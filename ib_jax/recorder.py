@@ -123,18 +123,11 @@ class Recorder:
         """Pure and jittable: every estimator on every layer of both splits. `train` and `test`
         are (activations, labels) with activations [..., N, D_l] per layer, or (activations,
         labels, inputs) for the estimators that need the inputs. Returns a dict of
-        arrays for `add`: "information" [..., M, 4, L] (I(X;T), I(T;Y) of train, then of test,
-        in bits), "h_y" [..., 2], "n" [2] and "widths" [L]."""
-        planes = []
-        for estimator in self.estimators:
-            split_planes = []
-            for acts, labels, *inputs in (train, test):
-                i_xt, i_ty = estimators_lib.common.measure(
-                    tuple(acts), labels, estimator, num_classes=self.num_classes, inputs=(inputs or [None])[0]
-                )
-                split_planes += [i_xt, i_ty]
-            planes.append(jnp.stack(split_planes, axis=-2))
-        information = jnp.stack(planes, axis=-3)
+        arrays for `add`: "information" [..., M + X, 4, L] (I(X;T), I(T;Y) of train, then of
+        test, in bits, then the estimators' diagnostics: `estimators.common.measure_splits`),
+        "h_y" [..., 2], "n" [2] and "widths" [L]."""
+        splits = [(tuple(acts), labels, (inputs or [None])[0]) for acts, labels, *inputs in (train, test)]
+        information = estimators_lib.common.measure_splits(self.estimators, splits, self.num_classes)
         lead = information.shape[:-3]
         h_y = [jnp.broadcast_to(_entropy_bits(split[1], self.num_classes), lead) for split in (train, test)]
         h_y = jnp.stack(h_y, axis=-1)
@@ -166,8 +159,9 @@ class Recorder:
         if self._epochs and epoch <= self._epochs[-1]:
             raise ValueError(f"epoch {epoch} is not after the last recorded epoch {self._epochs[-1]}")
         info = measured["information"]
-        if info.ndim not in (3, 4) or info.shape[-3:-1] != (len(self.estimators), 4):
-            raise ValueError(f"expected information [S?, {len(self.estimators)}, 4, L] from measure, got {info.shape}")
+        channels = len(self.estimators) + len(estimators_lib.common.extra_channels(self.estimators))
+        if info.ndim not in (3, 4) or info.shape[-3:-1] != (channels, 4):
+            raise ValueError(f"expected information [S?, {channels}, 4, L] from measure, got {info.shape}")
         if self.layer_names is not None and info.shape[-1] != len(self.layer_names):
             raise ValueError(f"{info.shape[-1]} layers measured, but {len(self.layer_names)} layer_names given")
         if self._measured and info.shape != self._measured[0]["information"].shape:
@@ -213,9 +207,14 @@ class Recorder:
         if len(seeds) != rows:
             raise ValueError(f"{len(seeds)} seeds given for {rows} rows")
         n = np.asarray(measured[0]["n"])
+        info = np.transpose(info, (2, 3, 1, 0, 4))  # [E, S, M + X, 4, L] -> [M + X, 4, S, E, L]
+        m = len(self.estimators)
+        pairs = next((e.name for e in self.estimators if e.measures_xt), "")
         return results.build_results(
             mi_epochs=np.asarray(self._epochs, np.int64),
-            information=np.transpose(info, (2, 3, 1, 0, 4)),  # [E, S, M, 4, L] -> [M, 4, S, E, L]
+            information=info[:m],
+            extras=dict(zip(estimators_lib.common.extra_channels(self.estimators), info[m:, 1::2])),
+            plane_x=None if all(e.measures_xt for e in self.estimators) else pairs,
             estimators=[e.name for e in self.estimators],
             metrics=curves,
             layer_widths=np.asarray(measured[0]["widths"], np.int64),

@@ -121,6 +121,8 @@ def build_results(
     epochs: int | None = None,
     num_classes: int | None = None,
     diverged_epoch: np.ndarray | None = None,
+    extras: Mapping[str, np.ndarray] | None = None,
+    plane_x: str | None = None,
 ) -> dict[str, Any]:
     """The arrays of `results.npz`, the one place the contract is assembled (the runner and
     `Recorder` both call it).
@@ -140,6 +142,10 @@ def build_results(
       num_classes: the number of classes (chance accuracy in the figures).
       diverged_epoch: [R] each row's first epoch with a non-finite training loss, -1 for none
         (default: from the loss curves, which a run of the mains fills for every epoch).
+      extras: the estimators' diagnostics, {"<estimator>.<extra>": [2, R, E, L]} (training split,
+        then test), written as "<estimator>.<extra>_train" and "_test".
+      plane_x: the estimator whose I(X;T) the planes pair with an I(T;Y)-only estimator's ("" for
+        none), where the run has such an estimator.
     """
     # Long only by its keyword arguments and their documentation: the body is one dict.
     seeds = np.asarray(seeds)
@@ -183,6 +189,10 @@ def build_results(
         for k, key in enumerate(MI_KEYS):
             out[f"{name}.{key}"] = information[m, k]
         out[f"{name}.saturated"] = outcome.saturation(information[m], n_train, n_test, h_y_train_rows, h_y_test)
+    for key, values in (extras or {}).items():
+        out[f"{key}_train"], out[f"{key}_test"] = values
+    if plane_x is not None:
+        out["plane_x"] = str(plane_x)
     if gradients is not None:
         out.update(zip(GRADIENT_KEYS, gradients))
     if final_metrics is not None:
@@ -277,13 +287,39 @@ def estimator_names(res: Mapping[str, np.ndarray]) -> list[str]:
 
 def estimator_view(res: Mapping[str, np.ndarray], name: str) -> dict[str, np.ndarray]:
     """`res` with the unprefixed information keys set to estimator `name`'s, so every figure
-    and summary of a run can be drawn for any of its estimators."""
+    and summary of a run can be drawn for any of its estimators. For an estimator that measures
+    I(T;Y) only (the probe), I(X;T) is its `plane_partner`'s, named by "i_xt_by" in the view
+    (NaN where the run has no partner)."""
     names = estimator_names(res)
     if name not in names:
         raise errors.DataError(f"this run measured {', '.join(names)}, not {name}")
     if f"{name}.{MI_KEYS[0]}" not in res:  # an old folder: the unprefixed keys are its one estimator
         return dict(res)
-    return {**res, **{k: res[f"{name}.{k}"] for k in MI_KEYS}}
+    view = {**res, **{k: res[f"{name}.{k}"] for k in MI_KEYS}, "viewed": name}
+    partner = plane_partner(res, name)
+    if partner is not None:  # an I(T;Y)-only estimator: its planes take I(X;T) from the partner
+        view.update({k: res[f"{partner}.{k}"] for k in MI_KEYS if k.startswith("i_xt")})
+        view["i_xt_by"] = partner
+    return view
+
+
+def measures_xt(res: Mapping[str, np.ndarray], name: str) -> bool:
+    """Whether estimator `name` measured I(X;T) in this run (the probe does not: all NaN)."""
+    key = f"{name}.i_xt_train" if f"{name}.i_xt_train" in res else "i_xt_train"
+    return not np.isnan(np.asarray(res[key], np.float64)).all() or np.size(res[key]) == 0
+
+
+def plane_partner(res: Mapping[str, np.ndarray], name: str) -> str | None:
+    """The estimator whose I(X;T) pairs with `name`'s I(T;Y) in the planes: None where `name`
+    measures I(X;T) itself or no estimator of the run does; else the run's `plane_x` (or, for a
+    run without it, the first that measures I(X;T))."""
+    if measures_xt(res, name):
+        return None
+    chosen = str(res["plane_x"]) if "plane_x" in res else ""
+    candidates = [n for n in estimator_names(res) if measures_xt(res, n)]
+    if chosen in candidates:
+        return chosen
+    return candidates[0] if candidates else None
 
 
 def peak_and_end(res: Mapping[str, np.ndarray], estimator: str, split: str, layer: int) -> dict[str, float]:

@@ -28,15 +28,22 @@ class Estimator(abc.ABC):
 
     supports_exact = False  # whether `method="exact"` means something for this estimator
     needs_inputs = False  # whether `layer_information` takes the inputs X (`inputs=`)
+    extras: tuple[str, ...] = ()  # names of per-item diagnostics `layer_information` also returns
+    measures_xt = True  # False: I(X;T) is not measured (NaN), only I(T;Y)
 
     @property
     @abc.abstractmethod
     def name(self) -> str:
         """The name the mains and `results.npz` use ("binned", "kde_upper", ...)."""
 
+    def check_size(self, n: int, num_classes: int) -> None:
+        """ValueError (before tracing) if N samples of `num_classes` classes are too few."""
+        del n, num_classes
+
     @abc.abstractmethod
     def layer_information(self, acts_BxNxD, labels, num_classes: int, exact: bool):
-        """I(X;T), I(T;Y) in bits, float32 [B], of B items of one layer."""
+        """I(X;T), I(T;Y) in bits, float32 [B], of B items of one layer; an estimator with
+        `extras` returns a third element, {name: float32 [B]} for each of them."""
 
 
 def label_distribution(labels: jax.Array, num_classes: int) -> jax.Array:
@@ -85,19 +92,23 @@ def in_chunks(fn: Callable, acts_BxNxD: jax.Array, items_per_chunk: int, *per_it
 
 @functools.partial(jax.jit, static_argnames=("estimator", "num_classes", "exact"))
 def _plane(acts_seq, labels, inputs, estimator: Estimator, num_classes: int, exact: bool):
+    """(I(X;T) [..., L], I(T;Y) [..., L], {extra: [..., L]})."""
     with jax.enable_x64(True):
-        out = []
+        out, extras = [], []
         for acts in acts_seq:
             lead, (n, d) = acts.shape[:-2], acts.shape[-2:]
             layer_labels = labels if labels.ndim == 1 else labels.reshape(-1, n)
             flat = acts.reshape(-1, n, d)
             if estimator.needs_inputs:
                 x = inputs if inputs.ndim == 2 else inputs.reshape(-1, n, inputs.shape[-1])
-                i_xt, i_ty = estimator.layer_information(flat, layer_labels, num_classes, exact, inputs=x)
+                measured = estimator.layer_information(flat, layer_labels, num_classes, exact, inputs=x)
             else:
-                i_xt, i_ty = estimator.layer_information(flat, layer_labels, num_classes, exact)
+                measured = estimator.layer_information(flat, layer_labels, num_classes, exact)
+            i_xt, i_ty, *more = measured
             out.append((i_xt.reshape(lead), i_ty.reshape(lead)))
-        return jnp.stack([o[0] for o in out], axis=-1), jnp.stack([o[1] for o in out], axis=-1)
+            extras.append({name: more[0][name].reshape(lead) for name in estimator.extras})
+        stacked = {name: jnp.stack([e[name] for e in extras], axis=-1) for name in estimator.extras}
+        return jnp.stack([o[0] for o in out], axis=-1), jnp.stack([o[1] for o in out], axis=-1), stacked
 
 
 def check_inputs(acts_seq, labels, num_classes: int | None, inputs=None) -> int:
@@ -155,11 +166,13 @@ def measure(
     num_classes: int | None = None,
     method: str = "hash",
     inputs: jax.Array | None = None,
-) -> tuple[jax.Array, jax.Array]:
+    with_extras: bool = False,
+):
     """Checks the arguments (ValueError, before tracing), then measures every layer of
     `acts_seq` with `estimator` in one jitted call: float32 [..., L] each. `inputs` (the inputs
-    X, flattened) is required by the estimators that need them and ignored by the others. See
-    `ib_jax.estimators.information_plane`."""
+    X, flattened) is required by the estimators that need them and ignored by the others. With
+    `with_extras`, a third element: the estimator's diagnostics {name: float32 [..., L]}
+    (`Estimator.extras`; empty for most). See `ib_jax.estimators.information_plane`."""
     if not isinstance(estimator, Estimator):
         raise ValueError(f"estimator must be an ib_jax estimator, got {type(estimator).__name__}")
     if method not in ("hash", "exact"):
@@ -171,10 +184,40 @@ def measure(
     inputs = inputs if estimator.needs_inputs else None
     acts_seq = tuple(acts_seq)
     num_classes = check_inputs(acts_seq, labels, num_classes, inputs)
-    return _plane(acts_seq, labels, inputs, estimator=estimator, num_classes=num_classes, exact=method == "exact")
+    estimator.check_size(np.shape(labels)[-1], num_classes)
+    i_xt, i_ty, extras = _plane(
+        acts_seq, labels, inputs, estimator=estimator, num_classes=num_classes, exact=method == "exact"
+    )
+    return (i_xt, i_ty, extras) if with_extras else (i_xt, i_ty)
 
 
 def one_layer(acts: jax.Array, labels: jax.Array, estimator: Estimator, **kwargs) -> tuple[jax.Array, jax.Array]:
     """`measure` of one layer's activations [..., N, D]: float32 [...] each."""
     i_xt, i_ty = measure((acts,), labels, estimator, **kwargs)
     return i_xt[..., 0], i_ty[..., 0]
+
+
+def extra_channels(estimators: Sequence[Estimator]) -> list[str]:
+    """The diagnostics of `estimators`, "<estimator>.<extra>" each, in the order `measure_splits`
+    stacks them after the estimators."""
+    return [f"{e.name}.{x}" for e in estimators for x in e.extras]
+
+
+def measure_splits(estimators: Sequence[Estimator], splits, num_classes: int) -> jax.Array:
+    """Every estimator on every layer of both splits, (acts_seq, labels, inputs or None) each:
+    float32 [..., M + X, 4, L], I(X;T) and I(T;Y) of the first split, then of the second, for
+    each of the M estimators; then each of the X diagnostics (`extra_channels`) as
+    (NaN, the first split's, NaN, the second's). Pure and jittable (the arguments are checked
+    by `measure`, before tracing where the caller is not itself traced)."""
+    planes, extras = [], []
+    for estimator in estimators:
+        per_split = [
+            measure(acts, labels, estimator, num_classes=num_classes, inputs=inputs, with_extras=True)
+            for acts, labels, inputs in splits
+        ]
+        planes.append(jnp.stack([v for i_xt, i_ty, _ in per_split for v in (i_xt, i_ty)], axis=-2))
+        for name in estimator.extras:
+            values = [extra[name] for _, _, extra in per_split]
+            nan = jnp.full_like(values[0], jnp.nan)
+            extras.append(jnp.stack([nan, values[0], nan, values[1]], axis=-2))
+    return jnp.stack(planes + extras, axis=-3)

@@ -13,6 +13,7 @@ from ib_jax.plotting.dynamics import gradient_epochs, gradients_figure, plane_an
 from ib_jax.plotting.keys import SPLITS, layer_colours, layer_label
 from ib_jax.plotting.plane import (
     compare_figure,
+    decodable_figure,
     draw_plane,
     estimators_grid_figure,
     estimators_layers_figure,
@@ -40,14 +41,17 @@ def skipped_figures(res) -> dict[str, str]:
 def save_run_figures(
     res, output_dir: str | os.PathLike, name: str = "", seeds_faint: bool = False, suffix: str = ""
 ) -> list[pathlib.Path]:
-    """The run's figures (of its first estimator), and with several estimators their planes
-    side by side per split and I(X;T) per layer per estimator; any number of measured epochs
+    """The run's figures (of its first estimator), with a probe what it decodes per layer
+    (`decodable_figure`), and with several estimators their planes side by side per split and
+    I(X;T) per layer per estimator; any number of measured epochs
     draws (the gradient figure needs two after epoch 0: `skipped_figures` says why not). Each
     file is named <figure><suffix>.png. DataError for the rows of several conditions (a
     memorization sweep: `outcome.select_condition` picks one)."""
     outcome.single_condition(res)
     out = pathlib.Path(output_dir)
     named = lambda figure: out / f"{figure}{suffix}.png"  # noqa: E731
+    names = results.estimator_names(res)
+    res = results.estimator_view(res, names[0])  # the first estimator's (paired, if I(T;Y) only)
     paths = [named("information_plane"), named("information_per_layer"), named("training")]
     plane_figure(res, paths[0], name, seeds_faint)
     layers_figure(res, paths[1], name)
@@ -55,7 +59,11 @@ def save_run_figures(
     if not skipped_figures(res):
         paths.append(named("gradients"))
         gradients_figure(res, paths[-1], name)
-    if len(results.estimator_names(res)) > 1:
+    for estimator in names:
+        if f"{estimator}.accuracy_train" in res:  # a probe: what it decodes, per layer and epoch
+            paths.append(named("decodable_information" + ("" if estimator == "probe" else f"_{estimator}")))
+            decodable_figure(res, paths[-1], name, estimator)
+    if len(names) > 1:
         for split in SPLITS:
             paths.append(named(f"information_plane_estimators_{split}"))
             estimators_plane_figure(res, paths[-1], split, name)
@@ -68,6 +76,7 @@ __all__ = [
     "SPLITS",
     "compare_figure",
     "conditions_plane_figure",
+    "decodable_figure",
     "draw_plane",
     "estimators_grid_figure",
     "estimators_layers_figure",

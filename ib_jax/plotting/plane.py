@@ -105,8 +105,21 @@ def draw_plane(ax, res: Mapping[str, np.ndarray], split: str, norm: colors.Norma
     top.set_xticks([np.log2(n)], labels=[f"log2 N = {np.log2(n):.2f}"], fontsize=7)
     right = ax.secondary_yaxis("right")
     right.set_yticks([h_y], labels=[f"H(Y) = {h_y:.3f}"], fontsize=7)
-    ax.set_xlabel("I(X;T) [bits]")
+    by = str(res.get("i_xt_by", ""))
+    ax.set_xlabel(f"I(X;T) [bits], by {by}" if by else "I(X;T) [bits]")
     ax.set_ylabel("I(T;Y) [bits]")
+    if not np.isfinite(i_xt).any():  # an I(T;Y)-only estimator with nothing to pair with
+        ax.text(
+            0.5,
+            0.5,
+            "I(X;T) not measured: this estimator\nmeasures I(T;Y) only (pair it with\n"
+            "one that measures I(X;T): --plane_x)",
+            transform=ax.transAxes,
+            ha="center",
+            va="center",
+            fontsize=8,
+            color="0.3",
+        )
     return points
 
 
@@ -200,7 +213,8 @@ def layers_figure(res, path: str | os.PathLike, name: str = "") -> None:
         for row, what in enumerate(("i_xt", "i_ty")):
             ax = axes[row, col]
             layer_curves(ax, res, f"{what}_{split}")
-            ax.set_ylabel(("I(X;T)" if what == "i_xt" else "I(T;Y)") + " [bits]")
+            by = f", by {res['i_xt_by']}" if what == "i_xt" and "i_xt_by" in res else ""
+            ax.set_ylabel(("I(X;T)" if what == "i_xt" else "I(T;Y)") + f" [bits]{by}")
             ax.set_title(plane_title(res, name, split), fontsize=9)
         axes[1, col].set_xlabel("epoch")
     _curves_key(fig, axes[0, 0], len(res["layer_widths"]))
@@ -263,8 +277,9 @@ def estimators_plane_figure(res, path: str | os.PathLike, split: str, name: str 
 
 
 def estimators_layers_figure(res, path: str | os.PathLike, name: str = "") -> None:
-    """I(X;T) of every layer against epoch: a column per estimator (at most four; more wrap
-    below), the training split above the test split; the layer key below the panels."""
+    """I(X;T) of every layer against epoch (I(T;Y) for an estimator that measures only that):
+    a column per estimator (at most four; more wrap below), the training split above the test
+    split; the layer key below the panels."""
     outcome.single_condition(res)
     names = results.estimator_names(res)
     cols = min(MAX_COLUMNS, len(names))
@@ -274,12 +289,13 @@ def estimators_layers_figure(res, path: str | os.PathLike, name: str = "") -> No
     used = []
     for i, estimator in enumerate(names):
         view = results.estimator_view(res, estimator)
+        what = "i_xt" if results.measures_xt(res, estimator) else "i_ty"
         for s, split in enumerate(SPLITS):
             ax = grid[2 * (i // cols) + s, i % cols]
             used.append(ax)
-            layer_curves(ax, view, f"i_xt_{split}")
+            layer_curves(ax, view, f"{what}_{split}")
             ax.set_title(f"{estimator}, {split}", fontsize=9)
-            ax.set_ylabel("I(X;T) [bits]", fontsize=8)
+            ax.set_ylabel("I(X;T) [bits]" if what == "i_xt" else "I(T;Y) [bits]", fontsize=8)
             ax.set_xlabel("epoch", fontsize=8)
     for ax in grid.ravel():
         if ax not in used:
@@ -333,4 +349,27 @@ def compare_figure(runs: Sequence[Mapping[str, np.ndarray]], names: Sequence[str
             cells[id(axes[row, col])] = (res, split)
     _epoch_colours(fig, axes.T, runs, lambda ax, norm: draw_plane(ax, *cells[id(ax)], norm))
     layer_keys(fig, runs, names, axes.T)
+    fig.savefig(path, dpi=DPI)
+
+
+def decodable_figure(res, path: str | os.PathLike, name: str = "", estimator: str = "probe") -> None:
+    """What a held-out probe decodes from each layer against epoch: its I(T;Y) (bits; H(Y)
+    dotted) above its held-out accuracy (chance dotted), the training split beside the test
+    split; the layer key below."""
+    outcome.single_condition(res)
+    view = results.estimator_view(res, estimator)
+    fig = Figure(figsize=(11, 7.4), layout="constrained")
+    axes = fig.subplots(2, 2, sharex=True)
+    for col, split in enumerate(SPLITS):
+        layer_curves(axes[0, col], view, f"i_ty_{split}")
+        axes[0, col].axhline(float(res[f"h_y_{split}"]), color="0.3", ls=":", lw=0.8)
+        axes[0, col].axhline(0.0, color="0.6", lw=0.6)
+        axes[0, col].set_ylabel(f"I(T;Y) [bits], {estimator} (held out)")
+        axes[0, col].set_title(plane_title(res, name, split), fontsize=9)
+        layer_curves(axes[1, col], {**view, "acc": res[f"{estimator}.accuracy_{split}"]}, "acc")
+        if "num_classes" in res:
+            axes[1, col].axhline(1.0 / int(res["num_classes"]), color="0.3", ls=":", lw=0.8)
+        axes[1, col].set_ylabel(f"held-out {estimator} accuracy")
+        axes[1, col].set_xlabel("epoch")
+    _curves_key(fig, axes[0, 0], len(res["layer_widths"]))
     fig.savefig(path, dpi=DPI)
