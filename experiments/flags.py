@@ -104,6 +104,8 @@ TABLE: tuple[Flag, ...] = (
     Flag("renyi_alpha", "float", 1.01, "Order a of the matrix-based Renyi estimator (renyi).", field="renyi_alpha"),
     Flag("renyi_batch", "integer", 200, "Samples per batch of the matrix-based Renyi estimator (renyi); the last "
          "N mod b samples are left out.", field="renyi_batch"),
+    Flag("knn_neighbours", "integer", 3, "Neighbours k of the k-NN estimators (knn: Ross's I(T;Y), KSG's I(X;T)).",
+         field="knn_neighbours"),
     Flag("probe_folds", "integer", 5, "Cross-fitting folds of the probe (each sample scored by the probe fitted on "
          "the other folds).", field="probe_folds"),
     Flag("probe_hidden", "integer", 0, "Hidden units of the probe: 0 = softmax regression, H = one hidden ReLU "

@@ -41,10 +41,11 @@ class ExperimentConfig:
     is the "binned" estimator's, `kde_noise_variance` the KDE family's, `adaptive_bins` the
     adaptive binnings', `renyi_alpha` and `renyi_batch` the matrix-based Rényi estimator's.
     `bias_correction` ("none", "miller_madow") applies to the plug-in estimators (binned,
-    adaptive, exact). `probe_folds`, `probe_hidden` and `probe_steps` are the probe's
-    (`estimators.Probe`). `plane_x` names the estimator whose I(X;T) the planes pair with the
-    I(T;Y) of an estimator that measures only I(T;Y) (the probe); "" = the first listed that
-    measures I(X;T). `mi_subset` n > 0 measures the information on a fixed, stratified subset of n samples of each
+    adaptive, exact). `knn_neighbours` is the k-NN estimators' k; `probe_folds`, `probe_hidden`
+    and `probe_steps` are the probe's (`estimators.Probe`). `plane_x` names the estimator whose
+    I(X;T) the planes pair with the I(T;Y) of an estimator that measures only I(T;Y) (the
+    probe); "" = the first listed that measures I(X;T). `mi_subset` n > 0 measures the
+    information on a fixed, stratified subset of n samples of each
     split (`rows.measured_subset`; training and metrics still use every sample).
     """
 
@@ -61,6 +62,7 @@ class ExperimentConfig:
     renyi_batch: int = 200
     mi_subset: int = 0
     bias_correction: str = "none"
+    knn_neighbours: int = 3
     probe_folds: int = 5
     probe_hidden: int = 0
     probe_steps: int = 0
@@ -124,6 +126,7 @@ class ExperimentConfig:
             estimators.Renyi(self.renyi_alpha, self.renyi_batch)
             estimators.binned.check_bias_correction(self.bias_correction)
             estimators.Probe(self.probe_folds, self.probe_hidden, self.probe_steps)
+            estimators.KNN(self.knn_neighbours)
             chosen = measured_estimators(self)
         except ValueError as e:
             raise errors.ConfigError(str(e)) from None
@@ -192,6 +195,7 @@ def measured_estimators(config: ExperimentConfig) -> tuple[estimators.Estimator,
             renyi_alpha=config.renyi_alpha,
             renyi_batch=config.renyi_batch,
             bias_correction=config.bias_correction,
+            knn_neighbours=config.knn_neighbours,
             probe_folds=config.probe_folds,
             probe_hidden=config.probe_hidden,
             probe_steps=config.probe_steps,

@@ -13,6 +13,8 @@ Families, one module each, behind one checking and batching layer (`common`):
     Rao & Principe), the estimator of Yu et al. and Wickstrøm et al.; it needs the inputs X.
   * `edge`: the ensemble dependence-graph estimator (`EDGE`; Noshad, Zeng & Hero), hashed
     buckets of X, T and Y; it needs the inputs X.
+  * `knn`: k-nearest-neighbour estimators (`KNN`): Ross's mixed discrete-continuous I(T;Y),
+    jointly over the units, and Kraskov et al.'s KSG I(X;T); it needs the inputs X.
   * `probe`: decodable information (`Probe`): a lower bound on I(T;Y) from cross-fitted
     softmax (or MLP) probes, Barber & Agakov's bound, Xu et al.'s usable information; it
     measures I(T;Y) only (I(X;T) is NaN) and stays meaningful in wide layers.
@@ -29,13 +31,14 @@ from collections.abc import Callable, Sequence
 
 import jax
 
-from ib_jax.estimators import adaptive, binned, common, edge, exact, kde, probe, renyi
+from ib_jax.estimators import adaptive, binned, common, edge, exact, kde, knn, probe, renyi
 from ib_jax.estimators.adaptive import AdaptiveBinning, adaptive_binned_information
 from ib_jax.estimators.binned import Binning, binned_information
 from ib_jax.estimators.common import Estimator
 from ib_jax.estimators.edge import EDGE, edge_information
 from ib_jax.estimators.exact import Exact, exact_information
 from ib_jax.estimators.kde import KDE, kde_information
+from ib_jax.estimators.knn import KNN, knn_information
 from ib_jax.estimators.probe import Probe, probe_information
 from ib_jax.estimators.renyi import Renyi, renyi_information
 
@@ -44,7 +47,8 @@ from ib_jax.estimators.renyi import Renyi, renyi_information
 class Settings:
     """The settings of the estimators the mains build by name: the fixed binning, the KDE
     family's noise variance, the adaptive binnings' bin count, Rényi's order and batch size, the
-    plug-in estimators' bias correction, the probe's folds, hidden units and steps."""
+    plug-in estimators' bias correction, the k-NN estimators' neighbours, the probe's folds,
+    hidden units and steps."""
 
     binning: Binning
     noise_variance: float
@@ -52,6 +56,7 @@ class Settings:
     renyi_alpha: float = 1.01
     renyi_batch: int = 200
     bias_correction: str = "none"  # of the plug-in estimators: "none" or "miller_madow"
+    knn_neighbours: int = 3
     probe_folds: int = 5
     probe_hidden: int = 0
     probe_steps: int = 0  # 0: the probe's default
@@ -68,6 +73,7 @@ ESTIMATORS: dict[str, Callable[[Settings], Estimator]] = {
     "exact": lambda s: Exact(s.bias_correction),
     "renyi": lambda s: Renyi(alpha=s.renyi_alpha, batch_size=s.renyi_batch),
     "edge": lambda s: EDGE(),
+    "knn": lambda s: KNN(k=s.knn_neighbours),
     "probe": lambda s: Probe(folds=s.probe_folds, hidden=s.probe_hidden, steps=s.probe_steps),
 }
 
@@ -128,6 +134,7 @@ __all__ = [
     "Estimator",
     "Exact",
     "KDE",
+    "KNN",
     "Probe",
     "Renyi",
     "Settings",
@@ -144,6 +151,8 @@ __all__ = [
     "information_plane",
     "kde",
     "kde_information",
+    "knn",
+    "knn_information",
     "probe",
     "probe_information",
     "renyi",
