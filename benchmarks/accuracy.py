@@ -4,14 +4,17 @@ Run by hand: `python -m benchmarks.accuracy` (about 10 minutes on a 2-core CPU; 
 the smallest case of each part, as the tests do). It prints one table per quantity and writes
 `accuracy.json` (every number) and `accuracy.png` (the figure) to --output_dir:
 
-  1. I(T;Y) on `validation.class_clusters` (spread 1): K in {2, 10} classes, dim in {1, 10, 100},
-     N in {1,000, 4,000, 10,000}, separations whose truth is 0 and 10%, 50%, 90% of log2 K; each
-     estimator's mean +- std over --draws draws of the data and its bias (mean - truth).
+  1. I(T;Y) on `validation.class_clusters` (spread 1): K in {2, 10} classes, dim in {1, 10, 100}
+     (and --wide_dims, 1,000, for the estimators that stay meaningful in wide layers: `probe`
+     and `knn`), N in {1,000, 4,000, 10,000}, separations whose truth is 0 and 10%, 50%, 90% of
+     log2 K; each estimator's mean +- std over --draws draws of the data and its bias (mean - truth).
      binned at three bin sizes, adaptive entropy and range (30 bins) are scored against I(T;Y);
      the KDE family (noise variance --noise_variance) against I(T+Z;Y) at that variance; `exact`
-     against I(Q(T);Y) of the same draws quantized on cells of --code_width; `edge` against
-     I(T;Y); `renyi` is printed beside the truth, not scored (Renyi's alpha-information is a
-     different functional). Estimators that need the inputs X are given X = T.
+     against I(Q(T);Y) of the same draws quantized on cells of --code_width; `edge`, `probe`
+     (the held-out lower bound) and `knn` (Ross's estimator) against I(T;Y); `renyi` is printed
+     beside the truth, not scored (Renyi's alpha-information is a different functional).
+     Estimators that need the inputs X are given X = T (`knn`: X = T's first coordinate, since
+     only its I(T;Y) is scored here). The probe's bias is also tabulated against D/N.
   2. I(X;T+Z) of noisy layers, N = 4,096 (X uniform over the rows): the tanh layers of a
      12-10-7-5-4-3-2 network trained on the 12-bit task (SGD 0.01, momentum 0.9, full batch) at
      epoch 0, at the epoch of the width-3 layer's largest kde_upper I(X;T) and at the last
@@ -39,6 +42,7 @@ SPREAD = 1.0
 FRACTIONS = (0.0, 0.1, 0.5, 0.9)  # of log2 K: the separations' truths
 BIN_SIZES = (0.1, 0.5, 2.0)
 SCORED_NOT = ("renyi",)  # a different functional: printed, not scored
+WIDE = ("probe", "knn")  # the estimators also run at --wide_dims (the others read H(Y) from dim 100 on)
 
 
 def separation_for(num_classes: int, fraction: float) -> float:
@@ -65,11 +69,15 @@ def label_estimators(noise_variance: float) -> dict[str, tuple[common.Estimator,
     named["exact"] = (estimators.Exact(), "codes")
     named["edge"] = (estimators.EDGE(), "t")
     named["renyi"] = (estimators.Renyi(), "none")
+    named["probe"] = (estimators.Probe(), "t")
+    named["knn"] = (estimators.KNN(), "t")
     return named
 
 
 def _measure(estimator, acts, labels, num_classes):
     inputs = acts if estimator.needs_inputs else None
+    if isinstance(estimator, estimators.KNN):  # only its I(T;Y) is scored: a cheap X for its I(X;T)
+        inputs = acts[..., :1]
     return common.one_layer(jnp.asarray(acts), jnp.asarray(labels), estimator, num_classes=num_classes, inputs=inputs)
 
 
@@ -78,7 +86,8 @@ def label_part(args, noise_variance: float) -> list[dict]:
     separation of one shape are the items of one call per estimator (one compilation each)."""
     rows = []
     named = label_estimators(noise_variance)
-    grid = [(2, 1, 1000)] if args.quick else [(k, d, n) for k in (2, 10) for d in (1, 10, 100) for n in args.sizes]
+    dims = (1, 10, 100, *args.wide_dims)
+    grid = [(2, 1, 1000)] if args.quick else [(k, d, n) for k in (2, 10) for d in dims for n in args.sizes]
     fractions = (0.0, 0.5) if args.quick else FRACTIONS
     for k in sorted({g[0] for g in grid}):
         separations = [separation_for(k, f) for f in fractions]
@@ -106,6 +115,8 @@ def label_part(args, noise_variance: float) -> list[dict]:
             codes = validation.cell_codes(t, args.code_width).astype(np.float32)  # quantized_clusters' rule
             values, seconds = {}, {}
             for name, (estimator, against) in named.items():
+                if dim > 100 and name not in WIDE:
+                    continue
                 began = time.perf_counter()
                 _, i_ty = _measure(estimator, codes if against == "codes" else t, y, k)
                 values[name] = np.asarray(i_ty, np.float64).reshape(len(fractions), args.draws)
@@ -114,6 +125,7 @@ def label_part(args, noise_variance: float) -> list[dict]:
                 estimates = {
                     name: dict(values=values[name][j].tolist(), against=against, seconds=seconds[name])
                     for name, (_, against) in named.items()
+                    if name in values
                 }
                 rows.append(dict(K=k, dim=dim, N=n, fraction=f, separation=sep, truth=truths[j], estimates=estimates))
             took = time.perf_counter() - start
@@ -248,6 +260,7 @@ def print_tables(result: dict) -> None:
         + ["adaptive_entropy", "adaptive_range"],
         "KDE family (truth I(T+Z;Y), Z ~ N(0, s2 I))": ["kde_upper", "kde_mc", "kde_lower"],
         "exact on codes, edge (scored); renyi (not Shannon's: not scored)": ["exact", "edge", "renyi"],
+        "held-out probe (a lower bound) and k-NN (Ross), also at the wide dims (truth I(T;Y))": list(WIDE),
     }
     truth_key = {"t": "I(T;Y)", "t+z": "I(T+Z;Y)", "codes": "I(Q(T);Y)"}
     for group, names in groups.items():
@@ -257,10 +270,15 @@ def print_tables(result: dict) -> None:
         print("| " + " | ".join(header) + " |")
         print("|" + " --- |" * len(header))
         for row in label_rows:
+            if not any(n in row["estimates"] for n in names):
+                continue
             cells = [str(row["K"]), str(row["dim"]), f"{row['N']:,}", f"{row['fraction']:.0%}"]
             cells += [f"{row['truth'][a]:.3f}" for a in againsts]
             for n in names:
-                e = row["estimates"][n]
+                e = row["estimates"].get(n)
+                if e is None:
+                    cells.append("—")
+                    continue
                 cells.append(_cell(e["values"], None if e["against"] == "none" else row["truth"][e["against"]]))
             print("| " + " | ".join(cells) + " |")
     print(f"\n### I(X;T+Z) of noisy layers, N = 4,096; kde_mc mean ± std over {result['draws']} seeds (bias)\n")
@@ -297,6 +315,10 @@ def _scored(label_rows) -> list[str]:
     return [n for n in first if first[n]["against"] != "none"]
 
 
+def _has(rows, name) -> list[dict]:
+    return [r for r in rows if name in r["estimates"]]
+
+
 def _relative_error(row, name) -> float:
     e = row["estimates"][name]
     return abs(np.mean(e["values"]) - row["truth"][e["against"]]) / math.log2(row["K"])
@@ -306,6 +328,7 @@ def _sensitivity(rows, name, dim) -> float:
     """How far the estimate moves from the lowest to the highest separation, per bit the truth
     moves (1: it follows the truth; 0: it cannot see it), the mean over K and N in `dim`."""
     ratios = []
+    rows = _has(rows, name)
     for k, n in {(r["K"], r["N"]) for r in rows if r["dim"] == dim}:
         case = sorted((r for r in rows if (r["K"], r["N"], r["dim"]) == (k, n, dim)), key=lambda r: r["fraction"])
         lo, hi = case[0], case[-1]
@@ -332,16 +355,43 @@ def print_summary(result: dict) -> None:
     print("| estimator | " + " | ".join(header) + " |")
     print("|" + " --- |" * (len(header) + 1))
     for name in _scored(rows):
-        cells = [f"{np.mean([_relative_error(r, name) for r in rows if (r['dim'], r['N']) == c]):.3f}" for c in columns]
+        have = _has(rows, name)
+        cells = [
+            f"{np.mean(errors):.3f}"
+            if (errors := [_relative_error(r, name) for r in have if (r["dim"], r["N"]) == c])
+            else "—"
+            for c in columns
+        ]
+        run_dims = [d for d in dims if any(r["dim"] == d for r in have)]
         independent = [
             np.mean(r["estimates"][name]["values"])
-            for d in dims
-            for r in rows
+            for d in run_dims
+            for r in have
             if r["dim"] == d and r["N"] == sizes[0] and r["K"] == k_max and r["fraction"] == 0.0
         ]
         cells.append(" / ".join(f"{v:.2f}" for v in independent))
-        cells.append(" / ".join(f"{_sensitivity(rows, name, d):.2f}" for d in dims))
+        cells.append(" / ".join(f"{_sensitivity(rows, name, d):.2f}" for d in run_dims))
         print(f"| {name} | " + " | ".join(cells) + " |")
+    print_probe_bias(rows)
+
+
+def print_probe_bias(rows: list[dict]) -> None:
+    """The probe's bias (estimate - truth, bits) against D/N: independent labels, and the mean
+    over the other separations, per K (the parameters a held-out softmax probe must learn grow
+    as D (K - 1))."""
+    have = _has(rows, "probe")
+    if not have:
+        return
+    print("\n### The probe's bias (bits) against D/N; D (K - 1) / (2 N ln 2): the unregularized overfit's cost\n")
+    fractions = sorted({r["fraction"] for r in have})
+    header = ["K", "dim", "N", "D/N", "D(K-1)/(2N ln 2)"] + [f"{f:.0%}" if f else "independent" for f in fractions]
+    print("| " + " | ".join(header) + " |")
+    print("|" + " --- |" * len(header))
+    for k, dim, n in sorted({(r["K"], r["dim"], r["N"]) for r in have}, key=lambda c: (c[0], c[1] / c[2])):
+        case = sorted((r for r in have if (r["K"], r["dim"], r["N"]) == (k, dim, n)), key=lambda r: r["fraction"])
+        bias = [np.mean(r["estimates"]["probe"]["values"]) - r["truth"]["t"] for r in case]
+        cost = dim * (k - 1) / (2 * n * math.log(2))
+        print(f"| {k} | {dim} | {n:,} | {dim / n:g} | {cost:.3f} | " + " | ".join(f"{b:+.3f}" for b in bias) + " |")
 
 
 def draw_figure(result: dict, path: pathlib.Path) -> None:
@@ -350,14 +400,18 @@ def draw_figure(result: dict, path: pathlib.Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(2, 3, figsize=(18, 10.5))
+    fig, axes = plt.subplots(2, 4, figsize=(24, 10.5))
     label_rows = result["label"]
     names = _scored(label_rows)
-    colours = {n: plt.cm.tab10(i % 10) for i, n in enumerate(names)}
+    colours = {n: plt.cm.tab20(i % 20) for i, n in enumerate(names)}
     dims = sorted({r["dim"] for r in label_rows})
+    for ax in axes[0, len(dims) :]:
+        ax.set_visible(False)
     for ax, dim in zip(axes[0], dims):
         for n in names:
-            rows = [r for r in label_rows if r["dim"] == dim]
+            rows = [r for r in _has(label_rows, n) if r["dim"] == dim]
+            if not rows:
+                continue
             truth = [r["truth"][r["estimates"][n]["against"]] / math.log2(r["K"]) for r in rows]
             est = [np.mean(r["estimates"][n]["values"]) / math.log2(r["K"]) for r in rows]
             ax.scatter(truth, est, s=16, alpha=0.7, color=colours[n], label=n)
@@ -367,7 +421,7 @@ def draw_figure(result: dict, path: pathlib.Path) -> None:
             ylabel="estimate / log2 K",
             title=f"I(T;Y), class clusters in {dim} dimension{'s' if dim > 1 else ''} (every K, N)",
             xlim=(-0.05, 1.05),
-            ylim=(-0.05, 1.05),
+            ylim=(-0.1, 1.05),
         )
     axes[0, 0].legend(fontsize=7, ncol=2, loc="upper left")
     ax = axes[1, 0]
@@ -401,6 +455,19 @@ def draw_figure(result: dict, path: pathlib.Path) -> None:
         title=f"I(X;T+Z) of noisy layers, N = 4,096 (kde_mc: mean of {max(n_noisy)})",
     )
     ax.legend(fontsize=8)
+    ax = axes[1, 3]
+    probe_rows = _has(label_rows, "probe")
+    for k, marker in zip(sorted({r["K"] for r in probe_rows}), "os^"):
+        for f, colour in zip(sorted({r["fraction"] for r in probe_rows}), plt.cm.viridis(np.linspace(0, 0.9, 4))):
+            case = sorted(
+                (r for r in probe_rows if r["K"] == k and r["fraction"] == f), key=lambda r: r["dim"] / r["N"]
+            )
+            ratio = [r["dim"] / r["N"] for r in case]
+            bias = [np.mean(r["estimates"]["probe"]["values"]) - r["truth"]["t"] for r in case]
+            ax.plot(ratio, bias, marker + "-", color=colour, ms=4, lw=0.8, label=f"K={k}, {f:.0%} of log2 K")
+    ax.axhline(0.0, color="k", lw=1)
+    ax.set(xscale="log", xlabel="D / N", ylabel="estimate - truth (bits)", title="probe: bias against D / N")
+    ax.legend(fontsize=7, ncol=2)
     ax = axes[1, 2]
     ns = [r["N"] for r in result["bias"]]
     for key, truth_key, label in (("h", "truth_h", "H(T)"), ("i", "truth_i", "I(T;Y)")):
@@ -410,7 +477,7 @@ def draw_figure(result: dict, path: pathlib.Path) -> None:
     ax.axhline(0.0, color="k", lw=1)
     ax.set(xscale="log", xlabel="N", ylabel="estimate - truth (bits)", title="plug-in bias of discrete codes (exact)")
     ax.legend(fontsize=8)
-    for ax, letter in zip(axes.flat, "abcdef"):
+    for ax, letter in zip([ax for ax in axes.flat if ax.get_visible()], "abcdefgh"):
         ax.set_title(f"({letter}) {ax.get_title()}", fontsize=10)
     fig.tight_layout()
     results.atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=90))
@@ -422,6 +489,9 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="the smallest case of each part (smoke run)")
     parser.add_argument("--draws", type=int, default=5, help="draws of the data (and kde_mc seeds) per case")
     parser.add_argument("--sizes", default="1000,4000,10000", help="sample sizes N of part 1")
+    parser.add_argument(
+        "--wide_dims", default="1000", help="dims of part 1 beyond 1, 10, 100, for probe and knn only ('' for none)"
+    )
     parser.add_argument("--noise_variance", type=float, default=0.1, help="the KDE family's noise variance, part 1")
     parser.add_argument("--layer_noise_variance", type=float, default=1e-3, help="noise variance of the 12-bit layers")
     parser.add_argument("--code_width", type=float, default=0.25, help="cell width of the discrete codes (exact)")
@@ -444,8 +514,13 @@ def main(argv=None):
         return result
     try:
         args.sizes = tuple(int(s) for s in args.sizes.split(","))
+        args.wide_dims = tuple(int(s) for s in args.wide_dims.split(",") if s.strip())
     except ValueError:
-        parser.error(f"--sizes must be comma-separated integers, got {args.sizes!r}")
+        parser.error(
+            f"--sizes and --wide_dims must be comma-separated integers, got {args.sizes!r}, {args.wide_dims!r}"
+        )
+    if any(d <= 100 for d in args.wide_dims):
+        parser.error(f"--wide_dims must be above 100, got {args.wide_dims}")
     if args.quick:
         args.draws, args.epochs, args.truth_draws = 2, 10, 8192
     if args.draws < 1 or args.epochs < 10 or args.truth_draws < 1 or min(args.sizes) < 20:

@@ -2,7 +2,10 @@
 (PLoS ONE 2014; what scikit-learn's `mutual_info_classif` applies to one feature at a time, here
 jointly over all D units), and I(X;T) by Kraskov, Stögbauer & Grassberger's estimator 1 (2004).
 
-Distances are max-norm (Chebyshev) in every space. With psi the digamma function:
+Distances are max-norm (Chebyshev) in every space, between coordinates each scaled to unit
+standard deviation over the N samples (`standardize`, as bmi, scikit-learn and NPEET do: the
+estimators are not invariant to the coordinates' scales; a constant coordinate is left as it
+is). With psi the digamma function:
 
   I(T;Y), Ross: for sample i of class y_i (N_y samples of that class), k_i = min(k, N_y - 1), d_i
     the distance to its k_i-th nearest sample of the same class, and m_i the samples of any
@@ -39,9 +42,11 @@ _BLOCK_ELEMENTS = 1 << 21  # distances held at once (rows x N): 8 MB of float32
 
 @dataclasses.dataclass(frozen=True)
 class KNN(common.Estimator):
-    """`KNN(k=3)`: Ross's I(T;Y) and KSG's I(X;T) with k neighbours; see the module docstring."""
+    """`KNN(k=3, standardize=True)`: Ross's I(T;Y) and KSG's I(X;T) with k neighbours; see the
+    module docstring."""
 
     k: int = 3
+    standardize: bool = True
 
     needs_inputs = True
 
@@ -49,6 +54,9 @@ class KNN(common.Estimator):
         if isinstance(self.k, bool) or not isinstance(self.k, int | np.integer) or self.k < 1:
             raise ValueError(f"k must be an integer >= 1, got {self.k!r}")
         object.__setattr__(self, "k", int(self.k))
+        if not isinstance(self.standardize, bool | np.bool_):
+            raise ValueError(f"standardize must be True or False, got {self.standardize!r}")
+        object.__setattr__(self, "standardize", bool(self.standardize))
 
     @property
     def name(self) -> str:
@@ -65,11 +73,20 @@ class KNN(common.Estimator):
         acts = jnp.where(bad[:, None, None], 0.0, acts_BxNxD).astype(jnp.float32)
         y = jnp.broadcast_to(labels, (b, n)).astype(jnp.int32)
         x = inputs.astype(jnp.float32).reshape(-1, n, inputs.shape[-1])
+        if self.standardize:
+            acts, x = scaled(acts), scaled(x)
         x = jnp.broadcast_to(x, (b, *x.shape[1:]))
         i_xt = jax.lax.map(lambda a: ksg_information(a[0], a[1], self.k), (x, acts))
         i_ty = jax.lax.map(lambda a: ross_information(a[0], a[1], self.k), (acts, y))
         nan = jnp.float32(jnp.nan)
         return jnp.where(bad, nan, i_xt).astype(jnp.float32), jnp.where(bad, nan, i_ty).astype(jnp.float32)
+
+
+def scaled(v_BxNxD: jax.Array) -> jax.Array:
+    """Each coordinate divided by its standard deviation over the N samples (a constant one
+    left as it is)."""
+    std = jnp.std(v_BxNxD, axis=1, keepdims=True)
+    return v_BxNxD / jnp.where(std > 0, std, 1.0)
 
 
 def _rows_per_block(n: int) -> int:
@@ -150,6 +167,7 @@ def knn_information(
     inputs: jax.Array,
     *,
     k: int = 3,
+    standardize: bool = True,
     num_classes: int | None = None,
 ) -> tuple[jax.Array, jax.Array]:
     """KSG's I(X;T) and Ross's I(T;Y) in bits of one layer (see the module docstring).
@@ -159,9 +177,10 @@ def knn_information(
       labels: int [N], or [..., N] with the leading axes of `acts`.
       inputs: the inputs X, flattened: [N, Dx] (shared by the items) or [..., N, Dx].
       k: the neighbours.
+      standardize: scale every coordinate of the layer and of X to unit standard deviation.
       num_classes: inferred from concrete labels, required inside jit.
 
     Returns:
       i_xt, i_ty: float32 [...] in bits.
     """
-    return common.one_layer(acts, labels, KNN(k=k), num_classes=num_classes, inputs=inputs)
+    return common.one_layer(acts, labels, KNN(k, standardize), num_classes=num_classes, inputs=inputs)

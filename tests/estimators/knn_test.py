@@ -23,10 +23,12 @@ def _chebyshev(a):
     return np.abs(a[:, None, :] - a[None, :, :]).max(axis=-1)
 
 
-def reference(x, t, y, k):
+def reference(x, t, y, k, standardize=False):
     """KSG 1's I(X;T) and Ross's I(T;Y) in bits, brute force (module docstring); distances of
     the float32 values in float32, as the estimator's, so that the same pairs tie."""
     x, t = np.asarray(x, np.float32), np.asarray(t, np.float32)
+    if standardize:
+        x, t = (v / np.where(v.std(0) > 0, v.std(0), 1).astype(np.float32) for v in (x, t))
     n = len(t)
     dx, dt = _chebyshev(x), _chebyshev(t)
     np.fill_diagonal(dx, np.inf)
@@ -58,9 +60,16 @@ class KnnTest(chex.TestCase):
         y = (rng.integers(0, 3, n) + (t[:, 0] > 0)).astype(np.int32)
         y[0] = 5  # a class of one sample: left out of Ross's sums
         for k in (1, 3, 7):
-            with self.subTest(k=k):
-                got = estimators.knn_information(t, y, x, k=k)
+            with self.subTest(k=k):  # unscaled: every tie of the rounded values survives
+                got = estimators.knn_information(t, y, x, k=k, standardize=False)
                 np.testing.assert_allclose(np.asarray(got, np.float64), reference(x, t, y, k), atol=2e-5)
+        scale = np.array([1.0, 30.0, 0.01], np.float32)  # coordinates of very different scales
+        t_scaled = rng.normal(size=(n, 3)).astype(np.float32) * scale
+        x_free = rng.normal(size=(n, 4)).astype(np.float32) * 7.0  # no ties: the scalings' roundings differ
+        got = estimators.knn_information(t_scaled, y, x_free, k=3)
+        np.testing.assert_allclose(np.asarray(got, np.float64), reference(x_free, t_scaled, y, 3, True), atol=1e-4)
+        unit = estimators.knn_information(t_scaled / t_scaled.std(0), y, x_free, k=3)
+        np.testing.assert_allclose(np.asarray(got), np.asarray(unit), atol=1e-4)
 
     def test_blocks_change_nothing(self):
         rng = np.random.default_rng(1)
@@ -111,6 +120,8 @@ class KnnTest(chex.TestCase):
         y = np.zeros(5, np.int32)
         with self.assertRaisesRegex(ValueError, "k must be an integer >= 1"):
             estimators.KNN(k=0)
+        with self.assertRaisesRegex(ValueError, "standardize must be True or False"):
+            estimators.KNN(standardize="yes")
         with self.assertRaisesRegex(ValueError, "more than k = 5 samples"):
             estimators.knn_information(t, y, t, k=5)
         with self.assertRaisesRegex(ValueError, "needs the inputs X"):
