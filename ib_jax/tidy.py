@@ -31,6 +31,7 @@ RECORD_FIELDS = (
     ("accuracy", np.float64),
     ("n", np.int64),
     ("h_y", np.float64),
+    ("held_out_accuracy", np.float64),  # the accuracy of a probe estimator's held-out probes; NaN for others
 )
 
 
@@ -47,8 +48,9 @@ def _metric_at(res: Mapping[str, np.ndarray], key: str, epochs: np.ndarray) -> n
 def records(res: Mapping[str, np.ndarray], run: str = "") -> np.ndarray:
     """The tidy table of one run's results (`RECORD_FIELDS`, a numpy structured array): a row
     per run row (condition, seed) x split x measured epoch x layer x estimator, with I(X;T) and
-    I(T;Y) in bits, whether each sits at its ceiling (`saturation`), and the loss and accuracy of
-    that split at that epoch (the final network's at the last epoch)."""
+    I(T;Y) in bits (each estimator's own: NaN for the I(X;T) of the probe), whether each sits at
+    its ceiling (`saturation`), the loss and accuracy of that split at that epoch (the final
+    network's at the last epoch), and a probe's held-out accuracy."""
     names = results.estimator_names(res)
     epochs = np.asarray(res["mi_epochs"], np.int64)
     rows, num_epochs, num_layers = np.asarray(res["i_xt_train"]).shape
@@ -87,10 +89,13 @@ def records(res: Mapping[str, np.ndarray], run: str = "") -> np.ndarray:
     put("width", widths, 4)
     put("estimator", names, 0)
     put("n", [int(res["n_train"]), int(res["n_test"])], 2)
-    i_xt, i_ty, sat_xt, sat_ty = [], [], [], []
+    i_xt, i_ty, sat_xt, sat_ty, decoded = [], [], [], [], []
     for name in names:
-        view = results.estimator_view(res, name)
-        info = np.stack([np.asarray(view[k], np.float64) for k in results.MI_KEYS])  # [4, R, E, L]
+        own = {k: res[f"{name}.{k}"] if f"{name}.{k}" in res else res[k] for k in results.MI_KEYS}  # never paired
+        info = np.stack([np.asarray(own[k], np.float64) for k in results.MI_KEYS])  # [4, R, E, L]
+        keys = [f"{name}.accuracy_{split}" for split in ("train", "test")]
+        accuracy = np.stack([np.asarray(res[k], np.float64) for k in keys], 1) if keys[0] in res else np.nan
+        decoded.append(np.broadcast_to(accuracy, (rows, 2, num_epochs, num_layers)))
         flags = outcome.saturated(res, name)
         i_xt.append(info[[0, 2]].transpose(1, 0, 2, 3))  # [R, 2, E, L]
         i_ty.append(info[[1, 3]].transpose(1, 0, 2, 3))
@@ -98,6 +103,7 @@ def records(res: Mapping[str, np.ndarray], run: str = "") -> np.ndarray:
         sat_ty.append(np.broadcast_to(flags[:, [1, 3], None, :], (rows, 2, num_epochs, num_layers)))
     table["i_xt"], table["i_ty"] = np.stack(i_xt).ravel(), np.stack(i_ty).ravel()
     table["saturated_xt"], table["saturated_ty"] = np.stack(sat_xt).ravel(), np.stack(sat_ty).ravel()
+    table["held_out_accuracy"] = np.stack(decoded).ravel()
     for field in ("loss", "accuracy"):
         per_split = np.stack([_metric_at(res, f"{split}_{field}", epochs) for split in ("train", "test")], axis=1)
         table[field] = np.broadcast_to(per_split[None, :, :, :, None], shape).ravel()

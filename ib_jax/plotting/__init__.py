@@ -22,7 +22,13 @@ from ib_jax.plotting.plane import (
     plane_figure,
     training_figure,
 )
-from ib_jax.plotting.sweep import conditions_plane_figure, headline_figure, save_sweep_figures, zhang_figure
+from ib_jax.plotting.sweep import (
+    conditions_plane_figure,
+    decodable_sweep_figure,
+    headline_figure,
+    save_sweep_figures,
+    zhang_figure,
+)
 
 
 def skipped_figures(res) -> dict[str, str]:
@@ -77,6 +83,7 @@ __all__ = [
     "compare_figure",
     "conditions_plane_figure",
     "decodable_figure",
+    "decodable_sweep_figure",
     "draw_plane",
     "estimators_grid_figure",
     "estimators_layers_figure",

@@ -1,5 +1,6 @@
 """Figures of a memorization sweep (conditions x seeds): Zhang et al.'s three panels, every
-condition's plane, and the reimplemented project's headline (true vs random labels)."""
+condition's plane, the reimplemented project's headline (true vs random labels), and with a
+probe what it decodes from each layer per condition."""
 
 import os
 import pathlib
@@ -9,7 +10,7 @@ from matplotlib import cm, colors, transforms
 from matplotlib.figure import Figure
 
 from ib_jax import outcome, results
-from ib_jax.plotting.keys import layer_key, layer_keys, run_title, titled
+from ib_jax.plotting.keys import MARKERS, layer_colours, layer_key, layer_keys, layer_label, run_title, titled
 from ib_jax.plotting.plane import DPI, band, draw_plane, layer_curves, plane_title
 
 
@@ -227,4 +228,47 @@ def save_sweep_figures(res, output_dir: str | os.PathLike, name: str = "") -> li
     if "true" in views and random:
         paths.append(out / "headline.png")
         headline_figure([views["true"], views[random]], ["true labels", f"random labels ({random})"], paths[-1])
+    for estimator in results.estimator_names(res):
+        if f"{estimator}.accuracy_train" in res:  # a probe: what it decodes per layer, per condition
+            paths.append(out / ("decodable_sweep" + ("" if estimator == "probe" else f"_{estimator}") + ".png"))
+            decodable_sweep_figure(res, paths[-1], estimator, name)
     return paths
+
+
+def decodable_sweep_figure(res, path: str | os.PathLike, estimator: str = "probe", name: str = "") -> None:
+    """What a held-out probe decodes from each layer of the last measured network, per condition
+    (seed means with one standard deviation): of each row's own training labels (left), of the
+    true test labels (right); H(Y) dotted."""
+    views = _condition_views(res)
+    fig = Figure(figsize=(12, 4.8), layout="constrained")
+    axes = fig.subplots(1, 2, sharey=True)
+    count = len(res["layer_widths"])
+    palette = layer_colours(count)
+    x = np.arange(len(views))
+    epoch = int(res["mi_epochs"][-1])
+    for ax, split in zip(axes, ("train", "test")):
+        for layer in range(count):
+            values = [results.estimator_view(v, estimator)[f"i_ty_{split}"][:, -1, layer] for _, v in views]
+            ax.errorbar(
+                x + 0.04 * (layer - (count - 1) / 2),
+                [v.mean() for v in values],
+                yerr=[v.std() for v in values],
+                marker=MARKERS[layer % len(MARKERS)],
+                color=palette[layer],
+                lw=1.0,
+                ms=5,
+                capsize=2,
+                label=layer_label(res, layer),
+            )
+        ax.axhline(float(res[f"h_y_{split}"]), color="0.3", ls=":", lw=0.8)
+        ax.axhline(0.0, color="0.6", lw=0.6)
+        ax.set_xticks(x, [label for label, _ in views], rotation=30, ha="right", fontsize=8)
+        what = (
+            "each row's own training labels" if split == "train" else f"the true {res.get('test_name', 'test')} labels"
+        )
+        ax.set_title(f"{split} split: {what}, epoch {epoch}", fontsize=9)
+    axes[0].set_ylabel(f"I(T;Y) [bits], {estimator} (held out)")
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncols=min(count, 4), fontsize=8, frameon=False)
+    fig.suptitle(run_title(res, name), fontsize=9)
+    fig.savefig(path, dpi=DPI)
