@@ -31,6 +31,12 @@ folders): `epochs` (the epochs the run was asked for; the mains only), `num_clas
 estimator `E.saturated` [R, 4, L] (bool, in the order of `MI_KEYS`: the value within
 `outcome.SATURATION_BITS` of its ceiling, log2 N for I(X;T) and H(Y) for I(T;Y), in most measured
 epochs).
+
+Since decodable information (optional): each estimator E with diagnostics writes `E.X_train`,
+`E.X_test` [S, E, L] for each of them (the probe: `probe.accuracy_*`, the held-out probes'
+accuracy, and `probe.change_*`, its convergence check); a run with an estimator that measures
+I(T;Y) only (the probe: `E.i_xt_*` all NaN) writes `plane_x`, the estimator whose I(X;T) its
+planes pair with ("" for none).
 """
 
 import dataclasses
