@@ -302,6 +302,7 @@ def estimator_view(res: Mapping[str, np.ndarray], name: str) -> dict[str, np.nda
     if f"{name}.{MI_KEYS[0]}" not in res:  # an old folder: the unprefixed keys are its one estimator
         return dict(res)
     view = {**res, **{k: res[f"{name}.{k}"] for k in MI_KEYS}, "viewed": name}
+    view.pop("i_xt_by", None)  # the view of a view: only this estimator's partner counts
     partner = plane_partner(res, name)
     if partner is not None:  # an I(T;Y)-only estimator: its planes take I(X;T) from the partner
         view.update({k: res[f"{partner}.{k}"] for k in MI_KEYS if k.startswith("i_xt")})

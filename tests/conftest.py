@@ -13,6 +13,7 @@ _LONGEST = (
     "InstallTest",
     "ExamplesTest",
     "SlowCompilingEstimatorsRunTest",
+    "DecodableRunTest",
     "AccuracySmokeTest",
     "MultiDeviceTest",
     "MultiProcessTest",

@@ -426,6 +426,50 @@ class RunTest(chex.TestCase):
         )
 
 
+class DecodableRunTest(chex.TestCase):
+    """probe (the main estimator: I(T;Y) only) and knn in a run of their own, one hidden layer."""
+
+    def test_probe_and_knn_in_a_run(self):
+        """Epoch 10's values equal the estimators on a direct forward pass; the probe's I(X;T) is
+        NaN and its planes take knn's (`plane_x`); its diagnostics, figures and tidy rows."""
+        train_config = dataclasses.replace(testing.TINY.train, hidden=(5,))
+        config = dataclasses.replace(
+            testing.TINY, train=train_config, estimators=testing.DECODABLE, epochs=10, train_size=256
+        )
+        dataset = experiment.load_dataset(config)
+        out = experiment.prepare_output_dir(pathlib.Path(tempfile.mkdtemp()) / "decodable", False)
+        res = experiment.run(config, dataset, out)
+        init_key, shuffle_key = jax.random.split(jax.random.key(config.seed))
+        state = train.create_state(init_key, train_config, 12, 2)
+        for epoch in range(10):
+            key = jax.random.fold_in(shuffle_key, epoch)
+            state, _, _ = train.jit_train_epoch(state, key, dataset.x_train, dataset.y_train, train_config)
+        _, layers = train.evaluate(state.apply_fn, state.params, dataset.x_train, dataset.y_train)
+        probe, knn = experiment.measured_estimators(config)
+        _, i_ty = estimators.information_plane(layers, dataset.y_train, estimator=probe)
+        np.testing.assert_allclose(res["probe.i_ty_train"][0, 1], i_ty, atol=1e-4)
+        i_xt, i_ty = estimators.information_plane(layers, dataset.y_train, estimator=knn, inputs=dataset.x_train)
+        np.testing.assert_allclose(res["knn.i_xt_train"][0, 1], i_xt, atol=1e-5)
+        np.testing.assert_allclose(res["knn.i_ty_train"][0, 1], i_ty, atol=1e-5)
+        self.assertTrue(np.isnan(res["probe.i_xt_test"]).all() and np.isnan(res["i_xt_train"]).all())
+        self.assertEqual(str(res["plane_x"]), "knn")
+        for key in ("probe.accuracy_train", "probe.accuracy_test", "probe.change_train", "probe.change_test"):
+            chex.assert_shape(res[key], res["probe.i_ty_train"].shape)
+        self.assertTrue(np.all((res["probe.accuracy_test"] >= 0) & (res["probe.accuracy_test"] <= 1)))
+        self.assertLess(np.abs(res["probe.change_train"]).max(), 0.05)
+        view = results.estimator_view(res, "probe")  # the planes pair the probe's I(T;Y) with knn's I(X;T)
+        self.assertEqual(view["i_xt_by"], "knn")
+        np.testing.assert_array_equal(view["i_xt_train"], res["knn.i_xt_train"])
+        drawn = {p.name for p in plotting.save_run_figures(res, out)}
+        self.assertLessEqual({"information_plane.png", "decodable_information.png"}, drawn)
+        table = results.to_records(out)
+        rows_of = lambda name: table[table["estimator"] == name]  # noqa: E731
+        self.assertTrue(
+            np.isnan(rows_of("probe")["i_xt"]).all() and np.isnan(rows_of("knn")["held_out_accuracy"]).all()
+        )
+        self.assertTrue(np.isfinite(rows_of("probe")["held_out_accuracy"]).all())
+
+
 class SlowCompilingEstimatorsRunTest(chex.TestCase):
     """kde_mc, renyi and edge (the estimators slowest to compile; renyi and edge need the inputs
     X) in a run of their own: one hidden layer, so that their compilation stays small."""

@@ -43,10 +43,12 @@ def require_data() -> None:
         raise FileNotFoundError(f"test data missing: {missing}; set IB_JAX_TEST_DATA to the shared data folder")
 
 
-INPUT_ESTIMATORS = ("renyi", "edge")  # the estimators that need the inputs X
+INPUT_ESTIMATORS = ("renyi", "edge")  # the estimators that need the inputs X (and knn)
 # The estimators whose compilation takes longest (kde_mc's noise draws; renyi's eigenvalues and
 # edge's hashing need X too): measured in a smaller run of their own (experiment_test).
 SLOW_COMPILING = ("kde_mc", *INPUT_ESTIMATORS)
+# The decodable-information estimators (the probe's fits, knn's blocks): a run of their own too.
+DECODABLE = ("probe", "knn")
 
 # One tiny 12-bit configuration shared by the tests (one compilation per shape).
 TINY = experiment.ExperimentConfig(
@@ -56,8 +58,9 @@ TINY = experiment.ExperimentConfig(
     mi_every=10,
     binning=estimators.Binning(bin_size=0.1),
     # Every estimator but the three slowest to compile (45 s of compilation more in every process
-    # that compiles this program, and in each rerun's tracing), the first (binned) the main one.
-    estimators=tuple(n for n in estimators.ESTIMATORS if n not in SLOW_COMPILING),
+    # that compiles this program, and in each rerun's tracing) and the decodable ones, the first
+    # (binned) the main one.
+    estimators=tuple(n for n in estimators.ESTIMATORS if n not in SLOW_COMPILING + DECODABLE),
     kde_noise_variance=1e-2,
     adaptive_bins=12,
     train_size=256,  # the size of the test split: one compiled measurement serves both
