@@ -67,6 +67,7 @@ _CALIBRATION_SIZES = (1.0, 0.5, 0.25, 0.1)  # and their trial step sizes
 _MEMORY = 10  # L-BFGS's memory
 _CHUNK_ELEMENTS = 1 << 22  # activations of the items vmapped at once (a chunk); chunks run in turn
 _CONVERGENCE_FRACTION = 0.9  # "change": the estimate after every step minus after this share
+_PRECISION = jax.lax.Precision.HIGHEST  # float32 products on GPUs too (their default is TF32)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -134,7 +135,8 @@ class Probe(common.Estimator):
         return jnp.full((b,), nan), i_ty, extras
 
     def _item(self, acts_NxD, y_N, *, folds, num_classes):
-        """(held-out loss in bits, held-out accuracy, the loss after 90% of the steps) of one item."""
+        """(held-out loss in bits, held-out accuracy, the estimate's change over the last 10% of
+        the steps) of one item."""
         z = standardize(acts_NxD)
         train = folds[None, :] != jnp.arange(self.folds)[:, None]  # [K, N]
         onehot = jax.nn.one_hot(y_N, num_classes, dtype=jnp.float32)
@@ -149,9 +151,10 @@ class Probe(common.Estimator):
         n, d = z.shape
         k, c = self.folds, onehot.shape[1]
         p = len(self.penalties)
-        gram = jnp.matmul(z.T, z, precision=jax.lax.Precision.HIGHEST) / n
+        gram = jnp.matmul(z.T, z, precision=_PRECISION) / n
         curvature, basis = jnp.linalg.eigh(gram)
-        x = jnp.concatenate([z @ basis, jnp.ones((n, 1), z.dtype)], axis=1)  # rotated, with the intercept
+        rotated = jnp.matmul(z, basis, precision=_PRECISION)
+        x = jnp.concatenate([rotated, jnp.ones((n, 1), z.dtype)], axis=1)  # with the intercept
         curvature = jnp.concatenate([jnp.maximum(curvature, 0.0), jnp.ones(1, z.dtype)])  # [D + 1]
         lams = np.repeat(np.asarray(self.penalties, np.float32), k)  # problem b = (penalty b // K, fold b % K)
         penalty = jnp.asarray(np.outer(np.append(np.ones(d), 0.0), lams), jnp.float32)  # [D + 1, B]
@@ -165,12 +168,15 @@ class Probe(common.Estimator):
         state = solver(solver_init(w, x), first)
         w_early = state["w"]
         w_final = solver(state, self.steps - first)["w"]
-        return (held_out_logits(jnp.einsum("nd,dbc->bnc", x, w).reshape(p, k, n, c), train) for w in (w_early, w_final))
+        return (
+            held_out_logits(jnp.einsum("nd,dbc->bnc", x, w, precision=_PRECISION).reshape(p, k, n, c), train)
+            for w in (w_early, w_final)
+        )
 
     def _fit_mlp(self, z, onehot, train):
         n, d = z.shape
         k, c, h = self.folds, onehot.shape[1], self.hidden
-        penalties = jnp.asarray(self.penalties)
+        penalties = jnp.asarray(self.penalties, jnp.float32)
         n_k = jnp.sum(train, axis=1).astype(jnp.float32)
         weight = (train / n_k[:, None]).astype(jnp.float32)  # [K, N]
 
@@ -219,7 +225,7 @@ def solver_init(w, x) -> dict:
     dim, b, c = w.shape
     return {
         "w": w,
-        "logits": jnp.einsum("nd,dbc->nbc", x, w),
+        "logits": jnp.einsum("nd,dbc->nbc", x, w, precision=_PRECISION),
         "s": jnp.zeros((_MEMORY, dim, b, c), w.dtype),
         "y": jnp.zeros((_MEMORY, dim, b, c), w.dtype),
         "rho": jnp.zeros((_MEMORY, b), w.dtype),
@@ -247,7 +253,7 @@ def lbfgs(state, steps, *, x, onehot, fold_weight, penalty, h0):
     def gradient(w, logits):
         value, residual = _objective_parts(logits, onehot, fold_weight)
         value = value + 0.5 * jnp.sum(penalty[..., None] * w * w, axis=(0, 2))
-        return value, jnp.einsum("nd,nbc->dbc", x, residual) + penalty[..., None] * w
+        return value, jnp.einsum("nd,nbc->dbc", x, residual, precision=_PRECISION) + penalty[..., None] * w
 
     def direction(st, g):  # the two-loop recursion, newest pair first
         def back(i, carry):
@@ -276,7 +282,7 @@ def lbfgs(state, steps, *, x, onehot, fold_weight, penalty, h0):
         slope = jnp.sum(d * g, axis=(0, 2))  # [B]
         steepest = -h0[..., None] * g
         d = jnp.where((slope < 0)[None, :, None], d, steepest)  # not a descent direction: the bound's step
-        logits_d = jnp.einsum("nd,dbc->nbc", x, d)
+        logits_d = jnp.einsum("nd,dbc->nbc", x, d, precision=_PRECISION)
         sizes = jnp.asarray(_STEP_SIZES, jnp.float32)
         trial = st["logits"][None] + sizes[:, None, None, None] * logits_d[None]  # [S, N, B, C]
         ce = jax.vmap(lambda lg: _objective_parts(lg, onehot, fold_weight)[0])(trial)  # [S, B]
