@@ -1,5 +1,6 @@
 """Tests of Recorder: one's own training loop into the results contract."""
 
+import dataclasses
 import os
 import tempfile
 
@@ -11,6 +12,23 @@ from absl.testing import absltest
 
 from ib_jax import capture, errors, estimators, outcome, plotting, recorder, results
 from tests.capture_test import LAYERS, _setup
+
+
+@dataclasses.dataclass(frozen=True)
+class _Decoder(estimators.Estimator):
+    """An I(T;Y)-only estimator with a diagnostic, as the probe is, but cheap: I(T;Y) is the mean
+    activation, the diagnostic its maximum."""
+
+    extras = ("peak",)
+    measures_xt = False
+
+    @property
+    def name(self) -> str:
+        return "decoder"
+
+    def layer_information(self, acts_BxNxD, labels, num_classes, exact):
+        mean, peak = jnp.mean(acts_BxNxD, axis=(1, 2)), jnp.max(acts_BxNxD, axis=(1, 2))
+        return jnp.full_like(mean, jnp.nan), mean.astype(jnp.float32), {"peak": peak.astype(jnp.float32)}
 
 
 class RecorderTest(chex.TestCase):
@@ -63,6 +81,27 @@ class RecorderTest(chex.TestCase):
             self.assertIn(out + "/" + name, [str(p) for p in paths])
             self.assertGreater(os.path.getsize(f"{out}/{name}"), 10_000)
         plotting.headline_figure([res, res], ["a", "b"], f"{out}/headline.png")
+
+    def test_an_estimator_of_i_ty_only_with_diagnostics(self):
+        out = tempfile.mkdtemp()
+        rec = recorder.Recorder(out, num_classes=4, layer_names=LAYERS, estimators=(_Decoder(), "binned"))
+        for epoch, scale in ((0, 1.0), (5, 2.0)):
+            acts = self._acts(scale)
+            rec.record(epoch, (acts, self.y), ([2.0 * a for a in acts], self.y))
+            rec.log(epoch, train_loss=1.0)
+        rec.save(complete=True)
+        res = results.load_results(out)
+        self.assertTrue(np.isnan(res["decoder.i_xt_train"]).all())
+        self.assertEqual(str(res["plane_x"]), "binned")
+        for split, factor in (("train", 1.0), ("test", 2.0)):
+            for e, scale in enumerate((1.0, 2.0)):
+                for layer, acts in enumerate(self._acts(scale)):
+                    want = (float(jnp.mean(acts)) * factor, float(jnp.max(acts)) * factor)
+                    got = (res[f"decoder.i_ty_{split}"][0, e, layer], res[f"decoder.peak_{split}"][0, e, layer])
+                    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+        view = results.estimator_view(res, "decoder")
+        np.testing.assert_array_equal(view["i_xt_test"], res["binned.i_xt_test"])
+        self.assertEqual(view["i_xt_by"], "binned")
 
     def test_a_logged_non_finite_loss_is_divergence_an_unlogged_epoch_is_not(self):
         """A Recorder's curves hold NaN where nothing was logged: only a logged NaN or infinite
