@@ -166,12 +166,14 @@ class StateAndSaturationTest(chex.TestCase):
     def test_conditions_are_picked_never_pooled(self):
         conditions = [("true", 0.0), ("true", 0.0), ("labels", 0.4), ("labels", 0.4)]
         res = _synthetic(rows=4, conditions=conditions)
+        res["probe.accuracy_train"] = np.arange(4.0)[:, None, None] * np.ones((4, 3, 2))  # a diagnostic, per row
         with self.assertRaisesRegex(errors.DataError, r"sweep of 2 conditions \(true, labels:0.4\).*--condition"):
             outcome.single_condition(res, "runs/sweep")
         for name in ("labels:0.4", "labels p=0.4", "labels:0.40"):
             picked = outcome.select_condition(res, name)
             np.testing.assert_array_equal(picked["i_xt_train"], res["i_xt_train"][2:])
             chex.assert_shape(picked["kde_upper.saturated"], (2, 4, 2))
+            np.testing.assert_array_equal(picked["probe.accuracy_train"][:, 0, 0], [2.0, 3.0])
         with self.assertRaisesRegex(errors.DataError, "has no condition 'gaussian'; it has true, labels:0.4"):
             outcome.select_condition(res, "gaussian")
         outcome.single_condition(outcome.select_condition(res, "true"))
