@@ -366,7 +366,7 @@ def row_view(res: Mapping[str, np.ndarray], rows) -> dict[str, np.ndarray]:
     `h_y_train` the mean over those rows: one condition of a sweep reads as a run of its own."""
     out = dict(res)
     for key, value in res.items():
-        if key in _PER_ROW or key.startswith("final_") or "." in key:  # "E.*": every estimator key is per row
+        if key in _PER_ROW or key in MI_KEYS or key.startswith("final_") or "." in key:  # "E.*": all per row
             out[key] = np.asarray(value)[rows]
     if "h_y_train_rows" in res:
         out["h_y_train"] = float(np.mean(out["h_y_train_rows"]))
