@@ -30,6 +30,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from benchmarks.information_bench import best_of
 from ib_jax import estimators, validation
 from ib_jax.estimators import knn
 
@@ -51,15 +52,6 @@ for metric in ("euclidean", "chebyshev"):
     out[metric] = {"seconds": min(times), "nats": float(value)}
 print(json.dumps(out))
 """
-
-
-def best_of(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        jax.block_until_ready(fn())
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def relu_layer(n: int, d: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

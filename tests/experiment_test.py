@@ -426,24 +426,32 @@ class RunTest(chex.TestCase):
         )
 
 
+def _one_layer_run(estimator_names, folder: str):
+    """A 10-epoch run of a one-hidden-layer network measured by `estimator_names`, and the same
+    network trained separately: (config, dataset, results, its training state at epoch 10)."""
+    train_config = dataclasses.replace(testing.TINY.train, hidden=(5,))
+    # Splits of one size: the direct measurements compile each estimator once, not per split.
+    config = dataclasses.replace(
+        testing.TINY, train=train_config, estimators=estimator_names, epochs=10, train_size=256
+    )
+    dataset = experiment.load_dataset(config)
+    out = experiment.prepare_output_dir(pathlib.Path(tempfile.mkdtemp()) / folder, False)
+    res = experiment.run(config, dataset, out)
+    init_key, shuffle_key = jax.random.split(jax.random.key(config.seed))
+    state = train.create_state(init_key, train_config, 12, 2)
+    for epoch in range(10):
+        key = jax.random.fold_in(shuffle_key, epoch)
+        state, _, _ = train.jit_train_epoch(state, key, dataset.x_train, dataset.y_train, train_config)
+    return config, dataset, res, state, out
+
+
 class DecodableRunTest(chex.TestCase):
     """probe (the main estimator: I(T;Y) only) and knn in a run of their own, one hidden layer."""
 
     def test_probe_and_knn_in_a_run(self):
         """Epoch 10's values equal the estimators on a direct forward pass; the probe's I(X;T) is
         NaN and its planes take knn's (`plane_x`); its diagnostics, figures and tidy rows."""
-        train_config = dataclasses.replace(testing.TINY.train, hidden=(5,))
-        config = dataclasses.replace(
-            testing.TINY, train=train_config, estimators=testing.DECODABLE, epochs=10, train_size=256
-        )
-        dataset = experiment.load_dataset(config)
-        out = experiment.prepare_output_dir(pathlib.Path(tempfile.mkdtemp()) / "decodable", False)
-        res = experiment.run(config, dataset, out)
-        init_key, shuffle_key = jax.random.split(jax.random.key(config.seed))
-        state = train.create_state(init_key, train_config, 12, 2)
-        for epoch in range(10):
-            key = jax.random.fold_in(shuffle_key, epoch)
-            state, _, _ = train.jit_train_epoch(state, key, dataset.x_train, dataset.y_train, train_config)
+        config, dataset, res, state, out = _one_layer_run(testing.DECODABLE, "decodable")
         _, layers = train.evaluate(state.apply_fn, state.params, dataset.x_train, dataset.y_train)
         probe, knn = experiment.measured_estimators(config)
         _, i_ty = estimators.information_plane(layers, dataset.y_train, estimator=probe)
@@ -479,19 +487,7 @@ class SlowCompilingEstimatorsRunTest(chex.TestCase):
         (and x_test) of the network trained separately; kde_mc is at most log2 N (its draws
         follow the activations' last bits, which two passes may not share); config.json records
         their settings."""
-        train_config = dataclasses.replace(testing.TINY.train, hidden=(5,))
-        # Splits of one size: the direct measurements below compile each estimator once, not per split.
-        config = dataclasses.replace(
-            testing.TINY, train=train_config, estimators=testing.SLOW_COMPILING, epochs=10, train_size=256
-        )
-        dataset = experiment.load_dataset(config)
-        out = experiment.prepare_output_dir(pathlib.Path(tempfile.mkdtemp()) / "inputs", False)
-        res = experiment.run(config, dataset, out)
-        init_key, shuffle_key = jax.random.split(jax.random.key(config.seed))
-        state = train.create_state(init_key, train_config, 12, 2)
-        for epoch in range(10):
-            key = jax.random.fold_in(shuffle_key, epoch)
-            state, _, _ = train.jit_train_epoch(state, key, dataset.x_train, dataset.y_train, train_config)
+        config, dataset, res, state, out = _one_layer_run(testing.SLOW_COMPILING, "inputs")
         for split, x, y in (("train", dataset.x_train, dataset.y_train), ("test", dataset.x_test, dataset.y_test)):
             _, layers = train.evaluate(state.apply_fn, state.params, x, y)
             for estimator in experiment.measured_estimators(config)[1:]:  # renyi, edge
