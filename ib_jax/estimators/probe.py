@@ -42,8 +42,9 @@ It is returned raw, never clipped. I(X;T) is not measured: NaN. Items with a NaN
 activation give NaN.
 
 Every probe of a measurement is in its one compiled program: the penalties x folds of an item
-at once, the items (rows, epochs) vmapped in chunks of about `_CHUNK_ELEMENTS` activations,
-the chunks in turn (memory stays bounded), layers and splits one after another.
+at once (vectorized), the items (rows, epochs) one after another in a loop (memory stays
+bounded; several items vmapped together stopped XLA:CPU inside a run's program here), layers
+and splits one after another.
 
 Diagnostics (`Probe.extras`, per item): "accuracy", the held-out probe's accuracy; and
 "change", the estimate after all `steps` minus the estimate after 90% of them (bits): near 0
@@ -65,7 +66,6 @@ PENALTIES = (1e-5, 1e-3, 1e-1)  # lam, the ridge penalty on the mean cross-entro
 _CALIBRATION_STEPS = 12  # Newton steps of the temperature and offset
 _CALIBRATION_SIZES = (1.0, 0.5, 0.25, 0.1)  # and their trial step sizes
 _MEMORY = 10  # L-BFGS's memory
-_CHUNK_ELEMENTS = 1 << 22  # activations of the items vmapped at once (a chunk); chunks run in turn
 _CONVERGENCE_FRACTION = 0.9  # "change": the estimate after every step minus after this share
 _PRECISION = jax.lax.Precision.HIGHEST  # float32 products on GPUs too (their default is TF32)
 
@@ -126,8 +126,9 @@ class Probe(common.Estimator):
         folds = jnp.asarray(fold_ids(n, self.folds, self.seed))
         h_y = common.entropy_bits(common.label_distribution(y, num_classes))  # [B]
         measure = jax.vmap(functools.partial(self._item, folds=folds, num_classes=num_classes))
-        per_chunk = max(1, _CHUNK_ELEMENTS // (n * acts.shape[-1]))  # items vmapped at once, chunks in turn
-        loss, accuracy, change = common.in_chunks(measure, acts, per_chunk, y)
+        # One item at a time: two or more vmapped together inside a run's compiled program stopped
+        # XLA:CPU here (every thread waiting, from 2 rows at N = 1,000), alone they never did.
+        loss, accuracy, change = common.in_chunks(measure, acts, 1, y)
         nan = jnp.float32(jnp.nan)
         i_ty = jnp.where(bad, nan, h_y - loss).astype(jnp.float32)
         change = jnp.where(bad, nan, change).astype(jnp.float32)
