@@ -82,8 +82,8 @@ def _table(loaded, names, chosen, split) -> str:
         for estimator in chosen:
             r = results.peak_and_end(res, estimator, split, layer)
             shown = estimator  # an I(T;Y)-only estimator's plane (the probe's) has another's I(X;T)
-            if not results.measures_xt(res, estimator):
-                shown += f" (I(X;T) by {results.plane_partner(res, estimator) or 'none'})"
+            if not outcome.measures_xt(res, estimator):
+                shown += f" (I(X;T) by {outcome.plane_partner(res, estimator) or 'none'})"
             lines.append(
                 f"| {name} | {shown} | {plotting.layer_label(res, layer)} | "
                 f"{r['peak_mean']:.2f} ± {r['peak_std']:.2f} | {r['end_mean']:.2f} ± {r['end_std']:.2f} | "

@@ -204,14 +204,6 @@ def measured_estimators(config: ExperimentConfig) -> tuple[estimators.Estimator,
     )
 
 
-def plane_x(config: ExperimentConfig) -> str:
-    """The estimator whose I(X;T) the planes pair with an I(T;Y)-only estimator's: `plane_x`, or
-    the first listed that measures I(X;T); "" where none does."""
-    if config.plane_x:
-        return config.plane_x
-    return next((e.name for e in measured_estimators(config) if e.measures_xt), "")
-
-
 def estimator_settings(config: ExperimentConfig) -> list[dict[str, Any]]:
     """Each estimator's name, type and parameters, as config.json lists them."""
     return results.estimator_entries(measured_estimators(config))

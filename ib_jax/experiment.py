@@ -38,7 +38,6 @@ from ib_jax.config import (
     estimator_settings,
     measured_estimators,
     mi_epochs,
-    plane_x,
 )
 from ib_jax.progress import estimate_eta
 from ib_jax.results import GRADIENT_KEYS, epochs_to_fit, versions
@@ -156,9 +155,7 @@ class _Run:
             epochs=self.config.epochs,
             num_classes=self.dataset.num_classes,
             mi_epochs=self.schedule[: len(record.mi)],
-            information=information[: len(self.chosen)],
-            extras=dict(zip(channels, information[len(self.chosen) :, 1::2])),
-            plane_x=plane_x(self.config) if not all(e.measures_xt for e in self.chosen) else None,
+            **estimators_lib.common.unpack_channels(information, self.chosen, self.config.plane_x),
             estimators=self.config.estimators,
             metrics=record.metric_curves(r),
             layer_widths=self.program.widths,

@@ -1,9 +1,11 @@
 """What a run's results say about the run itself, for the figures, the summaries and the
-checks of a folder: where it diverged and whether it finished (`run_status`), which values sit at
-the estimator's ceiling (`saturation`, `saturated`), one condition of a sweep
-(`select_condition`, `single_condition`), and a sweep's summary per row and per condition
-(`sweep_summary`, `summary_table`). `results.build_results` writes the first two as keys
-of the contract; these read them back, and derive them for folders older than the keys."""
+checks of a folder: where it diverged and whether it finished (`run_status`), which values sit
+at the estimator's ceiling (`saturation`, `saturated`), which estimators measured I(X;T) and
+whose I(X;T) the planes of an I(T;Y)-only one take (`measures_xt`, `plane_partner`), one
+condition of a sweep (`select_condition`, `single_condition`), and a sweep's summary per row
+and per condition (`sweep_summary`, `summary_table`). `results.build_results` writes the first
+two as keys of the contract; these read them back, and derive them for folders older than the
+keys."""
 
 from collections.abc import Mapping
 from typing import Any
@@ -61,6 +63,25 @@ def saturated(res: Mapping[str, np.ndarray], estimator: str | None = None) -> np
     h_y_train = view["h_y_train_rows"] if "h_y_train_rows" in view else view["h_y_train"]
     info = np.stack([view[k] for k in results.MI_KEYS])
     return saturation(info, int(view["n_train"]), int(view["n_test"]), h_y_train, float(view["h_y_test"]))
+
+
+def measures_xt(res: Mapping[str, np.ndarray], name: str) -> bool:
+    """Whether estimator `name` measured I(X;T) in this run (the probe does not: all NaN)."""
+    key = f"{name}.i_xt_train" if f"{name}.i_xt_train" in res else "i_xt_train"
+    return not np.isnan(np.asarray(res[key], np.float64)).all() or np.size(res[key]) == 0
+
+
+def plane_partner(res: Mapping[str, np.ndarray], name: str) -> str | None:
+    """The estimator whose I(X;T) pairs with `name`'s I(T;Y) in the planes: None where `name`
+    measures I(X;T) itself or no estimator of the run does; else the run's `plane_x` (or, for a
+    run without it, the first that measures I(X;T))."""
+    if measures_xt(res, name):
+        return None
+    chosen = str(res["plane_x"]) if "plane_x" in res else ""
+    candidates = [n for n in results.estimator_names(res) if measures_xt(res, n)]
+    if chosen in candidates:
+        return chosen
+    return candidates[0] if candidates else None
 
 
 def diverged(res: Mapping[str, np.ndarray]) -> np.ndarray:

@@ -208,13 +208,9 @@ class Recorder:
             raise ValueError(f"{len(seeds)} seeds given for {rows} rows")
         n = np.asarray(measured[0]["n"])
         info = np.transpose(info, (2, 3, 1, 0, 4))  # [E, S, M + X, 4, L] -> [M + X, 4, S, E, L]
-        m = len(self.estimators)
-        pairs = next((e.name for e in self.estimators if e.measures_xt), "")
         return results.build_results(
             mi_epochs=np.asarray(self._epochs, np.int64),
-            information=info[:m],
-            extras=dict(zip(estimators_lib.common.extra_channels(self.estimators), info[m:, 1::2])),
-            plane_x=None if all(e.measures_xt for e in self.estimators) else pairs,
+            **estimators_lib.common.unpack_channels(info, self.estimators),
             estimators=[e.name for e in self.estimators],
             metrics=curves,
             layer_widths=np.asarray(measured[0]["widths"], np.int64),

@@ -294,7 +294,7 @@ def estimator_names(res: Mapping[str, np.ndarray]) -> list[str]:
 def estimator_view(res: Mapping[str, np.ndarray], name: str) -> dict[str, np.ndarray]:
     """`res` with the unprefixed information keys set to estimator `name`'s, so every figure
     and summary of a run can be drawn for any of its estimators. For an estimator that measures
-    I(T;Y) only (the probe), I(X;T) is its `plane_partner`'s, named by "i_xt_by" in the view
+    I(T;Y) only (the probe), I(X;T) is its `outcome.plane_partner`'s, named by "i_xt_by" in the view
     (NaN where the run has no partner)."""
     names = estimator_names(res)
     if name not in names:
@@ -303,30 +303,13 @@ def estimator_view(res: Mapping[str, np.ndarray], name: str) -> dict[str, np.nda
         return dict(res)
     view = {**res, **{k: res[f"{name}.{k}"] for k in MI_KEYS}, "viewed": name}
     view.pop("i_xt_by", None)  # the view of a view: only this estimator's partner counts
-    partner = plane_partner(res, name)
+    from ib_jax import outcome  # pylint: disable=g-import-not-at-top  (it reads this module: imported when used)
+
+    partner = outcome.plane_partner(res, name)
     if partner is not None:  # an I(T;Y)-only estimator: its planes take I(X;T) from the partner
         view.update({k: res[f"{partner}.{k}"] for k in MI_KEYS if k.startswith("i_xt")})
         view["i_xt_by"] = partner
     return view
-
-
-def measures_xt(res: Mapping[str, np.ndarray], name: str) -> bool:
-    """Whether estimator `name` measured I(X;T) in this run (the probe does not: all NaN)."""
-    key = f"{name}.i_xt_train" if f"{name}.i_xt_train" in res else "i_xt_train"
-    return not np.isnan(np.asarray(res[key], np.float64)).all() or np.size(res[key]) == 0
-
-
-def plane_partner(res: Mapping[str, np.ndarray], name: str) -> str | None:
-    """The estimator whose I(X;T) pairs with `name`'s I(T;Y) in the planes: None where `name`
-    measures I(X;T) itself or no estimator of the run does; else the run's `plane_x` (or, for a
-    run without it, the first that measures I(X;T))."""
-    if measures_xt(res, name):
-        return None
-    chosen = str(res["plane_x"]) if "plane_x" in res else ""
-    candidates = [n for n in estimator_names(res) if measures_xt(res, n)]
-    if chosen in candidates:
-        return chosen
-    return candidates[0] if candidates else None
 
 
 def peak_and_end(res: Mapping[str, np.ndarray], estimator: str, split: str, layer: int) -> dict[str, float]:

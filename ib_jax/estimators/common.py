@@ -203,6 +203,23 @@ def extra_channels(estimators: Sequence[Estimator]) -> list[str]:
     return [f"{e.name}.{x}" for e in estimators for x in e.extras]
 
 
+def unpack_channels(information, estimators: Sequence[Estimator], plane_x: str = ""):
+    """What `results.build_results` takes from stacked `measure_splits` output, [M + X, 4, ...]
+    (any trailing axes): {"information": the M estimators' [M, 4, ...], "extras": {channel:
+    [2, ...] (train, test)}, "plane_x": the estimator whose I(X;T) an I(T;Y)-only estimator's
+    planes take (`plane_x`, else the first that measures I(X;T), "" for none), None where every
+    estimator measures I(X;T)}."""
+    m = len(estimators)
+    partner = None
+    if not all(e.measures_xt for e in estimators):
+        partner = plane_x or next((e.name for e in estimators if e.measures_xt), "")
+    return {
+        "information": information[:m],
+        "extras": dict(zip(extra_channels(estimators), information[m:, 1::2])),
+        "plane_x": partner,
+    }
+
+
 def measure_splits(estimators: Sequence[Estimator], splits, num_classes: int) -> jax.Array:
     """Every estimator on every layer of both splits, (acts_seq, labels, inputs or None) each:
     float32 [..., M + X, 4, L], I(X;T) and I(T;Y) of the first split, then of the second, for

@@ -289,7 +289,7 @@ def estimators_layers_figure(res, path: str | os.PathLike, name: str = "") -> No
     used = []
     for i, estimator in enumerate(names):
         view = results.estimator_view(res, estimator)
-        what = "i_xt" if results.measures_xt(res, estimator) else "i_ty"
+        what = "i_xt" if outcome.measures_xt(res, estimator) else "i_ty"
         for s, split in enumerate(SPLITS):
             ax = grid[2 * (i // cols) + s, i % cols]
             used.append(ax)
