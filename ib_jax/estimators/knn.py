@@ -22,7 +22,7 @@ is). With psi the digamma function:
 The values are returned raw (both estimators can go slightly below 0 where the variables are
 independent; scikit-learn clips Ross's at 0, this module does not). How: a block of rows at a
 time, its max-norm distances to all N samples are built one coordinate at a time (a [rows, N]
-buffer, never N x N: `_BLOCK_ELEMENTS` floats), the k nearest taken by `lax.top_k` and the
+buffer, never N x N: `_BLOCK_ELEMENTS` floats), the k nearest taken by one reduction and the
 counts by comparison, in the same pass; O(N^2 (D + Dx)) per item, on the device. Items with a
 NaN or infinite activation give NaN.
 """
@@ -111,12 +111,30 @@ def max_distances(points_NxD: jax.Array, rows: jax.Array) -> jax.Array:
     def one(j, acc):
         return jnp.maximum(acc, jnp.abs(mine[:, j][:, None] - columns[j][None, :]))
 
-    return jax.lax.fori_loop(0, columns.shape[0], one, jnp.zeros((rows.shape[0], columns.shape[1]), jnp.float32))
+    return jax.lax.fori_loop(0, columns.shape[0], one, jnp.zeros((rows.shape[0], columns.shape[1]), points_NxD.dtype))
 
 
 def _kth_smallest(d_RxN: jax.Array, k: int) -> jax.Array:
-    """The k smallest of each row, ascending, [R, k]."""
-    return -jax.lax.top_k(-d_RxN, k)[0]
+    """The k smallest of each row, ascending, with multiplicity, [R, k]: one variadic reduction
+    whose state is the k smallest so far, merged by a min/max insertion network. On XLA:CPU
+    that is about 14x faster than `lax.top_k` (3 of 2,000 per row: 1.3 s against 18 s for 10^5
+    rows), and it compares values only with each other: k passes of a row minimum that remove
+    the entries equal to it would be faster still, but XLA may compute the distances again, and
+    round them otherwise, in each pass (no entry then equals the minimum taken of it)."""
+
+    def merge(a, b):  # the k smallest of two ascending k-tuples, ascending
+        kept = list(a)
+        for value in b:
+            carry, merged = value, []
+            for current in kept:
+                merged.append(jnp.minimum(current, carry))
+                carry = jnp.maximum(current, carry)
+            kept = merged
+        return tuple(kept)
+
+    inf = jnp.array(jnp.inf, d_RxN.dtype)
+    operands = (d_RxN, *(jnp.full_like(d_RxN, jnp.inf) for _ in range(k - 1)))
+    return jnp.stack(jax.lax.reduce(operands, (inf,) * k, merge, (1,)), axis=-1)
 
 
 def ksg_information(x_NxDx: jax.Array, t_NxD: jax.Array, k: int) -> jax.Array:
@@ -153,6 +171,137 @@ def ross_information(t_NxD: jax.Array, y_N: jax.Array, k: int) -> jax.Array:
         return m
 
     m = _blocks(n, block)
+    kept = (counts > 1).astype(jnp.float64)
+    used = jnp.sum(kept)
+    mean = lambda v: jnp.sum(kept * v) / used  # noqa: E731
+    safe = lambda v: jnp.maximum(v, 1).astype(jnp.float64)  # noqa: E731
+    nats = digamma(used) + mean(digamma(safe(k_i))) - mean(digamma(safe(counts))) - mean(digamma(safe(m)))
+    return nats / math.log(2.0)
+
+
+# One-dimensional variables (the sliced estimator's projections): the same estimators by sorting,
+# O(N (log N + W)) instead of O(N^2), with the same values. Every distance is taken, as the
+# brute-force functions take it, as |a - b| of the same float32 values (IEEE subtraction is
+# sign-symmetric), all of them read from the outputs of one sort: XLA may otherwise compute a
+# fused input again, and round it otherwise, in each place it is used.
+
+
+def _others_nearer(sorted_v: jax.Array, pos: jax.Array, radius: jax.Array) -> jax.Array:
+    """For the entry at each position `pos` [M] of the ascending `sorted_v` [N], how many other
+    entries lie strictly nearer than `radius` [M]: two binary searches (the distance to the
+    entries on either side grows monotonically with their distance in position)."""
+    n = sorted_v.shape[0]
+    v = sorted_v[pos]
+    steps = max(1, int(math.ceil(math.log2(n + 1))) + 1)
+
+    def search(lo, hi, below):  # the first index in [lo, hi) where `below` turns False (or True)
+        def step(_, bounds):
+            lo, hi = bounds
+            mid = (lo + hi) // 2
+            go_right = below(jnp.clip(mid, 0, n - 1)) & (lo < hi)
+            return jnp.where(go_right, mid + 1, lo), jnp.where(go_right | (lo >= hi), hi, mid)
+
+        return jax.lax.fori_loop(0, steps, step, (lo, hi))[0]
+
+    right = search(pos + 1, jnp.full_like(pos, n), lambda q: (sorted_v[q] - v) < radius)
+    left = search(jnp.zeros_like(pos), pos, lambda q: ~((v - sorted_v[q]) < radius))
+    return (right - pos - 1) + (pos - left)
+
+
+def _window_kth(key_sorted, other_sorted, k: int, width: int):
+    """In the order of one coordinate (`key_sorted` ascending, `other_sorted` the other
+    coordinate of the same samples), the k-th smallest max-norm distance of each sample to the
+    samples within `width` positions on either side, and whether it is exact: whether every
+    sample outside the window is at least that far in the sorting coordinate alone. [N] each."""
+    n = key_sorted.shape[0]
+    offsets = np.concatenate([np.arange(-width, 0), np.arange(1, width + 1)])
+    q = jnp.arange(n)[:, None] + offsets[None, :]
+    valid = (q >= 0) & (q < n)
+    qc = jnp.clip(q, 0, n - 1)
+    d = jnp.maximum(jnp.abs(key_sorted[qc] - key_sorted[:, None]), jnp.abs(other_sorted[qc] - other_sorted[:, None]))
+    eps = _kth_smallest(jnp.where(valid, d, jnp.inf), k)[:, k - 1]
+    p = jnp.arange(n)
+    below = jnp.where(p - width - 1 >= 0, key_sorted - key_sorted[jnp.maximum(p - width - 1, 0)], jnp.inf)
+    above = jnp.where(p + width + 1 < n, key_sorted[jnp.minimum(p + width + 1, n - 1)] - key_sorted, jnp.inf)
+    return eps, jnp.minimum(below, above) >= eps
+
+
+_PATCHED = 64  # samples whose k-th neighbour `ksg_information_1d` computes in full, beyond the windows
+
+
+def window_width(n: int, k: int) -> int:
+    """The window of `ksg_information_1d`: about sqrt(k N) positions on each side, where the
+    k-th neighbour of samples of two independent continuous variables lies within one of the
+    two orders' windows (the rare other cases are computed in full)."""
+    return int(min(max(n - 1, 1), max(2 * k, math.ceil(math.sqrt(k * n)))))
+
+
+def ksg_information_1d(x_N: jax.Array, t_N: jax.Array, k: int) -> jax.Array:
+    """`ksg_information` of two one-dimensional variables (float32 [N] each), the same value by
+    sorting: each sample's k-th neighbour in the joint max-norm space is sought within a window
+    of positions in the order of x and in the order of t; the samples that neither window
+    settles (a few per thousand) are computed in full, against every sample, and where they are
+    more than `_PATCHED`, the whole item is (`lax.cond`: call it under `lax.map`, not vmap, or
+    both branches run). Counts by binary search."""
+    n = x_N.shape[0]
+    index = jnp.arange(n, dtype=jnp.int32)
+    xs, tx, ix = jax.lax.sort((x_N, t_N, index), num_keys=1)  # x order
+    ts, xt, it = jax.lax.sort((t_N, x_N, index), num_keys=1)  # t order
+    pos_x = jnp.zeros(n, jnp.int32).at[ix].set(index)  # each sample's position in x order
+    pos_t = jnp.zeros(n, jnp.int32).at[it].set(index)
+    width = window_width(n, k)
+    eps_x, exact_x = _window_kth(xs, tx, k, width)
+    eps_t, exact_t = _window_kth(ts, xt, k, width)
+    eps_x, exact_x = eps_x[pos_x], exact_x[pos_x]  # per sample
+    eps_t, exact_t = eps_t[pos_t], exact_t[pos_t]
+
+    points = jnp.stack([xs, tx], axis=1)  # x order
+
+    def in_full_at(rows):  # the k-th neighbour distance of the samples at x positions `rows`, in full
+        own = rows[:, None] == jnp.arange(n)[None, :]
+        return _kth_smallest(jnp.where(own, jnp.inf, max_distances(points, rows)), k)[:, k - 1]
+
+    def patched(_):  # the few samples that neither window settles, in full
+        missed = jnp.nonzero(~(exact_x | exact_t), size=_PATCHED, fill_value=-1)[0]
+        found = missed >= 0
+        rows = jnp.where(found, missed, 0)
+        eps = jnp.minimum(eps_x, eps_t)
+        return eps.at[rows].set(jnp.where(found, in_full_at(pos_x[rows]), eps[rows]))
+
+    def in_full(_):
+        return _blocks(n, in_full_at)[pos_x]
+
+    unsettled = jnp.sum(~(exact_x | exact_t))
+    eps = jax.lax.cond(unsettled <= _PATCHED, patched, in_full, None)
+    n_x = _others_nearer(xs, pos_x, eps)
+    n_t = _others_nearer(ts, pos_t, eps)
+    terms = digamma((n_x + 1).astype(jnp.float32)) + digamma((n_t + 1).astype(jnp.float32))
+    nats = digamma(float(k)) + digamma(float(n)) - jnp.mean(terms.astype(jnp.float64))
+    return nats / math.log(2.0)
+
+
+def ross_information_1d(t_N: jax.Array, y_N: jax.Array, k: int) -> jax.Array:
+    """`ross_information` of a one-dimensional variable (float32 [N]), the same value by sorting:
+    in the order of (class, t) a sample's k nearest of its class lie within k positions on
+    either side; the counts over all samples by binary search in the order of t."""
+    n = t_N.shape[0]
+    index = jnp.arange(n, dtype=jnp.int32)
+    y_N = y_N.astype(jnp.int32)
+    ys, tys, iy = jax.lax.sort((y_N, t_N, index), num_keys=2)  # class, then t
+    ts, it = jax.lax.sort((t_N, index), num_keys=1)
+    pos_t = jnp.zeros(n, jnp.int32).at[it].set(index)
+    counts = jnp.zeros(n, jnp.int32).at[ys].add(1)[ys]  # N_y, in class order
+    k_i = jnp.minimum(k, counts - 1)
+    offsets = np.concatenate([np.arange(-k, 0), np.arange(1, k + 1)])
+    q = jnp.arange(n)[:, None] + offsets[None, :]
+    qc = jnp.clip(q, 0, n - 1)
+    same = (q >= 0) & (q < n) & (ys[qc] == ys[:, None])
+    nearest = _kth_smallest(jnp.where(same, jnp.abs(tys[qc] - tys[:, None]), jnp.inf), k)
+    radius = jnp.take_along_axis(nearest, jnp.maximum(k_i - 1, 0)[:, None], axis=1)[:, 0]
+    pos = pos_t[iy]  # class order -> position in t order
+    nearer = _others_nearer(ts, pos, radius) + (radius > 0)  # itself included when the radius is > 0
+    equal = jnp.searchsorted(ts, ts[pos], side="right") - jnp.searchsorted(ts, ts[pos], side="left")
+    m = jnp.maximum(nearer, equal)
     kept = (counts > 1).astype(jnp.float64)
     used = jnp.sum(kept)
     mean = lambda v: jnp.sum(kept * v) / used  # noqa: E731
