@@ -50,6 +50,13 @@ def _hidden(text: str) -> tuple[int, ...]:
     return widths
 
 
+def _layers(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(w) for w in text.split(",") if w.strip())
+    except ValueError:
+        raise errors.ConfigError(f"--noisy_layers must be comma-separated layer numbers like 1,2, got {text!r}") from None
+
+
 def _names(values: list[str]) -> tuple[str, ...]:
     return tuple(v.strip() for v in values)
 
@@ -85,6 +92,11 @@ TABLE: tuple[Flag, ...] = (
     Flag("quantize_bits", "integer", 0, "If k > 0, quantize every layer's output (logits included) to 2**k "
          "levels in training and measurement (k = 2..16; Lorenzen et al.): measure it with --estimators exact.",
          field="train.quantize_bits"),
+    Flag("layer_noise", "string", "none", "Noise of the network's own in its hidden layers, in training and in every "
+         "measurement: none, additive:SIGMA (T = a + SIGMA Z) or gaussian_dropout:P (T = a (1 + sqrt(P/(1-P)) Z)); "
+         "measure it with --estimators noise_mc.", field="train.layer_noise"),
+    Flag("noisy_layers", "string", "", "The 1-based hidden layers that carry --layer_noise, comma-separated "
+         "(default: every hidden layer).", field="train.noisy_layers", parse=_layers),
     # What is measured, and when.
     Flag("mi_every", "integer", None, "Measure information every k epochs (and at the end).", field="mi_every"),
     Flag("mi_log_points", "integer", 0, "If > 0, measure at this many log-spaced epochs instead of --mi_every.",
@@ -113,6 +125,12 @@ TABLE: tuple[Flag, ...] = (
     Flag("probe_steps", "integer", 0, "Fitting steps of the probe (0 = 60 L-BFGS steps for softmax regression, "
          "300 Adam steps for the MLP); results keep the estimate's change over the last 10% (probe.change_*).",
          field="probe_steps"),
+    Flag("noise_samples", "integer", 4, "Draws of T per sample of noise_mc's Monte Carlo (>= 2: its standard "
+         "error, noise_mc.se_*, needs two).", field="noise_samples"),
+    Flag("sliced_slices", "integer", 1000, "Random projections m of the sliced estimator (its standard error over "
+         "them: sliced.se_*).", field="sliced_slices"),
+    Flag("sliced_dim", "integer", 1, "Dimension k of the sliced estimator's projections (1: sliced MI; k > 1: "
+         "k-sliced).", field="sliced_dim"),
     Flag("plane_x", "string", "", "The estimator whose I(X;T) the information planes pair with the I(T;Y) of an "
          "estimator that measures I(T;Y) only (probe); default: the first listed that measures I(X;T).",
          field="plane_x"),

@@ -42,7 +42,8 @@ class ExperimentConfig:
     adaptive binnings', `renyi_alpha` and `renyi_batch` the matrix-based Rényi estimator's.
     `bias_correction` ("none", "miller_madow") applies to the plug-in estimators (binned,
     adaptive, exact). `knn_neighbours` is the k-NN estimators' k; `probe_folds`, `probe_hidden`
-    and `probe_steps` are the probe's (`estimators.Probe`). `plane_x` names the estimator whose
+    and `probe_steps` are the probe's (`estimators.Probe`); `noise_samples` is noise_mc's draws
+    per sample, `sliced_slices` and `sliced_dim` the sliced estimator's. `plane_x` names the estimator whose
     I(X;T) the planes pair with the I(T;Y) of an estimator that measures only I(T;Y) (the
     probe); "" = the first listed that measures I(X;T). `mi_subset` n > 0 measures the
     information on a fixed, stratified subset of n samples of each
@@ -66,6 +67,9 @@ class ExperimentConfig:
     probe_folds: int = 5
     probe_hidden: int = 0
     probe_steps: int = 0
+    noise_samples: int = 4
+    sliced_slices: int = 1000
+    sliced_dim: int = 1
     plane_x: str = ""
     train_size: int = 0
     test_size: int = 0
@@ -127,6 +131,9 @@ class ExperimentConfig:
             estimators.binned.check_bias_correction(self.bias_correction)
             estimators.Probe(self.probe_folds, self.probe_hidden, self.probe_steps)
             estimators.KNN(self.knn_neighbours)
+            estimators.Sliced(self.sliced_slices, self.sliced_dim, self.knn_neighbours)
+            if int(self.noise_samples) != self.noise_samples or self.noise_samples < 2:
+                raise ValueError(f"noise_samples must be an integer >= 2, got {self.noise_samples}")
             chosen = measured_estimators(self)
         except ValueError as e:
             raise errors.ConfigError(str(e)) from None
@@ -199,6 +206,11 @@ def measured_estimators(config: ExperimentConfig) -> tuple[estimators.Estimator,
             probe_folds=config.probe_folds,
             probe_hidden=config.probe_hidden,
             probe_steps=config.probe_steps,
+            layer_noise=config.train.layer_noise,
+            noisy_layers=config.train.noisy_layers,
+            noise_samples=config.noise_samples,
+            sliced_slices=config.sliced_slices,
+            sliced_dim=config.sliced_dim,
         )
         for name in config.estimators
     )
@@ -220,8 +232,14 @@ def _flat(settings: Any, prefix: str = "") -> dict[str, Any]:
 
 def differences(saved: dict[str, Any], now: dict[str, Any], ignore: tuple[str, ...] = ()) -> list[str]:
     """The settings (`ExperimentConfig.to_dict()`, as a folder keeps them) that differ, one
-    "name: saved in the folder, now" text each, nested names dotted ("train.learning_rate")."""
+    "name: saved in the folder, now" text each, nested names dotted ("train.learning_rate"). A
+    setting the folder does not hold (it was written before the setting existed) counts as its
+    default: an older run continues where `now` keeps that default."""
     a, b = _flat(saved), _flat(json.loads(json.dumps(now)))  # tuples read back as lists, as saved
+    defaults = _flat(json.loads(json.dumps(ExperimentConfig().to_dict())))
+    for k in b:
+        if k not in a and k in defaults:
+            a[k] = defaults[k]
     names = [k for k in dict.fromkeys([*a, *b]) if k not in ignore and a.get(k, "(absent)") != b.get(k, "(absent)")]
     return [f"{k}: {a.get(k, '(absent)')} in the folder, {b.get(k, '(absent)')} now" for k in names]
 

@@ -6,7 +6,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from ib_jax import errors, quantization
+from ib_jax import errors, noise, quantization
 
 ACTIVATIONS = {
     "tanh": jnp.tanh,
@@ -79,6 +79,11 @@ class MLP(nn.Module):
     collection evaluates with the stored ranges; with "quantization_stats" mutable it also sows
     each tracked layer's largest |a| before quantization, from which the training step updates
     the ranges (`quantization.updated_ranges`).
+
+    `layer_noise` (`noise.LayerNoise`) gives the hidden layers noise of their own: `apply` with
+    a "noise" PRNG stream (`rngs={"noise": key}`) draws it in each noisy layer after its
+    activation, so the activations returned (and the next layer's inputs) are noisy; without
+    the stream `apply` is the noiseless network.
     """
 
     hidden: Sequence[int]
@@ -86,6 +91,7 @@ class MLP(nn.Module):
     activation: str = "tanh"
     kernel_init: str = "default"
     quantize_bits: int = 0
+    layer_noise: noise.LayerNoise = noise.LayerNoise()
 
     @nn.compact
     def __call__(self, x_BxF: jax.Array) -> tuple[jax.Array, tuple[jax.Array, ...]]:
@@ -105,6 +111,8 @@ class MLP(nn.Module):
             h_FxB = self._perturbed(f"z_{i}", h_FxB)
             if i < len(self.hidden):
                 h_FxB = act(h_FxB)
+                if self.layer_noise.noisy(i, len(self.hidden)) and self.has_rng(noise.STREAM):
+                    h_FxB = self.layer_noise.sample(self.make_rng(noise.STREAM), h_FxB)
             if self.quantize_bits:
                 h_FxB = self._quantized(i, h_FxB)
             acts.append(h_FxB.T)

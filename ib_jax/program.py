@@ -29,6 +29,7 @@ from ib_jax import rows as rows_lib
 from ib_jax import train as train_lib
 
 GRADIENT_KEYS = results.GRADIENT_KEYS
+_MEASURE_TAG = 0x6D656173  # folded into an epoch's key for the measurement's noise, + 0 or 1 for the split
 
 
 def _flat_metrics(metrics) -> jax.Array:
@@ -84,6 +85,7 @@ class Program:
         self.num_classes = dataset.num_classes
         self.widths = tuple(train_lib.layer_widths(config.train, self.num_classes))
         self.estimators = chosen
+        self.noise = config.train.noise
         self.shared_labels = rows.shared_labels
         self.train_subset, self.test_subset = rows.train_subset, rows.test_subset
         # The data is an argument of every compiled function, never a constant inside it: XLA
@@ -157,15 +159,29 @@ class Program:
         new_state, metrics, acts = train_lib.train_epoch(
             state, key, x, row["labels"], self.config.train, gradient_stats, self.sub_batches
         )
-        if acts is None:  # minibatch: the entering network on the whole training set
+        if acts is None or self.noise.active:  # minibatch, or noisy: the entering (noiseless) network on all of it
             _, acts = train_lib.evaluate(state.apply_fn, state.params, x, row["labels"], state.quantization)
         grads = jnp.stack([metrics.pop(k) for k in GRADIENT_KEYS]) if gradient_stats else None
         return new_state, _flat_metrics((metrics, test_metrics)), (acts, test_acts), grads
 
-    def _plane(self, train_acts, rows, test_acts, bank):
+    def _plane(self, train_acts, rows, test_acts, bank, epoch):
         """Information of a group's layers by every estimator, then the estimators' diagnostics,
         [G, M + X, 4, L] (`estimators.common.measure_splits`); the estimators are batched over
-        rows, epochs and layers, not vmapped."""
+        rows, epochs and layers, not vmapped. The activations are the noiseless network's; a
+        network with noise of its own has each noisy layer's noise drawn around them
+        (`noise.LayerNoise.measured`, from the row's key, the epoch and the split), which every
+        estimator measures but those that integrate the noise themselves (`noise_mc`), which
+        take the noiseless values."""
+        means = None
+        if self.noise.active:
+            means = (train_acts, test_acts)
+
+            def noisy(row_seed, split, acts):
+                key = jax.random.fold_in(jax.random.fold_in(self._keys(row_seed)[1], epoch), _MEASURE_TAG + split)
+                return self.noise.measured(key, acts)
+
+            train_acts = jax.vmap(noisy, in_axes=(0, None, 0))(rows["seed"], 0, train_acts)
+            test_acts = jax.vmap(noisy, in_axes=(0, None, 0))(rows["seed"], 1, test_acts)
         labels_GxN = rows["labels"]
         train_labels = labels_GxN[0] if self.shared_labels else labels_GxN
         x, x_test = self._inputs(rows, bank) if any(e.needs_inputs for e in self.estimators) else (None, None)
@@ -175,20 +191,22 @@ class Program:
             train_acts = tuple(a[..., idx, :] for a in train_acts)
             train_labels = train_labels[..., idx]
             x = None if x is None else x[..., idx, :]
+            means = means and (tuple(a[..., idx, :] for a in means[0]), means[1])
         if self.test_subset is not None:
             idx = self.test_subset
             test_acts = tuple(a[..., idx, :] for a in test_acts)
             test_labels = test_labels[idx]
             x_test = None if x_test is None else x_test[..., idx, :]
+            means = means and (means[0], tuple(a[..., idx, :] for a in means[1]))
         splits = ((train_acts, train_labels, x), (test_acts, test_labels, x_test))
-        return estimators.common.measure_splits(self.estimators, splits, self.num_classes)  # [G, M + X, 4, L]
+        return estimators.common.measure_splits(self.estimators, splits, self.num_classes, means)  # [G, M + X, 4, L]
 
     def _measured_group(self, states, rows, epoch, bank):
         one = functools.partial(self._one_epoch, bank=bank, gradient_stats=self.config.gradient_stats)
         states, metrics, (acts, test_acts), grads = jax.vmap(one, in_axes=(0, 0, None))(states, rows, epoch)
         if grads is None:
             grads = jnp.zeros((rows["seed"].shape[0], len(GRADIENT_KEYS), len(self.widths)), jnp.float32)
-        return states, metrics, self._plane(acts, rows, test_acts, bank), grads
+        return states, metrics, self._plane(acts, rows, test_acts, bank, epoch), grads
 
     def _epochs_group(self, states, rows, start, count, bank):
         """`count` epochs from `start` (both traced: one compilation for every gap); metrics
@@ -218,4 +236,5 @@ class Program:
         # No epoch is trained from the final network: gradient statistics are NaN, |W|_F is its own.
         weights = jax.vmap(lambda st: train_lib.weight_norms(st.params))(states)
         nan = jnp.full_like(weights, jnp.nan)
-        return metrics, self._plane(acts, rows, test_acts, bank), jnp.stack([nan, nan, weights], axis=1)
+        plane = self._plane(acts, rows, test_acts, bank, self.config.epochs)  # the draws of a measured epoch `epochs`
+        return metrics, plane, jnp.stack([nan, nan, weights], axis=1)

@@ -14,9 +14,10 @@ import jax.numpy as jnp
 import optax
 from flax.training import train_state
 
-from ib_jax import errors, model, quantization
+from ib_jax import errors, model, noise, quantization
 
 OPTIMIZERS = ("adam", "sgd")
+_NOISE_TAG = 0x6E6F6973  # folded into an epoch's key for its noise draws (the batch order uses the key itself)
 REDUCTIONS = ("mean", "sum")
 
 Batch = tuple[jax.Array, jax.Array]
@@ -31,6 +32,9 @@ class TrainConfig:
     `loss_reduction` sums or averages the cross-entropy over a batch ("sum" is what the
     reimplemented project does; with Adam it changes little, with SGD it scales the step).
     `quantize_bits` k > 0 quantizes every layer's output to 2**k levels (`quantization`).
+    `layer_noise` ("none", "additive:SIGMA", "gaussian_dropout:P") on the 1-based hidden layers
+    `noisy_layers` (empty: all) gives the network noise of its own (`noise.LayerNoise`), drawn in
+    every training step from the step's key.
     """
 
     hidden: tuple[int, ...] = (784, 1024, 1024, 20, 20, 20, 10)
@@ -42,9 +46,12 @@ class TrainConfig:
     batch_size: int = 0
     loss_reduction: str = "sum"
     quantize_bits: int = 0
+    layer_noise: str = "none"
+    noisy_layers: tuple[int, ...] = ()
 
     def __post_init__(self):
         object.__setattr__(self, "hidden", tuple(int(w) for w in self.hidden))
+        object.__setattr__(self, "noisy_layers", tuple(int(i) for i in self.noisy_layers))
         if not self.hidden or min(self.hidden) < 1:
             raise errors.ConfigError(f"hidden widths must be positive integers, got {self.hidden}")
         model.check_names(self.activation, self.init)
@@ -64,6 +71,17 @@ class TrainConfig:
             raise errors.ConfigError(str(e)) from None
         if self.batch_size < 0:
             raise errors.ConfigError(f"batch_size must be >= 0 (0 = full batch), got {self.batch_size}")
+        layer_noise = self.noise  # ConfigError for a bad value
+        if self.noisy_layers and not layer_noise.active:
+            raise errors.ConfigError("--noisy_layers needs --layer_noise")
+        layer_noise.check(len(self.hidden))
+        if layer_noise.active and self.quantize_bits:
+            raise errors.ConfigError("--layer_noise and --quantize_bits do not go together: a quantized network is exact")
+
+    @property
+    def noise(self) -> noise.LayerNoise:
+        """The network's own noise (`noise.LayerNoise`)."""
+        return noise.LayerNoise.parse(self.layer_noise, self.noisy_layers)
 
 
 def make_model(config: TrainConfig, num_classes: int) -> model.MLP:
@@ -73,6 +91,7 @@ def make_model(config: TrainConfig, num_classes: int) -> model.MLP:
         activation=config.activation,
         kernel_init=config.init,
         quantize_bits=config.quantize_bits,
+        layer_noise=config.noise,
     )
 
 
@@ -128,20 +147,22 @@ def _metrics(logits_BxC: jax.Array, labels_B: jax.Array, losses_B: jax.Array) ->
     return {"loss": jnp.mean(losses_B), "accuracy": accuracy}
 
 
-def _batch_loss(state: TrainState, batch: Batch, reduction: str):
+def _batch_loss(state: TrainState, batch: Batch, reduction: str, noise_key: jax.Array | None = None):
     """The batch's loss as a function of the parameters (and, optionally, the MLP's zero
-    "perturbations"), with the forward pass's logits, per-sample losses and activations."""
+    "perturbations"), with the forward pass's logits, per-sample losses and activations; a
+    network with noise of its own draws it from `noise_key` (none given: the noiseless network)."""
     x_BxF, labels_B = batch
+    rngs = {} if noise_key is None else {"rngs": {noise.STREAM: noise_key}}
 
     def loss_fn(params, perturbations=None):
         given = variables(state, params)
         if perturbations is not None:
             given[model.PERTURBATIONS] = perturbations
         if state.quantization:  # the layers' largest |a|, for the ranges after the epoch
-            (logits, acts), sown = state.apply_fn(given, x_BxF, mutable=[quantization.STATS])
+            (logits, acts), sown = state.apply_fn(given, x_BxF, mutable=[quantization.STATS], **rngs)
             largest = dict(sown[quantization.STATS])
         else:
-            (logits, acts), largest = state.apply_fn(given, x_BxF), {}
+            (logits, acts), largest = state.apply_fn(given, x_BxF, **rngs), {}
         losses = cross_entropy(logits, labels_B)
         total = jnp.sum(losses) if reduction == "sum" else jnp.mean(losses)
         return total, (logits, losses, acts, largest)
@@ -149,10 +170,10 @@ def _batch_loss(state: TrainState, batch: Batch, reduction: str):
     return loss_fn
 
 
-def _loss_and_grads(state: TrainState, params, batch: Batch, reduction: str):
+def _loss_and_grads(state: TrainState, params, batch: Batch, reduction: str, noise_key: jax.Array | None = None):
     """Gradient of the batch's loss at `params`, with the forward pass's logits, per-sample
     losses and activations."""
-    return jax.grad(_batch_loss(state, batch, reduction), has_aux=True)(params)
+    return jax.grad(_batch_loss(state, batch, reduction, noise_key), has_aux=True)(params)
 
 
 def _dot(a, b, spec):
@@ -173,7 +194,9 @@ def _parts_square_norm(h_IxB: jax.Array, d_OxB: jax.Array, parts: int, size: int
     return jnp.sum(jnp.square(_dot(x_IxPxS, d_OxPxS, "ips,ops->pio")))
 
 
-def _full_batch_statistics(state: TrainState, batch: Batch, reduction: str, parts: int):
+def _full_batch_statistics(
+    state: TrainState, batch: Batch, reduction: str, parts: int, noise_key: jax.Array | None = None
+):
     """The full-batch gradient with its forward pass's logits, losses and activations (as
     `_loss_and_grads`), and, per layer [L], the Frobenius norms of the mean and of the
     element-wise standard deviation over `parts` equal parts of the batch (the remainder left
@@ -197,7 +220,7 @@ def _full_batch_statistics(state: TrainState, batch: Batch, reduction: str, part
     cut = size * parts
     kernels_K = kernels(state.params)
     zeros = {f"z_{i}": jnp.zeros((k.shape[1], n), jnp.float32) for i, k in enumerate(kernels_K)}
-    loss_fn = _batch_loss(state, batch, reduction)
+    loss_fn = _batch_loss(state, batch, reduction, noise_key)
     (grads, d_pre), aux = jax.grad(loss_fn, argnums=(0, 1), has_aux=True)(state.params, zeros)
     scale = 1.0 if reduction == "sum" else n / size
     inputs = (x_BxF.T, *(a.T for a in aux[2][:-1]))  # feature-major, as the MLP computes them
@@ -213,11 +236,12 @@ def _full_batch_statistics(state: TrainState, batch: Batch, reduction: str, part
 
 
 def train_step(
-    state: TrainState, batch: Batch, reduction: str = "mean"
+    state: TrainState, batch: Batch, reduction: str = "mean", noise_key: jax.Array | None = None
 ) -> tuple[TrainState, Metrics, tuple[jax.Array, ...]]:
     """One optimiser step. Returns the new state, the batch's metrics and the activations of
-    every layer from the same forward pass that gave the gradient (before the update)."""
-    grads, (logits, losses, acts, largest) = _loss_and_grads(state, state.params, batch, reduction)
+    every layer from the same forward pass that gave the gradient (before the update); a
+    network with noise of its own draws it from `noise_key` (required then)."""
+    grads, (logits, losses, acts, largest) = _loss_and_grads(state, state.params, batch, reduction, noise_key)
     return _with_ranges(state.apply_gradients(grads=grads), largest), _metrics(logits, batch[1], losses), acts
 
 
@@ -279,7 +303,8 @@ def train_epoch(
     """One epoch. Full batch: a single step whose activations are returned. Minibatch: a seeded
     permutation (from `key`) cut into `N // batch_size` batches under `lax.scan`; the last
     incomplete batch is dropped (a different remainder each epoch); activations are None.
-    Metrics are averaged over the epoch's batches.
+    Metrics are averaged over the epoch's batches. A network with noise of its own draws it from
+    `key` folded with a tag (and, with minibatches, with the step's index).
 
     With `gradient_stats`, the metrics also hold, per layer [L], the Frobenius norms of the mean
     and of the element-wise standard deviation (over the epoch's minibatches) of the kernel
@@ -290,11 +315,12 @@ def train_epoch(
     forward and backward pass (see `_full_batch_statistics`); the update is the full batch's.
     """
     n = x_NxF.shape[0]
+    noise_key = jax.random.fold_in(key, _NOISE_TAG) if config.noise.active else None
     if config.batch_size == 0 or config.batch_size >= n:
         if not gradient_stats:
-            return train_step(state, (x_NxF, labels_N), config.loss_reduction)
+            return train_step(state, (x_NxF, labels_N), config.loss_reduction, noise_key)
         grads, norms, (logits, losses, acts, largest) = _full_batch_statistics(
-            state, (x_NxF, labels_N), config.loss_reduction, sub_batches
+            state, (x_NxF, labels_N), config.loss_reduction, sub_batches, noise_key
         )
         new_state = _with_ranges(state.apply_gradients(grads=grads), largest)
         norms["weight_norm"] = weight_norms(new_state.params)
@@ -303,16 +329,20 @@ def train_epoch(
     perm = jax.random.permutation(key, n)[: num_batches * config.batch_size]
     perm_BxS = perm.reshape(num_batches, config.batch_size)
 
-    def body(carry, idx_S):
+    def body(carry, step):
         state, stats = carry
+        idx_S = perm_BxS[step]
         batch = (x_NxF[idx_S], labels_N[idx_S])
-        grads, (logits, losses, _, largest) = _loss_and_grads(state, state.params, batch, config.loss_reduction)
+        step_key = None if noise_key is None else jax.random.fold_in(noise_key, step)
+        grads, (logits, losses, _, largest) = _loss_and_grads(
+            state, state.params, batch, config.loss_reduction, step_key
+        )
         if gradient_stats:
             stats = _welford(stats, kernels(grads))
         return (state.apply_gradients(grads=grads), stats), (_metrics(logits, batch[1], losses), largest)
 
     stats = _welford_init(state.params) if gradient_stats else None
-    (state, stats), (metrics, largest) = jax.lax.scan(body, (state, stats), perm_BxS)
+    (state, stats), (metrics, largest) = jax.lax.scan(body, (state, stats), jnp.arange(num_batches))
     metrics = jax.tree.map(jnp.mean, metrics)
     state = _with_ranges(state, jax.tree.map(lambda m: jnp.max(m, axis=0), largest))
     if gradient_stats:

@@ -11,6 +11,13 @@ estimators are scored (plain numpy, float64; nothing here runs on the device).
     `quantized_clusters_entropy` / `quantized_clusters_information`, their exact H(Q(T)) and
     I(Q(T);Y) as finite sums over differences of the normal CDF: the truth for the plug-in
     estimators (`exact`, and the bias they have at a finite N).
+  * `diagonal_noise_information`: I(X;T) of a layer with noise of its own (per-sample diagonal
+    Gaussians: additive or Gaussian dropout) by plain Monte Carlo, the reference of `noise_mc`.
+  * `correlated_gaussians`: jointly Gaussian (X, T) with chosen canonical correlations in any
+    dimensions, `gaussian_information` its closed-form I(X;T), and
+    `gaussian_sliced_information` its sliced information over given slices (each slice
+    Gaussian, in closed form); `clusters_sliced_information`, the sliced SI(T;Y) of
+    `class_clusters` by 1-D quadrature per direction.
 """
 
 import math
@@ -172,3 +179,97 @@ def noisy_layer_information(
     estimate = math.log(n) - lse.mean()
     error = math.sqrt(np.sum(lse.var(axis=1, ddof=1) / m)) / n if m > 1 else float("nan")
     return estimate / _LOG2, error / _LOG2
+
+
+def diagonal_noise_information(
+    means_NxD: np.ndarray, variances_NxD: np.ndarray, *, draws: int = 100_000, seed: int = 0
+) -> tuple[float, float]:
+    """I(X;T) in bits for X uniform over N samples and T given sample i Gaussian with mean
+    mu_i and diagonal variance v_i (a layer with noise of its own: additive, v = SIGMA^2, or
+    Gaussian dropout, v = P/(1-P) mu^2), by plain Monte Carlo: (estimate, standard error).
+    h(T|X) in closed form, h(T) = -E log p(T) over draws from the mixture; the reference that
+    `estimators.noise_mc` is tested against, written independently of it (plain numpy, direct
+    differences, no expanded quadratic form)."""
+    mu = np.asarray(means_NxD, np.float64)
+    var = np.asarray(variances_NxD, np.float64)
+    if mu.ndim != 2 or mu.shape != var.shape or not np.all(var > 0):
+        raise ValueError("means and variances must be [N, D] of the same shape, variances > 0")
+    n, d = mu.shape
+    m = max(2, draws // n)
+    rng = np.random.default_rng(seed)
+    log_det = np.log(var).sum(1)  # [N]
+    h_given_x = 0.5 * np.mean(log_det) + 0.5 * d * math.log(2 * math.pi * math.e)
+    neg_log_p = np.empty((n, m))
+    for i in range(n):
+        t = mu[i] + np.sqrt(var[i]) * rng.standard_normal((m, d))  # [M, D]
+        sq = ((t[:, None, :] - mu[None, :, :]) ** 2 / var[None, :, :]).sum(-1)  # [M, N]
+        log_comp = -0.5 * (sq + log_det[None, :] + d * math.log(2 * math.pi))
+        neg_log_p[i] = -(np.logaddexp.reduce(log_comp, axis=1) - math.log(n))
+    estimate = neg_log_p.mean() - h_given_x
+    error = math.sqrt(np.sum(neg_log_p.var(axis=1, ddof=1) / m)) / n
+    return estimate / _LOG2, error / _LOG2
+
+
+def correlated_gaussians(
+    seed: int, *, n: int, dim_x: int, dim_t: int, correlations: np.ndarray | list[float]
+) -> tuple[np.ndarray, np.ndarray]:
+    """`n` samples of jointly Gaussian (X, T), X ~ N(0, I) in `dim_x` and T ~ N(0, I) in `dim_t`
+    dimensions, whose only dependence is coordinate i of X with coordinate i of T, correlation
+    `correlations[i]` (the canonical correlations; r = len(correlations) <= both dims). Returns
+    (x [n, dim_x], t [n, dim_t]) float32. The cross-covariance is `cross_covariance(...)`."""
+    rho = np.asarray(correlations, np.float64)
+    r = len(rho)
+    if r > min(dim_x, dim_t) or np.any(np.abs(rho) >= 1):
+        raise ValueError("give at most min(dim_x, dim_t) correlations, each in (-1, 1)")
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, dim_x))
+    t = rng.standard_normal((n, dim_t))
+    t[:, :r] = rho * x[:, :r] + np.sqrt(1 - rho**2) * t[:, :r]
+    return x.astype(np.float32), t.astype(np.float32)
+
+
+def cross_covariance(dim_x: int, dim_t: int, correlations) -> np.ndarray:
+    """Cov(X, T) [dim_x, dim_t] of `correlated_gaussians` (both marginals are N(0, I))."""
+    c = np.zeros((dim_x, dim_t))
+    rho = np.asarray(correlations, np.float64)
+    c[np.arange(len(rho)), np.arange(len(rho))] = rho
+    return c
+
+
+def gaussian_information(correlations) -> float:
+    """The true I(X;T) in bits of `correlated_gaussians`: -1/2 sum_i log(1 - rho_i^2)."""
+    rho = np.asarray(correlations, np.float64)
+    return float(-0.5 * np.sum(np.log1p(-(rho**2))) / _LOG2)
+
+
+def gaussian_sliced_information(cross: np.ndarray, theta: np.ndarray, phi: np.ndarray) -> tuple[float, float]:
+    """The sliced information of jointly Gaussian (X, T) with identity marginal covariances and
+    cross-covariance `cross` [Dx, Dt], over the given slices: theta [m, Dx, k] and phi [m, Dt, k]
+    orthonormal frames. Each slice's (theta^T X, phi^T T) is Gaussian with identity marginals
+    and cross-covariance R = theta^T C phi, so its information is -1/2 log det(I - R R^T) (for
+    k = 1: -1/2 log(1 - rho^2)). Returns (the mean over slices, its standard error) in bits: the
+    truth of `estimators.sliced` for these very slices (the estimator's own draw), or, with
+    many slices, SI itself to any precision."""
+    th = np.asarray(theta, np.float64)
+    ph = np.asarray(phi, np.float64)
+    r = np.einsum("mxk,xt,mtl->mkl", th, np.asarray(cross, np.float64), ph)
+    eye = np.eye(r.shape[1])
+    _, logdet = np.linalg.slogdet(eye[None] - r @ np.swapaxes(r, 1, 2))
+    values = -0.5 * logdet / _LOG2
+    return float(values.mean()), float(values.std(ddof=1) / math.sqrt(len(values)))
+
+
+def clusters_sliced_information(
+    phi: np.ndarray, *, num_classes: int, separation: float, spread: float, points: int = 20_001
+) -> tuple[float, float]:
+    """The sliced SI(T;Y) in bits of `class_clusters` over the given unit directions phi [m, D]
+    (or [m, D, 1]): the projection phi^T T is itself a set of K clusters on one axis, with
+    separation |phi_0| x separation and the same spread (the other coordinates are isotropic
+    noise), so each slice's I(phi^T T; Y) is `class_clusters_information` of those, by 1-D
+    quadrature (`points` nodes). Returns (the mean over slices, its standard error)."""
+    p = np.asarray(phi, np.float64).reshape(len(phi), -1)
+    p = p / np.linalg.norm(p, axis=1, keepdims=True)
+    values = np.array(
+        [_clusters_information(num_classes, abs(c) * separation, spread, 0.0, points) for c in p[:, 0]]
+    )
+    return float(values.mean()), float(values.std(ddof=1) / math.sqrt(len(values)))

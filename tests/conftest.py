@@ -14,6 +14,7 @@ _LONGEST = (
     "ExamplesTest",
     "SlowCompilingEstimatorsRunTest",
     "DecodableRunTest",
+    "NoisyRunTest",
     "AccuracySmokeTest",
     "MultiDeviceTest",
     "MultiProcessTest",

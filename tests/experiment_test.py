@@ -15,7 +15,7 @@ import numpy as np
 from absl.testing import absltest, parameterized
 
 from ib_jax import config as config_lib
-from ib_jax import data, errors, estimators, experiment, outcome, plotting, results, rows, train
+from ib_jax import data, errors, estimators, experiment, outcome, plotting, program, results, rows, train
 from tests import testing
 
 
@@ -476,6 +476,76 @@ class DecodableRunTest(chex.TestCase):
             np.isnan(rows_of("probe")["i_xt"]).all() and np.isnan(rows_of("knn")["held_out_accuracy"]).all()
         )
         self.assertTrue(np.isfinite(rows_of("probe")["held_out_accuracy"]).all())
+
+
+class NoisyRunTest(chex.TestCase):
+    """A network with Gaussian dropout in its first hidden layer, measured by noise_mc, sliced
+    and binned: the values equal the estimators on a direct forward pass with the same draws;
+    a stopped run resumes to the same numbers."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        train_config = dataclasses.replace(
+            testing.TINY.train, hidden=(5, 4), layer_noise="gaussian_dropout:0.2", noisy_layers=(1,)
+        )
+        cls.config = dataclasses.replace(
+            testing.TINY,
+            train=train_config,
+            estimators=("noise_mc", *testing.NOISY[1:], "binned"),
+            epochs=10,
+            mi_every=5,
+            sliced_slices=8,
+            noise_samples=3,
+        )
+        cls.dataset = experiment.load_dataset(cls.config)
+        cls.tmp = tempfile.mkdtemp()
+        cls.full = experiment.run(cls.config, cls.dataset, experiment.prepare_output_dir(f"{cls.tmp}/full", False))
+
+    def test_values_equal_a_direct_measurement_with_the_same_draws(self):
+        config, dataset = self.config, self.dataset
+        init_key, shuffle_key = jax.random.split(jax.random.key(config.seed))
+        state = train.create_state(init_key, config.train, 12, 2)
+        for epoch in range(10):
+            key = jax.random.fold_in(shuffle_key, epoch)
+            state, _, _ = train.jit_train_epoch(state, key, dataset.x_train, dataset.y_train, config.train)
+        noise_mc, sliced, binned = experiment.measured_estimators(config)
+        splits = (("train", dataset.x_train, dataset.y_train), ("test", dataset.x_test, dataset.y_test))
+        for split_index, (split, x, y) in enumerate(splits):
+            _, means = train.evaluate(state.apply_fn, state.params, x, y)
+            key = jax.random.fold_in(jax.random.fold_in(shuffle_key, 10), program._MEASURE_TAG + split_index)
+            noisy = config.train.noise.measured(key, means)
+            self.assertTrue(np.all(np.asarray(noisy[1]) == np.asarray(means[1])))  # layer 2 carries none
+            self.assertFalse(np.allclose(noisy[0], means[0]))
+            # noise_mc's draws follow the activations' last bits (as kde_mc's), which two passes
+            # may not share: equal within its Monte Carlo error.
+            i_xt, i_ty = estimators.information_plane(means, y, estimator=noise_mc)
+            for quantity, direct in (("xt", i_xt), ("ty", i_ty)):
+                got, se = self.full[f"noise_mc.i_{quantity}_{split}"][0, 2], self.full[f"noise_mc.se_{quantity}_{split}"][0, 2]
+                np.testing.assert_allclose(got[0], direct[0], atol=6 * se[0] + 1e-4)
+            i_xt, i_ty = estimators.information_plane(noisy, y, estimator=sliced, inputs=x)
+            np.testing.assert_allclose(self.full[f"sliced.i_xt_{split}"][0, 2], i_xt, atol=1e-5)
+            np.testing.assert_allclose(self.full[f"sliced.i_ty_{split}"][0, 2], i_ty, atol=1e-5)
+            i_xt, _ = estimators.information_plane(noisy, y, estimator=binned)
+            np.testing.assert_allclose(self.full[f"binned.i_xt_{split}"][0, 2], i_xt, atol=1e-5)
+        # Only the noisy layer has noise_mc values; every measured value has its standard error.
+        self.assertTrue(np.isnan(self.full["noise_mc.i_xt_train"][..., 1:]).all())
+        self.assertTrue(np.isfinite(self.full["noise_mc.i_xt_train"][..., 0]).all())
+        for name in ("noise_mc", "sliced"):
+            for key in ("se_xt_train", "se_ty_test"):
+                values = self.full[f"{name}.{key}"]
+                chex.assert_shape(values, self.full[f"{name}.i_xt_train"].shape)
+                measured = np.isfinite(self.full[f"{name}.i_xt_train"])
+                self.assertTrue(np.all(values[measured] >= 0) and np.isfinite(values[measured]).all())
+
+    def test_stop_and_resume_equal_an_uninterrupted_run(self):
+        out = experiment.prepare_output_dir(f"{self.tmp}/stopped", False)
+        calls = []
+        with self.assertRaises(experiment.RunStopped):
+            experiment.run(self.config, self.dataset, out, should_stop=lambda: calls.append(1) or len(calls) >= 2)
+        resumed = experiment.run(self.config, self.dataset, out)
+        for key in ("noise_mc.i_xt_train", "noise_mc.se_ty_test", "sliced.i_xt_test", "binned.i_xt_train", "train_loss"):
+            np.testing.assert_array_equal(resumed[key], self.full[key], err_msg=key)
 
 
 class SlowCompilingEstimatorsRunTest(chex.TestCase):

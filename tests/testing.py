@@ -49,6 +49,9 @@ INPUT_ESTIMATORS = ("renyi", "edge")  # the estimators that need the inputs X (a
 SLOW_COMPILING = ("kde_mc", *INPUT_ESTIMATORS)
 # The decodable-information estimators (the probe's fits, knn's blocks): a run of their own too.
 DECODABLE = ("probe", "knn")
+# The estimators of networks with noise of their own and of slices: a run of their own (noise_mc
+# needs --layer_noise).
+NOISY = ("noise_mc", "sliced")
 
 # One tiny 12-bit configuration shared by the tests (one compilation per shape).
 TINY = experiment.ExperimentConfig(
@@ -60,7 +63,7 @@ TINY = experiment.ExperimentConfig(
     # Every estimator but the three slowest to compile (45 s of compilation more in every process
     # that compiles this program, and in each rerun's tracing) and the decodable ones, the first
     # (binned) the main one.
-    estimators=tuple(n for n in estimators.ESTIMATORS if n not in SLOW_COMPILING + DECODABLE),
+    estimators=tuple(n for n in estimators.ESTIMATORS if n not in SLOW_COMPILING + DECODABLE + NOISY),
     kde_noise_variance=1e-2,
     adaptive_bins=12,
     train_size=256,  # the size of the test split: one compiled measurement serves both

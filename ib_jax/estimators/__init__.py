@@ -18,6 +18,11 @@ Families, one module each, behind one checking and batching layer (`common`):
   * `probe`: decodable information (`Probe`): a lower bound on I(T;Y) from cross-fitted
     softmax (or MLP) probes, Barber & Agakov's bound, Xu et al.'s usable information; it
     measures I(T;Y) only (I(X;T) is NaN) and stays meaningful in wide layers.
+  * `noise_mc`: the information of a layer with noise of its own (`NoiseMC`; `ib_jax.noise`,
+    Gaussian dropout or additive), under that noise: h(T|X) analytic, h(T) by Monte Carlo over
+    the mixture of the samples' Gaussians; it takes the noiseless activations.
+  * `sliced`: sliced mutual information (`Sliced`; Goldfeld & Greenewald), the mean over random
+    projections of X and T of the k-NN estimators' information; it needs the inputs X.
 
 Every estimator takes activations [..., N, D] and labels [N] (or [..., N], one labelling per
 item), treats the leading axes as separate items, and returns float32 [...] in bits; the
@@ -31,7 +36,8 @@ from collections.abc import Callable, Sequence
 
 import jax
 
-from ib_jax.estimators import adaptive, binned, common, edge, exact, kde, knn, probe, renyi
+from ib_jax import noise
+from ib_jax.estimators import adaptive, binned, common, edge, exact, kde, knn, noise_mc, probe, renyi, sliced
 from ib_jax.estimators.adaptive import AdaptiveBinning, adaptive_binned_information
 from ib_jax.estimators.binned import Binning, binned_information
 from ib_jax.estimators.common import Estimator
@@ -39,8 +45,10 @@ from ib_jax.estimators.edge import EDGE, edge_information
 from ib_jax.estimators.exact import Exact, exact_information
 from ib_jax.estimators.kde import KDE, kde_information
 from ib_jax.estimators.knn import KNN, knn_information
+from ib_jax.estimators.noise_mc import NoiseMC, noise_mc_information
 from ib_jax.estimators.probe import Probe, probe_information
 from ib_jax.estimators.renyi import Renyi, renyi_information
+from ib_jax.estimators.sliced import Sliced, sliced_information
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,6 +68,11 @@ class Settings:
     probe_folds: int = 5
     probe_hidden: int = 0
     probe_steps: int = 0  # 0: the probe's default
+    layer_noise: str = "none"  # the network's own noise (`ib_jax.noise`), which noise_mc integrates
+    noisy_layers: tuple[int, ...] = ()
+    noise_samples: int = 4
+    sliced_slices: int = 1000
+    sliced_dim: int = 1
 
 
 # name -> builder(settings): the estimator's object with those settings.
@@ -75,6 +88,8 @@ ESTIMATORS: dict[str, Callable[[Settings], Estimator]] = {
     "edge": lambda s: EDGE(),
     "knn": lambda s: KNN(k=s.knn_neighbours),
     "probe": lambda s: Probe(folds=s.probe_folds, hidden=s.probe_hidden, steps=s.probe_steps),
+    "noise_mc": lambda s: NoiseMC(noise.LayerNoise.parse(s.layer_noise, s.noisy_layers), samples=s.noise_samples),
+    "sliced": lambda s: Sliced(slices=s.sliced_slices, dim=s.sliced_dim, k=s.knn_neighbours),
 }
 
 
@@ -133,11 +148,13 @@ __all__ = [
     "Binning",
     "Estimator",
     "Exact",
+    "NoiseMC",
     "KDE",
     "KNN",
     "Probe",
     "Renyi",
     "Settings",
+    "Sliced",
     "adaptive",
     "adaptive_binned_information",
     "binned",
@@ -153,8 +170,12 @@ __all__ = [
     "kde_information",
     "knn",
     "knn_information",
+    "noise_mc",
+    "noise_mc_information",
     "probe",
     "probe_information",
     "renyi",
     "renyi_information",
+    "sliced",
+    "sliced_information",
 ]

@@ -30,6 +30,13 @@ class Estimator(abc.ABC):
     needs_inputs = False  # whether `layer_information` takes the inputs X (`inputs=`)
     extras: tuple[str, ...] = ()  # names of per-item diagnostics `layer_information` also returns
     measures_xt = True  # False: I(X;T) is not measured (NaN), only I(T;Y)
+    takes_means = False  # True: measures a noisy network's noiseless activations (it integrates the noise)
+
+    def at_layer(self, index: int, num_layers: int) -> "Estimator":
+        """The estimator that measures layer `index` of `num_layers` (one that depends on the
+        layer, as `noise_mc` on which layers are noisy, returns another; most return self)."""
+        del index, num_layers
+        return self
 
     @property
     @abc.abstractmethod
@@ -95,15 +102,16 @@ def _plane(acts_seq, labels, inputs, estimator: Estimator, num_classes: int, exa
     """(I(X;T) [..., L], I(T;Y) [..., L], {extra: [..., L]})."""
     with jax.enable_x64(True):
         out, extras = [], []
-        for acts in acts_seq:
+        for index, acts in enumerate(acts_seq):
+            layer_estimator = estimator.at_layer(index, len(acts_seq))
             lead, (n, d) = acts.shape[:-2], acts.shape[-2:]
             layer_labels = labels if labels.ndim == 1 else labels.reshape(-1, n)
             flat = acts.reshape(-1, n, d)
             if estimator.needs_inputs:
                 x = inputs if inputs.ndim == 2 else inputs.reshape(-1, n, inputs.shape[-1])
-                measured = estimator.layer_information(flat, layer_labels, num_classes, exact, inputs=x)
+                measured = layer_estimator.layer_information(flat, layer_labels, num_classes, exact, inputs=x)
             else:
-                measured = estimator.layer_information(flat, layer_labels, num_classes, exact)
+                measured = layer_estimator.layer_information(flat, layer_labels, num_classes, exact)
             i_xt, i_ty, *more = measured
             out.append((i_xt.reshape(lead), i_ty.reshape(lead)))
             extras.append({name: more[0][name].reshape(lead) for name in estimator.extras})
@@ -220,17 +228,28 @@ def unpack_channels(information, estimators: Sequence[Estimator], plane_x: str =
     }
 
 
-def measure_splits(estimators: Sequence[Estimator], splits, num_classes: int) -> jax.Array:
+def measure_splits(estimators: Sequence[Estimator], splits, num_classes: int, means=None) -> jax.Array:
     """Every estimator on every layer of both splits, (acts_seq, labels, inputs or None) each:
     float32 [..., M + X, 4, L], I(X;T) and I(T;Y) of the first split, then of the second, for
     each of the M estimators; then each of the X diagnostics (`extra_channels`) as
-    (NaN, the first split's, NaN, the second's). Pure and jittable (the arguments are checked
-    by `measure`, before tracing where the caller is not itself traced)."""
+    (NaN, the first split's, NaN, the second's). A network with noise of its own passes
+    `means`, the noiseless activations of both splits (acts_seq each), which the estimators
+    that integrate the noise (`takes_means`) measure instead. Pure and jittable (the arguments
+    are checked by `measure`, before tracing where the caller is not itself traced)."""
     planes, extras = [], []
     for estimator in estimators:
+        if estimator.takes_means and means is None:
+            raise ValueError(f"the {estimator.name} estimator needs a network with noise of its own (--layer_noise)")
         per_split = [
-            measure(acts, labels, estimator, num_classes=num_classes, inputs=inputs, with_extras=True)
-            for acts, labels, inputs in splits
+            measure(
+                means[s] if estimator.takes_means else acts,
+                labels,
+                estimator,
+                num_classes=num_classes,
+                inputs=inputs,
+                with_extras=True,
+            )
+            for s, (acts, labels, inputs) in enumerate(splits)
         ]
         planes.append(jnp.stack([v for i_xt, i_ty, _ in per_split for v in (i_xt, i_ty)], axis=-2))
         for name in estimator.extras:

@@ -535,6 +535,17 @@ class OneLineErrorsTest(_MainsBase):
         ("renyi_alpha", ["--renyi_alpha=1"], "alpha"),
         ("renyi_batch", ["--renyi_batch=1"], "batch_size"),
         ("condition_without_plot_only", ["--condition=true"], "--condition picks a condition of a sweep to draw"),
+        ("layer_noise_kind", ["--layer_noise=dropout:0.2"], "--layer_noise must be none, additive:SIGMA"),
+        ("layer_noise_rate", ["--layer_noise=gaussian_dropout:1"], "gaussian_dropout needs a rate in (0, 1)"),
+        ("layer_noise_sigma", ["--layer_noise=additive:-0.1"], "additive noise needs a standard deviation > 0"),
+        ("noisy_layers_text", ["--layer_noise=additive:0.1", "--noisy_layers=first"], "--noisy_layers"),
+        ("noisy_layers_over", ["--layer_noise=additive:0.1", "--noisy_layers=7"], "has 6 hidden layers"),
+        ("noisy_layers_alone", ["--noisy_layers=1"], "--noisy_layers needs --layer_noise"),
+        ("noise_mc_without_noise", ["--estimators=noise_mc"], "noise_mc estimator needs a network with noise"),
+        ("noise_and_quantized", ["--layer_noise=additive:0.1", "--quantize_bits=4"], "do not go together"),
+        ("noise_samples", ["--noise_samples=1"], "noise_samples"),
+        ("sliced_slices", ["--sliced_slices=1"], "slices"),
+        ("sliced_dim", ["--sliced_dim=0"], "dim"),
     )
 
     def test_tishby_bad_input(self):

@@ -203,8 +203,9 @@ class PropertyTest(chex.TestCase):
 
     def test_by_name(self):
         binning = estimators.Binning(bin_size=0.5)
-        for name in estimators.ESTIMATORS:
-            estimator = estimators.by_name(name, binning=binning, noise_variance=0.1, num_bins=30)
+        for name in estimators.ESTIMATORS:  # noise_mc measures a network with noise of its own
+            noise = {"layer_noise": "additive:0.1"} if name == "noise_mc" else {}
+            estimator = estimators.by_name(name, binning=binning, noise_variance=0.1, num_bins=30, **noise)
             self.assertEqual(estimator.name, name)
         with self.assertRaisesRegex(ValueError, "unknown estimator"):
             estimators.by_name("mine", binning=binning, noise_variance=0.1, num_bins=30)
