@@ -297,9 +297,20 @@ def saturation_lines(res: Mapping[str, Any]) -> list[str]:
     lines = []
     for estimator in results.estimator_names(res):
         flags_RxKxL = outcome.saturated(res, estimator)
+        ceiling_xt = (
+            "I(X;T) at log2 N (the samples' noisy copies barely overlap: the network's own noise hides almost "
+            "nothing of X at this N; the value itself, not a limit of the estimator)"
+            if estimator == "noise_mc"
+            else "I(X;T) at log2 N (each sample a cell of its own: the estimator cannot resolve the layer)"
+        )
+        ceiling_ty = (
+            "I(T;Y) at H(Y) (the classes' noisy copies barely overlap: the value itself)"
+            if estimator == "noise_mc"
+            else "I(T;Y) at H(Y) (as for any labels where I(X;T) is at log2 N)"
+        )
         for what, ks in (
-            ("I(X;T) at log2 N (each sample a cell of its own: the estimator cannot resolve the layer)", (0, 2)),
-            ("I(T;Y) at H(Y) (as for any labels where I(X;T) is at log2 N)", (1, 3)),
+            (ceiling_xt, (0, 2)),
+            (ceiling_ty, (1, 3)),
         ):
             parts = []
             for k, split in zip(ks, ("train", "test")):

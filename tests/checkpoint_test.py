@@ -1,6 +1,8 @@
 """Tests of the checkpoint: states and the record round-trip exactly; a corrupt file or one of
 other settings is refused in one line."""
 
+import dataclasses
+import json
 import pathlib
 import tempfile
 
@@ -65,3 +67,16 @@ class CheckpointTest(chex.TestCase):
 
 if __name__ == "__main__":
     absltest.main()
+
+
+class ContinuationTest(chex.TestCase):
+    def test_a_folder_written_before_a_setting_existed_continues_at_its_default(self):
+        from ib_jax import config as config_lib  # pylint: disable=g-import-not-at-top
+
+        config = config_lib.ExperimentConfig(epochs=10)
+        saved = json.loads(json.dumps(config.to_dict()))  # as config.json keeps it
+        del saved["train"]["layer_noise"], saved["sliced_slices"]  # an older version's config.json
+        checkpoint.check_continuation(saved, config, 5, "old")
+        noisy = dataclasses.replace(config, train=dataclasses.replace(config.train, layer_noise="additive:0.1"))
+        with self.assertRaisesRegex(errors.ConfigError, r"train.layer_noise: none in the folder, additive:0.1 now"):
+            checkpoint.check_continuation(saved, noisy, 5, "old")
