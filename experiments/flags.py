@@ -54,7 +54,9 @@ def _layers(text: str) -> tuple[int, ...]:
     try:
         return tuple(int(w) for w in text.split(",") if w.strip())
     except ValueError:
-        raise errors.ConfigError(f"--noisy_layers must be comma-separated layer numbers like 1,2, got {text!r}") from None
+        raise errors.ConfigError(
+            f"--noisy_layers must be comma-separated layer numbers like 1,2, got {text!r}"
+        ) from None
 
 
 def _names(values: list[str]) -> tuple[str, ...]:

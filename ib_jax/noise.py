@@ -80,7 +80,9 @@ class LayerNoise:
             try:
                 layers = tuple(int(s) for s in layers.split(",") if s.strip())
             except ValueError:
-                raise errors.ConfigError(f"--noisy_layers must be 1-based layer numbers like 1,2, got {layers!r}") from None
+                raise errors.ConfigError(
+                    f"--noisy_layers must be 1-based layer numbers like 1,2, got {layers!r}"
+                ) from None
         return cls(kind, value, tuple(layers))
 
     @property

@@ -76,7 +76,9 @@ class TrainConfig:
             raise errors.ConfigError("--noisy_layers needs --layer_noise")
         layer_noise.check(len(self.hidden))
         if layer_noise.active and self.quantize_bits:
-            raise errors.ConfigError("--layer_noise and --quantize_bits do not go together: a quantized network is exact")
+            raise errors.ConfigError(
+                "--layer_noise and --quantize_bits do not go together: a quantized network is exact"
+            )
 
     @property
     def noise(self) -> noise.LayerNoise:

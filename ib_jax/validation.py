@@ -269,7 +269,5 @@ def clusters_sliced_information(
     quadrature (`points` nodes). Returns (the mean over slices, its standard error)."""
     p = np.asarray(phi, np.float64).reshape(len(phi), -1)
     p = p / np.linalg.norm(p, axis=1, keepdims=True)
-    values = np.array(
-        [_clusters_information(num_classes, abs(c) * separation, spread, 0.0, points) for c in p[:, 0]]
-    )
+    values = np.array([_clusters_information(num_classes, abs(c) * separation, spread, 0.0, points) for c in p[:, 0]])
     return float(values.mean()), float(values.std(ddof=1) / math.sqrt(len(values)))

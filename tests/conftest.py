@@ -16,6 +16,7 @@ _LONGEST = (
     "DecodableRunTest",
     "NoisyRunTest",
     "AccuracySmokeTest",
+    "FiniteAccuracySmokeTest",
     "MultiDeviceTest",
     "MultiProcessTest",
     "BuildResultsTest",

@@ -521,7 +521,10 @@ class NoisyRunTest(chex.TestCase):
             # may not share: equal within its Monte Carlo error.
             i_xt, i_ty = estimators.information_plane(means, y, estimator=noise_mc)
             for quantity, direct in (("xt", i_xt), ("ty", i_ty)):
-                got, se = self.full[f"noise_mc.i_{quantity}_{split}"][0, 2], self.full[f"noise_mc.se_{quantity}_{split}"][0, 2]
+                got, se = (
+                    self.full[f"noise_mc.i_{quantity}_{split}"][0, 2],
+                    self.full[f"noise_mc.se_{quantity}_{split}"][0, 2],
+                )
                 np.testing.assert_allclose(got[0], direct[0], atol=6 * se[0] + 1e-4)
             i_xt, i_ty = estimators.information_plane(noisy, y, estimator=sliced, inputs=x)
             np.testing.assert_allclose(self.full[f"sliced.i_xt_{split}"][0, 2], i_xt, atol=1e-5)
@@ -544,7 +547,13 @@ class NoisyRunTest(chex.TestCase):
         with self.assertRaises(experiment.RunStopped):
             experiment.run(self.config, self.dataset, out, should_stop=lambda: calls.append(1) or len(calls) >= 2)
         resumed = experiment.run(self.config, self.dataset, out)
-        for key in ("noise_mc.i_xt_train", "noise_mc.se_ty_test", "sliced.i_xt_test", "binned.i_xt_train", "train_loss"):
+        for key in (
+            "noise_mc.i_xt_train",
+            "noise_mc.se_ty_test",
+            "sliced.i_xt_test",
+            "binned.i_xt_train",
+            "train_loss",
+        ):
             np.testing.assert_array_equal(resumed[key], self.full[key], err_msg=key)
 
 

@@ -12,7 +12,7 @@ import chex
 import numpy as np
 from absl.testing import absltest
 
-from benchmarks import accuracy
+from benchmarks import accuracy, accuracy_finite
 
 
 class AccuracySmokeTest(chex.TestCase):
@@ -62,3 +62,34 @@ class AccuracySmokeTest(chex.TestCase):
 
 if __name__ == "__main__":
     absltest.main()
+
+
+class FiniteAccuracySmokeTest(chex.TestCase):
+    def test_quick_run(self):
+        out = pathlib.Path(tempfile.mkdtemp())
+        printed = io.StringIO()
+        with contextlib.redirect_stdout(printed):
+            result = accuracy_finite.main(["--quick", "--output_dir", str(out)])
+        text = printed.getvalue()
+        for title in (
+            "### Jointly Gaussian (X, T)",
+            "### noise_mc against an independent Monte Carlo",
+            "### Sliced SI(T;Y)",
+        ):
+            self.assertIn(title, text)
+        self.assertEqual(json.loads((out / "accuracy_finite.json").read_text())["slices"], 20)
+        one_dim = [r for r in result["gaussian"] if r["dim"] == 1]
+        for r in one_dim:  # in one dimension SI is I, and every slice is the variables themselves
+            self.assertAlmostEqual(r["si_truth"], r["truth"], places=6)
+            self.assertAlmostEqual(r["knn"][0], r["truth"], delta=0.2)
+            self.assertAlmostEqual(r["sliced"][0], r["knn"][0], delta=1e-5)
+        wide = [r for r in result["gaussian"] if r["dim"] == 10]
+        for r in wide:  # slices of 10-D variables hold far less than I(X;T)
+            self.assertLess(r["si_truth"], 0.1 * r["truth"])
+            self.assertAlmostEqual(r["sliced"][0], r["sliced_own_truth"][0], delta=0.05)
+        for r in result["noise"]:
+            z = (r["noise_mc"][0] - r["reference"][0]) / math.hypot(r["se"][0], r["reference_se"][0])
+            self.assertLess(abs(z), 5.0, r["noise"])
+        clusters = {r["dim"]: r for r in result["clusters"]}
+        self.assertAlmostEqual(clusters[1]["sliced"][0], clusters[1]["truth_1d"], delta=0.15)
+        self.assertLess(clusters[10]["si_truth"], clusters[10]["truth_1d"])

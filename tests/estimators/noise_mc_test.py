@@ -31,7 +31,8 @@ class NoiseMcTest(chex.TestCase):
             self.assertAlmostEqual(float(i_xt), truth, delta=4 * math.hypot(float(se_xt), err), msg=spec)
             # I(T;Y) = I(X;T) - I(X;T|Y): the class-conditional mixtures by the same reference.
             cond = sum(
-                np.mean(y == c) * validation.diagonal_noise_information(mu[y == c], _variances(mu[y == c], spec), draws=20_000)[0]
+                np.mean(y == c)
+                * validation.diagonal_noise_information(mu[y == c], _variances(mu[y == c], spec), draws=20_000)[0]
                 for c in range(3)
             )
             self.assertAlmostEqual(float(i_ty), truth - cond, delta=0.08, msg=spec)
@@ -55,7 +56,10 @@ class NoiseMcTest(chex.TestCase):
         few = estimators.noise_mc_information(mu, y, noise="gaussian_dropout:0.3", samples=4)
         many = estimators.noise_mc_information(mu, y, noise="gaussian_dropout:0.3", samples=64)
         self.assertAlmostEqual(float(many[2]) * 4, float(few[2]), delta=float(few[2]))  # ~ 1/sqrt(M)
-        spread = [float(estimators.noise_mc_information(mu, y, noise="gaussian_dropout:0.3", samples=4, seed=s)[0]) for s in range(12)]
+        spread = [
+            float(estimators.noise_mc_information(mu, y, noise="gaussian_dropout:0.3", samples=4, seed=s)[0])
+            for s in range(12)
+        ]
         self.assertAlmostEqual(np.std(spread, ddof=1), float(few[2]), delta=0.6 * float(few[2]))
 
     def test_zero_variance_rule(self):
@@ -113,7 +117,7 @@ class LayerNoiseTest(chex.TestCase):
         key = jax.random.key(0)
         for spec, var in (("additive:0.3", np.full(9, 0.09)), ("gaussian_dropout:0.2", 0.25 * mean**2)):
             layer_noise = noise.LayerNoise.parse(spec)
-            draws = np.asarray(jax.vmap(lambda k: layer_noise.sample(k, mean))(jax.random.split(key, 40_000)))
+            draws = np.asarray(jax.vmap(layer_noise.sample, in_axes=(0, None))(jax.random.split(key, 40_000), mean))
             np.testing.assert_allclose(draws.mean(0), mean, atol=0.02)
             np.testing.assert_allclose(draws.var(0), var, rtol=0.05, atol=1e-3)
             np.testing.assert_allclose(np.asarray(layer_noise.variance(mean)), var, rtol=1e-6)
@@ -124,7 +128,9 @@ class LayerNoiseTest(chex.TestCase):
         self.assertEqual(noise.LayerNoise.parse("gaussian_dropout:0.2").spec, "gaussian_dropout:0.2")
         n = noise.LayerNoise.parse("gaussian_dropout:0.2", (2,))
         self.assertEqual([n.noisy(i, 3) for i in range(4)], [False, True, False, False])
-        self.assertEqual([noise.LayerNoise.parse("additive:1").noisy(i, 3) for i in range(4)], [True, True, True, False])
+        self.assertEqual(
+            [noise.LayerNoise.parse("additive:1").noisy(i, 3) for i in range(4)], [True, True, True, False]
+        )
         for bad in ("dropout:0.2", "gaussian_dropout:1", "gaussian_dropout:0", "additive:0", "additive:x", "none:1"):
             with self.assertRaises(ValueError, msg=bad):
                 noise.LayerNoise.parse(bad)

@@ -27,7 +27,9 @@ class OneDimensionalTest(parameterized.TestCase):
             x, t = np.round(x * 2) / 2, np.round(t * 3) / 3
         x, t = x.astype(np.float32), t.astype(np.float32)
         with jax.enable_x64(True):
-            ksg = jax.jit(lambda a, b: (knn.ksg_information_1d(a, b, k), knn.ksg_information(a[:, None], b[:, None], k)))
+            ksg = jax.jit(
+                lambda a, b: (knn.ksg_information_1d(a, b, k), knn.ksg_information(a[:, None], b[:, None], k))
+            )
             ross = jax.jit(lambda b, c: (knn.ross_information_1d(b, c, k), knn.ross_information(b[:, None], c, k)))
             fast, full = ksg(x, t)
             fast_ty, full_ty = ross(t, jnp.asarray(y))
@@ -61,9 +63,7 @@ class SlicedTest(chex.TestCase):
             key = jax.random.key(4)
             theta = np.asarray(sliced.frames(jax.random.fold_in(key, 0), m, 5, dim))
             phi = np.asarray(sliced.frames(jax.random.fold_in(key, 1), m, 4, dim))
-            values = np.array(
-                [knn_test.reference(x @ theta[s], t @ phi[s], y, 3, standardize=True) for s in range(m)]
-            )
+            values = np.array([knn_test.reference(x @ theta[s], t @ phi[s], y, 3, standardize=True) for s in range(m)])
             np.testing.assert_allclose([si_xt, si_ty], values.mean(0), atol=2e-4)
             np.testing.assert_allclose([se_xt, se_ty], values.std(0, ddof=1) / np.sqrt(m), atol=2e-4)
 
