@@ -256,7 +256,12 @@ def gaussian_sliced_information(cross: np.ndarray, theta: np.ndarray, phi: np.nd
     eye = np.eye(r.shape[1])
     _, logdet = np.linalg.slogdet(eye[None] - r @ np.swapaxes(r, 1, 2))
     values = -0.5 * logdet / _LOG2
-    return float(values.mean()), float(values.std(ddof=1) / math.sqrt(len(values)))
+    return float(values.mean()), _standard_error(values)
+
+
+def _standard_error(values: np.ndarray) -> float:
+    """std / sqrt(m) of m values (NaN for one)."""
+    return float(values.std(ddof=1) / math.sqrt(len(values))) if len(values) > 1 else float("nan")
 
 
 def clusters_sliced_information(
@@ -270,4 +275,4 @@ def clusters_sliced_information(
     p = np.asarray(phi, np.float64).reshape(len(phi), -1)
     p = p / np.linalg.norm(p, axis=1, keepdims=True)
     values = np.array([_clusters_information(num_classes, abs(c) * separation, spread, 0.0, points) for c in p[:, 0]])
-    return float(values.mean()), float(values.std(ddof=1) / math.sqrt(len(values)))
+    return float(values.mean()), _standard_error(values)

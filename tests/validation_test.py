@@ -135,5 +135,56 @@ class NoisyLayerTest(chex.TestCase):
             self.assertLessEqual(estimate - 4 * error, upper)
 
 
+class FiniteTruthsTest(chex.TestCase):
+    def test_diagonal_noise_reference_equals_the_isotropic_one_under_additive_noise(self):
+        rng = np.random.default_rng(0)
+        t = rng.normal(size=(60, 3))
+        a, ea = validation.diagonal_noise_information(t, np.full_like(t, 0.3), draws=60_000, seed=1)
+        b, eb = validation.noisy_layer_information(t, 0.3, draws=60_000, seed=2)
+        self.assertAlmostEqual(a, b, delta=4 * math.hypot(ea, eb))
+        far, error = validation.diagonal_noise_information(
+            100 * np.arange(8.0)[:, None], np.full((8, 1), 0.01), draws=800
+        )
+        self.assertAlmostEqual(far, 3.0, delta=4 * error)  # separated Gaussians: log2 N
+
+    def test_gaussian_closed_forms(self):
+        rho = [0.9, 0.5]
+        self.assertAlmostEqual(
+            validation.gaussian_information(rho), -0.5 * math.log2((1 - 0.81) * (1 - 0.25)), places=12
+        )
+        x, t = validation.correlated_gaussians(0, n=200_000, dim_x=3, dim_t=2, correlations=rho)
+        np.testing.assert_allclose(x.T @ t / len(x), validation.cross_covariance(3, 2, rho), atol=0.01)
+        np.testing.assert_allclose(t.var(0), 1.0, atol=0.01)
+        cross = validation.cross_covariance(3, 2, rho)
+        # Frames spanning both whole spaces give I(X;T) itself; the first axes, that pair's information.
+        whole = validation.gaussian_sliced_information(cross, np.eye(3)[None], np.eye(2)[None])[0]
+        self.assertAlmostEqual(whole, validation.gaussian_information(rho), places=9)
+        first = validation.gaussian_sliced_information(cross, np.eye(3)[None, :, :1], np.eye(2)[None, :, :1])[0]
+        self.assertAlmostEqual(first, validation.gaussian_information([0.9]), places=9)
+        # Random directions: each slice's correlation is theta^T C phi, checked on samples.
+        theta = np.random.default_rng(1).normal(size=(3, 3, 1))
+        theta /= np.linalg.norm(theta, axis=1, keepdims=True)
+        phi = np.random.default_rng(2).normal(size=(3, 2, 1))
+        phi /= np.linalg.norm(phi, axis=1, keepdims=True)
+        got, _ = validation.gaussian_sliced_information(cross, theta, phi)
+        r = [np.corrcoef(x @ theta[m, :, 0], t @ phi[m, :, 0])[0, 1] for m in range(3)]
+        self.assertAlmostEqual(got, float(np.mean([-0.5 * math.log2(1 - c * c) for c in r])), delta=0.01)
+        with self.assertRaises(ValueError):
+            validation.correlated_gaussians(0, n=10, dim_x=1, dim_t=1, correlations=[0.5, 0.5])
+
+    def test_clusters_sliced_information(self):
+        kwargs = dict(num_classes=4, separation=2.0, spread=1.0)
+        axis = validation.clusters_sliced_information(np.eye(3)[:1], points=20_001, **kwargs)[0]
+        self.assertAlmostEqual(axis, validation.class_clusters_information(**kwargs), delta=1e-6)
+        across = validation.clusters_sliced_information(np.eye(3)[1:2], **kwargs)[0]
+        self.assertAlmostEqual(across, 0.0, delta=1e-9)  # a direction across the informative axis
+        diagonal = validation.clusters_sliced_information(np.array([[1.0, 1.0, 0.0]]), **kwargs)[0]
+        self.assertAlmostEqual(
+            diagonal,
+            validation.class_clusters_information(num_classes=4, separation=2.0 / math.sqrt(2), spread=1.0),
+            delta=1e-6,
+        )
+
+
 if __name__ == "__main__":
     absltest.main()
