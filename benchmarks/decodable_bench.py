@@ -135,6 +135,7 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="small shapes (smoke run)")
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per case (the best is printed)")
     parser.add_argument("--bmi_python", default="", help="python of a venv with bmi 0.1.3 ('' to skip bmi)")
+    parser.add_argument("--only", default="", choices=("", "probe", "ksg"), help="one table only")
     args = parser.parse_args(argv)
     device = jax.devices()[0]
     cpu = platform.processor() or platform.machine()
@@ -143,8 +144,10 @@ def main(argv=None):
         probe_table((1000,), (10, 100), 1)
         ksg_table(500, args.bmi_python, 1)
     else:
-        probe_table((1000, 4000, 10_000), (10, 100, 1024), args.repeats)
-        ksg_table(5000, args.bmi_python, args.repeats)
+        if args.only in ("", "probe"):
+            probe_table((1000, 4000, 10_000), (10, 100, 1024), args.repeats)
+        if args.only in ("", "ksg"):
+            ksg_table(5000, args.bmi_python, args.repeats)
 
 
 if __name__ == "__main__":

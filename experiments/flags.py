@@ -89,6 +89,8 @@ TABLE: tuple[Flag, ...] = (
     Flag("learning_rate", "float", None, "Learning rate.", field="train.learning_rate"),
     Flag("momentum", "float", 0.0, "SGD momentum (0 = none).", field="train.momentum"),
     Flag("batch_size", "integer", 0, "Minibatch size; 0 = full batch.", field="train.batch_size"),
+    Flag("lr_decay_epochs", "integer", 0, "If E > 0, decay the learning rate along a cosine to 0 over E epochs "
+         "(0 after them); 0 = constant.", field="train.lr_decay_epochs"),
     Flag("loss_reduction", "enum", None, "Cross-entropy over a batch.", choices=train.REDUCTIONS,
          field="train.loss_reduction"),
     Flag("quantize_bits", "integer", 0, "If k > 0, quantize every layer's output (logits included) to 2**k "

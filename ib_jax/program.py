@@ -95,6 +95,7 @@ class Program:
             {"x": rows.x_bank, "x_test": rows.x_test_bank, "y_test": np.asarray(dataset.y_test)}, replicated
         )
         self.input_units = rows.x_bank.shape[-1]
+        self.num_train = rows.x_bank.shape[1]
         self.sub_batches = config_lib.sub_batches(config, rows.x_bank.shape[1])
         self.one_variant = rows.x_bank.shape[0] == 1
         gaps = np.diff(np.concatenate([schedule[schedule < config.epochs], [config.epochs]]))
@@ -143,7 +144,7 @@ class Program:
         def init(row):  # a quantized network calibrates its ranges on the row's training inputs
             x = self._inputs(row, bank)[0] if self.config.train.quantize_bits else None
             return train_lib.create_state(
-                self._keys(row["seed"])[0], self.config.train, self.input_units, self.num_classes, x
+                self._keys(row["seed"])[0], self.config.train, self.input_units, self.num_classes, x, self.num_train
             )
 
         return jax.vmap(init)(rows)

@@ -34,7 +34,10 @@ class TrainConfig:
     `quantize_bits` k > 0 quantizes every layer's output to 2**k levels (`quantization`).
     `layer_noise` ("none", "additive:SIGMA", "gaussian_dropout:P") on the 1-based hidden layers
     `noisy_layers` (empty: all) gives the network noise of its own (`noise.LayerNoise`), drawn in
-    every training step from the step's key.
+    every training step from the step's key. `lr_decay_epochs` E > 0 decays the learning rate
+    along a cosine from its value to 0 over E epochs (Loshchilov & Hutter's schedule without
+    restarts; 0 after E), counted in optimiser steps (`steps_per_epoch` of `create_state`); 0:
+    constant.
     """
 
     hidden: tuple[int, ...] = (784, 1024, 1024, 20, 20, 20, 10)
@@ -48,6 +51,7 @@ class TrainConfig:
     quantize_bits: int = 0
     layer_noise: str = "none"
     noisy_layers: tuple[int, ...] = ()
+    lr_decay_epochs: int = 0
 
     def __post_init__(self):
         object.__setattr__(self, "hidden", tuple(int(w) for w in self.hidden))
@@ -71,6 +75,8 @@ class TrainConfig:
             raise errors.ConfigError(str(e)) from None
         if self.batch_size < 0:
             raise errors.ConfigError(f"batch_size must be >= 0 (0 = full batch), got {self.batch_size}")
+        if self.lr_decay_epochs < 0:
+            raise errors.ConfigError(f"lr_decay_epochs must be >= 0 (0 = a constant rate), got {self.lr_decay_epochs}")
         layer_noise = self.noise  # ConfigError for a bad value
         if self.noisy_layers and not layer_noise.active:
             raise errors.ConfigError("--noisy_layers needs --layer_noise")
@@ -114,28 +120,47 @@ def _variables(params, ranges) -> dict[str, Any]:
     return {"params": params, quantization.COLLECTION: ranges} if ranges else {"params": params}
 
 
-def make_optimizer(config: TrainConfig) -> optax.GradientTransformation:
+def make_optimizer(config: TrainConfig, steps_per_epoch: int = 1) -> optax.GradientTransformation:
+    """The optimiser, its learning rate decayed over `lr_decay_epochs` x `steps_per_epoch` steps
+    when asked."""
+    rate = config.learning_rate
+    if config.lr_decay_epochs:
+        rate = optax.cosine_decay_schedule(config.learning_rate, config.lr_decay_epochs * max(1, steps_per_epoch))
     if config.optimizer == "adam":
-        return optax.adam(config.learning_rate)
-    return optax.sgd(config.learning_rate, momentum=config.momentum or None)
+        return optax.adam(rate)
+    return optax.sgd(rate, momentum=config.momentum or None)
+
+
+def steps_per_epoch(config: TrainConfig, num_train: int) -> int:
+    """The optimiser steps of one epoch on `num_train` samples (1 full batch)."""
+    if config.batch_size == 0 or config.batch_size >= num_train:
+        return 1
+    return num_train // config.batch_size
 
 
 def create_state(
-    key: jax.Array, config: TrainConfig, input_dim: int, num_classes: int, x_calibrate: jax.Array | None = None
+    key: jax.Array,
+    config: TrainConfig,
+    input_dim: int,
+    num_classes: int,
+    x_calibrate: jax.Array | None = None,
+    num_train: int = 0,
 ) -> TrainState:
     """Initialises parameters from `key` and the optimiser state. A quantized network calibrates
-    its ranges on `x_calibrate` (the training inputs; required then)."""
+    its ranges on `x_calibrate` (the training inputs; required then). A decaying learning rate
+    counts its epochs in the steps of `num_train` samples (required then)."""
     net = make_model(config, num_classes)
+    if config.lr_decay_epochs and num_train < 1:
+        raise ValueError("a decaying learning rate needs num_train, the training samples an epoch steps through")
+    tx = make_optimizer(config, steps_per_epoch(config, num_train) if num_train else 1)
     if config.quantize_bits:
         if x_calibrate is None:
             raise ValueError("a quantized network needs x_calibrate, the inputs its ranges start from")
         init = net.init(key, x_calibrate)
         ranges = dict(init.get(quantization.COLLECTION, {}))
-        return TrainState.create(
-            apply_fn=net.apply, params=init["params"], tx=make_optimizer(config), quantization=ranges
-        )
+        return TrainState.create(apply_fn=net.apply, params=init["params"], tx=tx, quantization=ranges)
     params = net.init(key, jnp.zeros((1, input_dim), jnp.float32))["params"]
-    return TrainState.create(apply_fn=net.apply, params=params, tx=make_optimizer(config), quantization={})
+    return TrainState.create(apply_fn=net.apply, params=params, tx=tx, quantization={})
 
 
 def cross_entropy(logits_BxC: jax.Array, labels_B: jax.Array) -> jax.Array:

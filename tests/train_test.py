@@ -1,5 +1,6 @@
 """Tests of the train step, epochs and evaluation."""
 
+import dataclasses
 import chex
 import jax
 import jax.numpy as jnp
@@ -56,6 +57,29 @@ class TrainStepTest(chex.TestCase):
         after, _ = train.evaluate(state.apply_fn, state.params, self.x, self.y)
         self.assertLess(float(after["loss"]), float(before["loss"]) - 0.01)
         self.assertEqual(acts is None, config.batch_size > 0)
+
+    def test_the_learning_rate_decays_to_zero_over_its_epochs(self):
+        """A cosine from the rate to 0 over lr_decay_epochs x steps per epoch (8 minibatches of 32
+        of the 256 samples): the first step is the constant rate's, and after 3 epochs nothing moves."""
+        config = train.TrainConfig(
+            hidden=(6,), optimizer="sgd", learning_rate=0.1, batch_size=32, loss_reduction="mean", lr_decay_epochs=3
+        )
+        constant = dataclasses.replace(config, lr_decay_epochs=0)
+        state = train.create_state(jax.random.key(0), config, 12, 2, num_train=256)
+        fixed = train.create_state(jax.random.key(0), constant, 12, 2)
+        batch = (self.x[:32], self.y[:32])
+        chex.assert_trees_all_close(
+            train.train_step(state, batch)[0].params, train.train_step(fixed, batch)[0].params, atol=1e-7
+        )
+        for epoch in range(3):
+            state, _, _ = train.jit_train_epoch(state, jax.random.key(epoch), self.x, self.y, config)
+        later, _, _ = train.jit_train_epoch(state, jax.random.key(9), self.x, self.y, config)
+        chex.assert_trees_all_close(later.params, state.params, atol=0)
+        self.assertEqual(int(later.step), 4 * 8)
+        with self.assertRaisesRegex(ValueError, "num_train"):
+            train.create_state(jax.random.key(0), config, 12, 2)
+        with self.assertRaises(errors.ConfigError):
+            dataclasses.replace(config, lr_decay_epochs=-1)
 
     @parameterized.named_parameters(("adam_sum", "adam", "sum"), ("sgd_mean", "sgd", "mean"))
     def test_gradient_statistics_equal_a_python_loop(self, optimizer, reduction):
