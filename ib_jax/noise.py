@@ -53,8 +53,10 @@ class LayerNoise:
             raise errors.ConfigError(f"additive noise needs a standard deviation > 0, got {self.level}")
         if self.kind == "gaussian_dropout" and not 0.0 < level < 1.0:
             raise errors.ConfigError(f"gaussian_dropout needs a rate in (0, 1), got {self.level}")
-        if self.kind == "none" and (level or self.layers):
-            raise errors.ConfigError("layer noise 'none' takes no level and no layers")
+        if self.kind == "none" and self.layers:
+            raise errors.ConfigError("--noisy_layers needs --layer_noise (additive:SIGMA or gaussian_dropout:P)")
+        if self.kind == "none" and level:
+            raise errors.ConfigError("layer noise 'none' takes no level")
         layers = tuple(int(i) for i in self.layers)
         if any(i < 1 for i in layers) or len(set(layers)) != len(layers):
             raise errors.ConfigError(f"noisy layers are distinct 1-based hidden layers, got {self.layers}")

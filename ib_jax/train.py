@@ -77,9 +77,7 @@ class TrainConfig:
             raise errors.ConfigError(f"batch_size must be >= 0 (0 = full batch), got {self.batch_size}")
         if self.lr_decay_epochs < 0:
             raise errors.ConfigError(f"lr_decay_epochs must be >= 0 (0 = a constant rate), got {self.lr_decay_epochs}")
-        layer_noise = self.noise  # ConfigError for a bad value
-        if self.noisy_layers and not layer_noise.active:
-            raise errors.ConfigError("--noisy_layers needs --layer_noise")
+        layer_noise = self.noise  # ConfigError for a bad value (and for noisy_layers without a noise)
         layer_noise.check(len(self.hidden))
         if layer_noise.active and self.quantize_bits:
             raise errors.ConfigError(
