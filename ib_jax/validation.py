@@ -189,7 +189,8 @@ def diagonal_noise_information(
     Gaussian dropout, v = P/(1-P) mu^2), by plain Monte Carlo: (estimate, standard error).
     h(T|X) in closed form, h(T) = -E log p(T) over draws from the mixture; the reference that
     `estimators.noise_mc` is tested against, written independently of it (plain numpy, direct
-    differences, no expanded quadratic form)."""
+    differences, no expanded quadratic form). Give it a `seed` other than the one that drew the
+    means: numpy streams of one seed repeat, and draws equal to the data would bias it."""
     mu = np.asarray(means_NxD, np.float64)
     var = np.asarray(variances_NxD, np.float64)
     if mu.ndim != 2 or mu.shape != var.shape or not np.all(var > 0):

@@ -1,6 +1,7 @@
 """Tests of the train step, epochs and evaluation."""
 
 import dataclasses
+
 import chex
 import jax
 import jax.numpy as jnp
