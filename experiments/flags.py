@@ -96,7 +96,7 @@ TABLE: tuple[Flag, ...] = (
     Flag("quantize_bits", "integer", 0, "If k > 0, quantize every layer's output (logits included) to 2**k "
          "levels in training and measurement (k = 2..16; Lorenzen et al.): measure it with --estimators exact.",
          field="train.quantize_bits"),
-    Flag("layer_noise", "string", "none", "Noise of the network's own in its hidden layers, in training and in every "
+    Flag("layer_noise", "string", "none", "The network's own noise in its hidden layers, in training and in every "
          "measurement: none, additive:SIGMA (T = a + SIGMA Z) or gaussian_dropout:P (T = a (1 + sqrt(P/(1-P)) Z)); "
          "measure it with --estimators noise_mc.", field="train.layer_noise"),
     Flag("noisy_layers", "string", "", "The 1-based hidden layers that carry --layer_noise, comma-separated "
