@@ -64,7 +64,7 @@ class Sliced(common.Estimator):
         for name, low in (("slices", 2), ("dim", 1), ("k", 1), ("seed", 0)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
-                raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+                raise ValueError(f"the sliced estimator's {name} must be an integer >= {low}, got {value!r}")
             object.__setattr__(self, name, int(value))
 
     @property
