@@ -22,6 +22,10 @@ the smallest case of each part, as the tests do). It prints one table per quanti
      --draws seeds) against `validation.noisy_layer_information` with --truth_draws draws.
   3. Plug-in bias: `exact` on quantized clusters (K = 2, dim = 2, cells of 0.25) against N,
      with and without the Miller-Madow correction, for H(T) (= I(X;T)) and I(T;Y).
+
+Parts 4-6, the estimators of finite I(X;T) (`noise_mc` against an independent Monte
+Carlo of noisy layers, `sliced` and `knn`'s KSG against jointly Gaussian variables and class
+clusters), are `benchmarks.accuracy_finite`, a command of their own (docs/accuracy.md).
 """
 
 import argparse

@@ -63,16 +63,14 @@ def gaussian_part(args) -> list[dict]:
                 si_true, si_err = validation.gaussian_sliced_information(
                     cross, _random_frames(1, args.truth_slices, dim), _random_frames(2, args.truth_slices, dim)
                 )
-                knn, sl, own, seconds = [], [], [], []
+                knn, sl, own = [], [], []
                 for draw in range(args.draws):
                     x, t = validation.correlated_gaussians(draw, n=n, dim_x=dim, dim_t=dim, correlations=rho)
                     y = np.zeros(n, np.int32)
                     if n * n * 2 * dim <= args.knn_max_work:
                         knn.append(float(estimators.knn_information(t, y, x)[0]))
-                    start = time.perf_counter()
-                    si_xt, _, se_xt, _ = estimators.sliced_information(t, y, x, slices=args.slices, seed=draw)
+                    si_xt, _, _, _ = estimators.sliced_information(t, y, x, slices=args.slices, seed=draw)
                     sl.append(float(si_xt))
-                    seconds.append(time.perf_counter() - start)
                     theta, phi = _own_slices(draw, args.slices, dim, dim)
                     own.append(validation.gaussian_sliced_information(cross, theta, phi)[0])
                 rows.append(
@@ -86,7 +84,6 @@ def gaussian_part(args) -> list[dict]:
                         knn=knn,
                         sliced=sl,
                         sliced_own_truth=own,
-                        sliced_seconds=seconds,
                     )
                 )
                 print(f"  gaussian N={n} dim={dim} {pattern}: done", flush=True)

@@ -291,27 +291,29 @@ def redraw(
         print(f"figure: {p}")
 
 
+# What a value at its ceiling means (I(X;T) at log2 N, I(T;Y) at H(Y)), by estimator ("": every
+# estimator but those that integrate the network's own noise, whose ceiling is the value itself).
+_CEILINGS = {
+    "": (
+        "I(X;T) at log2 N (each sample a cell of its own: the estimator cannot resolve the layer)",
+        "I(T;Y) at H(Y) (as for any labels where I(X;T) is at log2 N)",
+    ),
+    "noise_mc": (
+        "I(X;T) at log2 N (the samples' noisy copies barely overlap: the network's own noise hides almost "
+        "nothing of X at this N; the value itself, not a limit of the estimator)",
+        "I(T;Y) at H(Y) (the classes' noisy copies barely overlap: the value itself)",
+    ),
+}
+
+
 def saturation_lines(res: Mapping[str, Any]) -> list[str]:
     """The layers and estimators at the ceiling of their estimator in most measured epochs
     (`outcome.saturation`), one line per estimator and quantity; none when no layer is."""
     lines = []
     for estimator in results.estimator_names(res):
         flags_RxKxL = outcome.saturated(res, estimator)
-        ceiling_xt = (
-            "I(X;T) at log2 N (the samples' noisy copies barely overlap: the network's own noise hides almost "
-            "nothing of X at this N; the value itself, not a limit of the estimator)"
-            if estimator == "noise_mc"
-            else "I(X;T) at log2 N (each sample a cell of its own: the estimator cannot resolve the layer)"
-        )
-        ceiling_ty = (
-            "I(T;Y) at H(Y) (the classes' noisy copies barely overlap: the value itself)"
-            if estimator == "noise_mc"
-            else "I(T;Y) at H(Y) (as for any labels where I(X;T) is at log2 N)"
-        )
-        for what, ks in (
-            (ceiling_xt, (0, 2)),
-            (ceiling_ty, (1, 3)),
-        ):
+        ceiling_xt, ceiling_ty = _CEILINGS.get(estimator, _CEILINGS[""])
+        for what, ks in ((ceiling_xt, (0, 2)), (ceiling_ty, (1, 3))):
             parts = []
             for k, split in zip(ks, ("train", "test")):
                 layers = np.flatnonzero(flags_RxKxL[:, k].mean(axis=0) > 0.5) + 1  # in most rows

@@ -16,7 +16,7 @@ from typing import Any
 
 from absl import flags
 
-from ib_jax import data, errors, estimators, experiment, train
+from ib_jax import data, errors, estimators, experiment, noise, train
 
 MAINS = ("mnist", "tishby", "memorization", "compare")
 TRAINING = ("mnist", "tishby", "memorization")  # the mains that train and measure
@@ -48,15 +48,6 @@ def _hidden(text: str) -> tuple[int, ...]:
     if not widths or min(widths) < 1:
         raise errors.ConfigError(f"--hidden must be comma-separated positive integers, got {text!r}")
     return widths
-
-
-def _layers(text: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(w) for w in text.split(",") if w.strip())
-    except ValueError:
-        raise errors.ConfigError(
-            f"--noisy_layers must be comma-separated layer numbers like 1,2, got {text!r}"
-        ) from None
 
 
 def _names(values: list[str]) -> tuple[str, ...]:
@@ -100,7 +91,7 @@ TABLE: tuple[Flag, ...] = (
          "measurement: none, additive:SIGMA (T = a + SIGMA Z) or gaussian_dropout:P (T = a (1 + sqrt(P/(1-P)) Z)); "
          "measure it with --estimators noise_mc.", field="train.layer_noise"),
     Flag("noisy_layers", "string", "", "The 1-based hidden layers that carry --layer_noise, comma-separated "
-         "(default: every hidden layer).", field="train.noisy_layers", parse=_layers),
+         "(default: every hidden layer).", field="train.noisy_layers", parse=noise.parse_layers),
     # What is measured, and when.
     Flag("mi_every", "integer", None, "Measure information every k epochs (and at the end).", field="mi_every"),
     Flag("mi_log_points", "integer", 0, "If > 0, measure at this many log-spaced epochs instead of --mi_every.",

@@ -132,8 +132,7 @@ class ExperimentConfig:
             estimators.Probe(self.probe_folds, self.probe_hidden, self.probe_steps)
             estimators.KNN(self.knn_neighbours)
             estimators.Sliced(self.sliced_slices, self.sliced_dim, self.knn_neighbours)
-            if int(self.noise_samples) != self.noise_samples or self.noise_samples < 2:
-                raise ValueError(f"noise_samples must be an integer >= 2, got {self.noise_samples}")
+            estimators.noise_mc.check_samples(self.noise_samples)
             chosen = measured_estimators(self)
         except ValueError as e:
             raise errors.ConfigError(str(e)) from None

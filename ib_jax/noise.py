@@ -35,6 +35,15 @@ KINDS = ("none", "additive", "gaussian_dropout")
 STREAM = "noise"  # the name of the PRNG stream `model.MLP` draws its noise from
 
 
+def parse_layers(text: str) -> tuple[int, ...]:
+    """The layers of `--noisy_layers` ("1,2"; empty: none named, every hidden layer);
+    ConfigError, one line, for anything else."""
+    try:
+        return tuple(int(s) for s in text.split(",") if s.strip())
+    except ValueError:
+        raise errors.ConfigError(f"--noisy_layers must be 1-based layer numbers like 1,2, got {text!r}") from None
+
+
 @dataclasses.dataclass(frozen=True)
 class LayerNoise:
     """The noise of a network's hidden layers: `kind` (one of `KINDS`), `level` (SIGMA for
@@ -78,14 +87,7 @@ class LayerNoise:
                 raise errors.ConfigError(
                     f"--layer_noise must be none, additive:SIGMA or gaussian_dropout:P, got {spec!r}"
                 ) from None
-        if isinstance(layers, str):
-            try:
-                layers = tuple(int(s) for s in layers.split(",") if s.strip())
-            except ValueError:
-                raise errors.ConfigError(
-                    f"--noisy_layers must be 1-based layer numbers like 1,2, got {layers!r}"
-                ) from None
-        return cls(kind, value, tuple(layers))
+        return cls(kind, value, parse_layers(layers) if isinstance(layers, str) else tuple(layers))
 
     @property
     def active(self) -> bool:

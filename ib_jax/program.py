@@ -173,16 +173,6 @@ class Program:
         (`noise.LayerNoise.measured`, from the row's key, the epoch and the split), which every
         estimator measures but those that integrate the noise themselves (`noise_mc`), which
         take the noiseless values."""
-        means = None
-        if self.noise.active:
-            means = (train_acts, test_acts)
-
-            def noisy(row_seed, split, acts):
-                key = jax.random.fold_in(jax.random.fold_in(self._keys(row_seed)[1], epoch), _MEASURE_TAG + split)
-                return self.noise.measured(key, acts)
-
-            train_acts = jax.vmap(noisy, in_axes=(0, None, 0))(rows["seed"], 0, train_acts)
-            test_acts = jax.vmap(noisy, in_axes=(0, None, 0))(rows["seed"], 1, test_acts)
         labels_GxN = rows["labels"]
         train_labels = labels_GxN[0] if self.shared_labels else labels_GxN
         x, x_test = self._inputs(rows, bank) if any(e.needs_inputs for e in self.estimators) else (None, None)
@@ -192,13 +182,21 @@ class Program:
             train_acts = tuple(a[..., idx, :] for a in train_acts)
             train_labels = train_labels[..., idx]
             x = None if x is None else x[..., idx, :]
-            means = means and (tuple(a[..., idx, :] for a in means[0]), means[1])
         if self.test_subset is not None:
             idx = self.test_subset
             test_acts = tuple(a[..., idx, :] for a in test_acts)
             test_labels = test_labels[idx]
             x_test = None if x_test is None else x_test[..., idx, :]
-            means = means and (means[0], tuple(a[..., idx, :] for a in means[1]))
+        means = None
+        if self.noise.active:  # the noise drawn for the measured samples only
+            means = (train_acts, test_acts)
+
+            def noisy(row_seed, split, acts):
+                key = jax.random.fold_in(jax.random.fold_in(self._keys(row_seed)[1], epoch), _MEASURE_TAG + split)
+                return self.noise.measured(key, acts)
+
+            train_acts = jax.vmap(noisy, in_axes=(0, None, 0))(rows["seed"], 0, train_acts)
+            test_acts = jax.vmap(noisy, in_axes=(0, None, 0))(rows["seed"], 1, test_acts)
         splits = ((train_acts, train_labels, x), (test_acts, test_labels, x_test))
         return estimators.common.measure_splits(self.estimators, splits, self.num_classes, means)  # [G, M + X, 4, L]
 

@@ -123,14 +123,14 @@ def make_optimizer(config: TrainConfig, steps_per_epoch: int = 1) -> optax.Gradi
     when asked."""
     rate = config.learning_rate
     if config.lr_decay_epochs:
-        rate = optax.cosine_decay_schedule(config.learning_rate, config.lr_decay_epochs * max(1, steps_per_epoch))
+        rate = optax.cosine_decay_schedule(config.learning_rate, config.lr_decay_epochs * steps_per_epoch)
     if config.optimizer == "adam":
         return optax.adam(rate)
     return optax.sgd(rate, momentum=config.momentum or None)
 
 
 def steps_per_epoch(config: TrainConfig, num_train: int) -> int:
-    """The optimiser steps of one epoch on `num_train` samples (1 full batch)."""
+    """The optimiser steps of one epoch on `num_train` samples (1 full batch, and 1 for none)."""
     if config.batch_size == 0 or config.batch_size >= num_train:
         return 1
     return num_train // config.batch_size
@@ -150,7 +150,7 @@ def create_state(
     net = make_model(config, num_classes)
     if config.lr_decay_epochs and num_train < 1:
         raise ValueError("a decaying learning rate needs num_train, the training samples an epoch steps through")
-    tx = make_optimizer(config, steps_per_epoch(config, num_train) if num_train else 1)
+    tx = make_optimizer(config, steps_per_epoch(config, num_train))
     if config.quantize_bits:
         if x_calibrate is None:
             raise ValueError("a quantized network needs x_calibrate, the inputs its ranges start from")
@@ -354,9 +354,9 @@ def train_epoch(
     perm = jax.random.permutation(key, n)[: num_batches * config.batch_size]
     perm_BxS = perm.reshape(num_batches, config.batch_size)
 
-    def body(carry, step):
+    def body(carry, step_and_idx):
         state, stats = carry
-        idx_S = perm_BxS[step]
+        step, idx_S = step_and_idx
         batch = (x_NxF[idx_S], labels_N[idx_S])
         step_key = None if noise_key is None else jax.random.fold_in(noise_key, step)
         grads, (logits, losses, _, largest) = _loss_and_grads(
@@ -367,7 +367,7 @@ def train_epoch(
         return (state.apply_gradients(grads=grads), stats), (_metrics(logits, batch[1], losses), largest)
 
     stats = _welford_init(state.params) if gradient_stats else None
-    (state, stats), (metrics, largest) = jax.lax.scan(body, (state, stats), jnp.arange(num_batches))
+    (state, stats), (metrics, largest) = jax.lax.scan(body, (state, stats), (jnp.arange(num_batches), perm_BxS))
     metrics = jax.tree.map(jnp.mean, metrics)
     state = _with_ranges(state, jax.tree.map(lambda m: jnp.max(m, axis=0), largest))
     if gradient_stats:

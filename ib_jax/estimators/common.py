@@ -66,6 +66,26 @@ def entropy_bits(p: jax.Array) -> jax.Array:
     return -jnp.sum(jnp.where(p > 0, p * jnp.log2(safe), 0.0), axis=-1)
 
 
+def mean_log_class_size(labels: jax.Array, num_classes: int) -> jax.Array:
+    """sum_y p(y) log N_y in nats, [...] over labels [..., N]: the part of H(Y) that the
+    mixture-based estimators (`kde`, `noise_mc`) subtract, I(T;Y) = I(X;T) - sum_y p_y
+    [log N_y - <log sum over class y>]."""
+    p_y = label_distribution(labels, num_classes)
+    counts = p_y * labels.shape[-1]
+    return jnp.sum(jnp.where(counts > 0, p_y * jnp.log(jnp.where(counts > 0, counts, 1.0)), 0.0), axis=-1)
+
+
+def item_keys(acts_KxNxD: jax.Array, item_K: jax.Array, seed: int) -> jax.Array:
+    """One PRNG key per item [K], folded from `seed`, the item's position among the measured
+    items and a fingerprint of its activations (the sum of their bit patterns modulo 2**32,
+    exact in any order or chunking): every run, epoch and layer draws its own noise, and a
+    rerun draws the same (the Monte Carlo estimators `kde_mc` and `noise_mc`)."""
+    bits = jax.lax.bitcast_convert_type(acts_KxNxD.astype(jnp.float32), jnp.uint32)
+    fingerprint = jnp.sum(bits, axis=(1, 2), dtype=jnp.uint32)
+    base = jax.random.key(jnp.uint32(seed))
+    return jax.vmap(lambda item, p: jax.random.fold_in(jax.random.fold_in(base, item), p))(item_K, fingerprint)
+
+
 def finite_items(acts_BxNxD: jax.Array) -> jax.Array:
     """[B] True where every activation of the item is finite (a sum propagates NaN and inf;
     XLA's CPU min/max reductions may drop NaN)."""

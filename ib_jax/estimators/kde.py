@@ -94,29 +94,19 @@ class KDE(common.Estimator):
             return _log_sums(a, labels if shared else y[0], width, num_classes, nb, block, noise)
 
         log_all, log_same = common.in_chunks(fn, acts_BxNxD, items, *per_item)
-        p_y = common.label_distribution(labels, num_classes)  # [K] or [B, K]
-        counts = p_y * n
-        h_y_part = jnp.sum(jnp.where(counts > 0, p_y * jnp.log(jnp.where(counts > 0, counts, 1.0)), 0.0), axis=-1)
         i_xt = math.log(n) - jnp.mean(log_all, axis=1)
-        i_ty = i_xt - h_y_part + jnp.mean(log_same, axis=1)
+        i_ty = i_xt - common.mean_log_class_size(labels, num_classes) + jnp.mean(log_same, axis=1)
         bad = ~common.finite_items(acts_BxNxD)
         to_bits = lambda x: jnp.where(bad, jnp.nan, x / math.log(2.0)).astype(jnp.float32)  # noqa: E731
         return to_bits(i_xt), to_bits(i_ty)
 
     def _noise(self, acts_KxNxD, item_K):
-        """[K, N, M, D] draws of Z ~ N(0, s2 I), M = mc_samples per sample. Each item's key is
-        folded from `seed`, the item's position among the measured items and a fingerprint of
-        its activations (the sum of their bit patterns modulo 2**32), so every run, epoch and
-        layer draws its own noise and a rerun draws the same."""
+        """[K, N, M, D] draws of Z ~ N(0, s2 I), M = mc_samples per sample, from each item's key
+        (`common.item_keys`: the seed, the item and its activations' fingerprint)."""
         k, n, d = acts_KxNxD.shape
-        bits = jax.lax.bitcast_convert_type(acts_KxNxD.astype(jnp.float32), jnp.uint32)
-        fingerprint = jnp.sum(bits, axis=(1, 2), dtype=jnp.uint32)  # wraps: exact in any order or chunking
-
-        def one(item, print_):
-            key = jax.random.fold_in(jax.random.fold_in(jax.random.key(jnp.uint32(self.seed)), item), print_)
-            return jax.random.normal(key, (n, self.mc_samples, d), jnp.float32)
-
-        return jax.vmap(one)(item_K, fingerprint) * jnp.float32(math.sqrt(self.noise_variance))
+        keys = common.item_keys(acts_KxNxD, item_K, self.seed)
+        draws = jax.vmap(lambda key: jax.random.normal(key, (n, self.mc_samples, d), jnp.float32))(keys)
+        return draws * jnp.float32(math.sqrt(self.noise_variance))
 
 
 def _log_sums(acts_KxNxD, labels, width: float, num_classes: int, nb: int, block: int, noise=None):

@@ -119,6 +119,30 @@ def _kth_smallest(d_RxN: jax.Array, k: int) -> jax.Array:
     return -jax.lax.top_k(-d_RxN, k)[0]
 
 
+def _ksg_bits(n_x: jax.Array, n_t: jax.Array, k: int, n: int) -> jax.Array:
+    """KSG 1 in bits from each sample's marginal counts [N]: psi(k) + psi(N) - <psi(n_x + 1) + psi(n_t + 1)>."""
+    terms = digamma((n_x + 1).astype(jnp.float32)) + digamma((n_t + 1).astype(jnp.float32))
+    nats = digamma(float(k)) + digamma(float(n)) - jnp.mean(terms.astype(jnp.float64))
+    return nats / math.log(2.0)
+
+
+def _ross_bits(k_i: jax.Array, counts: jax.Array, m: jax.Array) -> jax.Array:
+    """Ross's estimate in bits from each sample's k_i, class size N_y and count m [N], over the
+    samples whose class holds more than one."""
+    kept = (counts > 1).astype(jnp.float64)
+    used = jnp.sum(kept)
+    mean = lambda v: jnp.sum(kept * v) / used  # noqa: E731
+    safe = lambda v: jnp.maximum(v, 1).astype(jnp.float64)  # noqa: E731
+    nats = digamma(used) + mean(digamma(safe(k_i))) - mean(digamma(safe(counts))) - mean(digamma(safe(m)))
+    return nats / math.log(2.0)
+
+
+def _positions(order: jax.Array) -> jax.Array:
+    """Each sample's position [N] in a sorted order (`order`: the samples' indices in it)."""
+    n = order.shape[0]
+    return jnp.zeros(n, jnp.int32).at[order].set(jnp.arange(n, dtype=jnp.int32))
+
+
 def ksg_information(x_NxDx: jax.Array, t_NxD: jax.Array, k: int) -> jax.Array:
     """KSG estimator 1 of I(X;T) in bits (the module docstring)."""
     n = t_NxD.shape[0]
@@ -128,13 +152,9 @@ def ksg_information(x_NxDx: jax.Array, t_NxD: jax.Array, k: int) -> jax.Array:
         dx = jnp.where(own, jnp.inf, max_distances(x_NxDx, rows))
         dt = jnp.where(own, jnp.inf, max_distances(t_NxD, rows))
         eps = _kth_smallest(jnp.maximum(dx, dt), k)[:, k - 1]
-        n_x = jnp.sum(dx < eps[:, None], axis=1)
-        n_t = jnp.sum(dt < eps[:, None], axis=1)
-        return digamma((n_x + 1).astype(jnp.float32)) + digamma((n_t + 1).astype(jnp.float32))
+        return jnp.sum(dx < eps[:, None], axis=1), jnp.sum(dt < eps[:, None], axis=1)
 
-    terms = _blocks(n, block)
-    nats = digamma(float(k)) + digamma(float(n)) - jnp.mean(terms.astype(jnp.float64))
-    return nats / math.log(2.0)
+    return _ksg_bits(*_blocks(n, block), k, n)
 
 
 def ross_information(t_NxD: jax.Array, y_N: jax.Array, k: int) -> jax.Array:
@@ -152,13 +172,7 @@ def ross_information(t_NxD: jax.Array, y_N: jax.Array, k: int) -> jax.Array:
         m = jnp.maximum(jnp.sum(d < radius[:, None], axis=1), jnp.sum(d <= 0.0, axis=1))
         return m
 
-    m = _blocks(n, block)
-    kept = (counts > 1).astype(jnp.float64)
-    used = jnp.sum(kept)
-    mean = lambda v: jnp.sum(kept * v) / used  # noqa: E731
-    safe = lambda v: jnp.maximum(v, 1).astype(jnp.float64)  # noqa: E731
-    nats = digamma(used) + mean(digamma(safe(k_i))) - mean(digamma(safe(counts))) - mean(digamma(safe(m)))
-    return nats / math.log(2.0)
+    return _ross_bits(k_i, counts, _blocks(n, block))
 
 
 # One-dimensional variables (the sliced estimator's projections): the same estimators by sorting,
@@ -229,8 +243,7 @@ def ksg_information_1d(x_N: jax.Array, t_N: jax.Array, k: int) -> jax.Array:
     index = jnp.arange(n, dtype=jnp.int32)
     xs, tx, ix = jax.lax.sort((x_N, t_N, index), num_keys=1)  # x order
     ts, xt, it = jax.lax.sort((t_N, x_N, index), num_keys=1)  # t order
-    pos_x = jnp.zeros(n, jnp.int32).at[ix].set(index)  # each sample's position in x order
-    pos_t = jnp.zeros(n, jnp.int32).at[it].set(index)
+    pos_x, pos_t = _positions(ix), _positions(it)
     width = window_width(n, k)
     eps_x, exact_x = _window_kth(xs, tx, k, width)
     eps_t, exact_t = _window_kth(ts, xt, k, width)
@@ -255,11 +268,7 @@ def ksg_information_1d(x_N: jax.Array, t_N: jax.Array, k: int) -> jax.Array:
 
     unsettled = jnp.sum(~(exact_x | exact_t))
     eps = jax.lax.cond(unsettled <= _PATCHED, patched, in_full, None)
-    n_x = _others_nearer(xs, pos_x, eps)
-    n_t = _others_nearer(ts, pos_t, eps)
-    terms = digamma((n_x + 1).astype(jnp.float32)) + digamma((n_t + 1).astype(jnp.float32))
-    nats = digamma(float(k)) + digamma(float(n)) - jnp.mean(terms.astype(jnp.float64))
-    return nats / math.log(2.0)
+    return _ksg_bits(_others_nearer(xs, pos_x, eps), _others_nearer(ts, pos_t, eps), k, n)
 
 
 def ross_information_1d(t_N: jax.Array, y_N: jax.Array, k: int) -> jax.Array:
@@ -271,7 +280,7 @@ def ross_information_1d(t_N: jax.Array, y_N: jax.Array, k: int) -> jax.Array:
     y_N = y_N.astype(jnp.int32)
     ys, tys, iy = jax.lax.sort((y_N, t_N, index), num_keys=2)  # class, then t
     ts, it = jax.lax.sort((t_N, index), num_keys=1)
-    pos_t = jnp.zeros(n, jnp.int32).at[it].set(index)
+    pos_t = _positions(it)
     counts = jnp.zeros(n, jnp.int32).at[ys].add(1)[ys]  # N_y, in class order
     k_i = jnp.minimum(k, counts - 1)
     offsets = np.concatenate([np.arange(-k, 0), np.arange(1, k + 1)])
@@ -283,13 +292,7 @@ def ross_information_1d(t_N: jax.Array, y_N: jax.Array, k: int) -> jax.Array:
     pos = pos_t[iy]  # class order -> position in t order
     nearer = _others_nearer(ts, pos, radius) + (radius > 0)  # itself included when the radius is > 0
     equal = jnp.searchsorted(ts, ts[pos], side="right") - jnp.searchsorted(ts, ts[pos], side="left")
-    m = jnp.maximum(nearer, equal)
-    kept = (counts > 1).astype(jnp.float64)
-    used = jnp.sum(kept)
-    mean = lambda v: jnp.sum(kept * v) / used  # noqa: E731
-    safe = lambda v: jnp.maximum(v, 1).astype(jnp.float64)  # noqa: E731
-    nats = digamma(used) + mean(digamma(safe(k_i))) - mean(digamma(safe(counts))) - mean(digamma(safe(m)))
-    return nats / math.log(2.0)
+    return _ross_bits(k_i, counts, jnp.maximum(nearer, equal))
 
 
 def knn_information(

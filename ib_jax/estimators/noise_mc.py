@@ -48,6 +48,16 @@ _TILE_ELEMENTS = 1 << 20  # (query, component) pairs per step
 _MAX_BLOCK = 1024
 
 
+def check_samples(samples) -> None:
+    """ValueError unless `samples` (draws per sample) is an integer >= 2: the standard error
+    needs two."""
+    if isinstance(samples, bool) or int(samples) != samples or samples < 2:
+        raise ValueError(
+            f"noise_mc's samples (--noise_samples) must be an integer >= 2 (its standard error needs two), "
+            f"got {samples}"
+        )
+
+
 @dataclasses.dataclass(frozen=True)
 class NoiseMC(common.Estimator):
     """`NoiseMC(noise, samples=4, seed=0, min_std=1e-3, every_layer=False)`: the information of
@@ -80,8 +90,7 @@ class NoiseMC(common.Estimator):
                 "or gaussian_dropout:P"
             )
         object.__setattr__(self, "noise", layer_noise)
-        if isinstance(self.samples, bool) or int(self.samples) != self.samples or self.samples < 2:
-            raise ValueError(f"samples must be an integer >= 2 (the standard error needs two), got {self.samples}")
+        check_samples(self.samples)
         object.__setattr__(self, "samples", int(self.samples))
         if int(self.seed) != self.seed or self.seed < 0:
             raise ValueError(f"seed must be an integer >= 0, got {self.seed}")
@@ -109,16 +118,12 @@ class NoiseMC(common.Estimator):
         per_item = (jnp.arange(b, dtype=jnp.uint32),) + (() if shared else (labels,))
 
         def fn(a, item, *y):
-            keys = _keys(a, item, self.seed)
+            keys = common.item_keys(a, item, self.seed)
             return _terms(a, labels if shared else y[0], keys, self.noise, self.min_std, num_classes, self.samples)
 
         log_all, log_same = common.in_chunks(fn, acts_BxNxD, 1, *per_item)  # [B, N, M] each
-        p_y = common.label_distribution(labels, num_classes)
-        counts = p_y * n
-        h_y_part = jnp.sum(jnp.where(counts > 0, p_y * jnp.log(jnp.where(counts > 0, counts, 1.0)), 0.0), axis=-1)
         i_xt = math.log(n) - jnp.mean(log_all, axis=(1, 2))
-        diff = log_same - log_all
-        i_ty = i_xt - h_y_part + jnp.mean(log_same, axis=(1, 2))
+        i_ty = i_xt - common.mean_log_class_size(labels, num_classes) + jnp.mean(log_same, axis=(1, 2))
         m = self.samples
 
         def standard_error(v):  # [B, N, M] -> [B]: the Monte Carlo error of the mean over (i, z)
@@ -126,18 +131,8 @@ class NoiseMC(common.Estimator):
 
         bad = ~common.finite_items(acts_BxNxD)
         to_bits = lambda x: jnp.where(bad, jnp.nan, x / math.log(2.0)).astype(jnp.float32)  # noqa: E731
-        extras = {"se_xt": to_bits(standard_error(log_all)), "se_ty": to_bits(standard_error(diff))}
+        extras = {"se_xt": to_bits(standard_error(log_all)), "se_ty": to_bits(standard_error(log_same - log_all))}
         return to_bits(i_xt), to_bits(i_ty), extras
-
-
-def _keys(acts_KxNxD, item_K, seed: int) -> jax.Array:
-    """Each item's key [K]: from `seed`, its position among the measured items and a fingerprint
-    of its activations (as `kde_mc`'s), so every run, epoch and layer draws its own noise and a
-    rerun draws the same."""
-    bits = jax.lax.bitcast_convert_type(acts_KxNxD.astype(jnp.float32), jnp.uint32)
-    fingerprint = jnp.sum(bits, axis=(1, 2), dtype=jnp.uint32)
-    base = jax.random.key(jnp.uint32(seed))
-    return jax.vmap(lambda item, p: jax.random.fold_in(jax.random.fold_in(base, item), p))(item_K, fingerprint)
 
 
 def _terms(acts_KxNxD, labels, keys_K, layer_noise, min_std: float, num_classes: int, samples: int):
