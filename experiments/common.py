@@ -326,6 +326,48 @@ def saturation_lines(res: Mapping[str, Any]) -> list[str]:
     return lines
 
 
+_QUANTITY = {
+    "i_xt_train": "I(X;T) train",
+    "i_ty_train": "I(T;Y) train",
+    "i_xt_test": "I(X;T) test",
+    "i_ty_test": "I(T;Y) test",
+}
+
+
+def _layers(values) -> str:
+    return ", ".join(str(int(i)) for i in values)
+
+
+def confidence_lines(res: Mapping[str, Any]) -> list[str]:
+    """The layers whose I(T;Y) is not above the permutation null at the end of training, and those
+    whose estimate has not converged in N (`outcome.null_layers`, `outcome.unconverged`)."""
+    lines = []
+    epochs = res["mi_epochs"]
+    for estimator in results.estimator_names(res):
+        found = outcome.null_layers(res, estimator)
+        if found is not None:
+            parts = [f"{split} layers {_layers(layers)}" for split, layers in found.items() if layers.size]
+            what = "; ".join(parts) if parts else "none (every layer's I(T;Y) is above it)"
+            lines.append(
+                f"not above the permutation null at epoch {int(epochs[-1])} (I(T;Y) <= the 95th percentile of "
+                f"the shuffled labels'): {estimator}: {what}"
+            )
+        moved = outcome.unconverged(res, estimator)
+        if moved is not None:
+            e, flags = moved
+            parts = [
+                f"{_QUANTITY[key]} layers {_layers(np.flatnonzero(row) + 1)}"
+                for key, row in zip(results.MI_KEYS, flags)
+                if row.any()
+            ]
+            what = "; ".join(parts) if parts else "none"
+            lines.append(
+                f"not converged in N at epoch {int(epochs[e])} (moves more than {outcome.CONVERGENCE_BITS} bits from "
+                f"N/2 to N samples; see convergence.png): {estimator}: {what}"
+            )
+    return lines
+
+
 def _finish(res, out, config, name: str, vals: Mapping[str, Any], sweep: bool) -> list:
     """The summary and figures of a finished run (process 0); returns the figures' paths."""
     if sweep:
@@ -348,6 +390,6 @@ def _finish(res, out, config, name: str, vals: Mapping[str, Any], sweep: bool) -
             f"{config.epochs}): train accuracy {final['train_accuracy']:.4f}, {res['test_name']} accuracy "
             f"{final['test_accuracy']:.4f}"
         )
-    for line in saturation_lines(res):
+    for line in saturation_lines(res) + confidence_lines(res):
         print(line)
     return paths

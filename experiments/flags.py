@@ -103,9 +103,9 @@ TABLE: tuple[Flag, ...] = (
          f"from {', '.join(estimators.ESTIMATORS)}; the first is the main one.", field="estimators", parse=_names),
     Flag("kde_noise_variance", "float", None, "Noise variance of the KDE bounds.", field="kde_noise_variance"),
     Flag("adaptive_bins", "integer", 30, "Bins per item of the adaptive binnings.", field="adaptive_bins"),
-    Flag("bias_correction", "enum", "none", "Of the plug-in estimators (binned, adaptive_*, exact): miller_madow adds "
-         "(m - 1) / (2 N ln 2) to each entropy, m its occupied cells.", choices=("none", "miller_madow"),
-         field="bias_correction"),
+    Flag("bias_correction", "enum", "none", "Of every entropy of the plug-in estimators (binned, adaptive_*, exact): "
+         "miller_madow ((m - 1) / (2 N ln 2), m occupied cells), chao_shen, grassberger or nsb (docs/estimators.md).",
+         choices=estimators.corrections.CORRECTIONS, field="bias_correction"),
     Flag("mi_subset", "integer", 0, "If > 0, measure information on a fixed, stratified subset of this many samples "
          "of each split (training uses all): the KDE family costs O(N^2) per item.", field="mi_subset"),
     Flag("renyi_alpha", "float", 1.01, "Order a of the matrix-based Renyi estimator (renyi).", field="renyi_alpha"),
@@ -129,6 +129,15 @@ TABLE: tuple[Flag, ...] = (
     Flag("plane_x", "string", "", "The estimator whose I(X;T) the information planes pair with the I(T;Y) of an "
          "estimator that measures I(T;Y) only (probe); default: the first listed that measures I(X;T).",
          field="plane_x"),
+    Flag("bootstrap", "integer", 0, "If B >= 2, each value's standard error over B bootstrap resamples of the "
+         "measured samples (results: <estimator>.i_xt_train_se, ...; error bars in the figures); 0 = off.",
+         field="bootstrap"),
+    Flag("null_permutations", "integer", 0, "If P >= 2, I(T;Y) under P shuffles of the labels, the value when T "
+         "knows nothing about Y (its mean and 95th percentile, a band in the figures; the summary names the layers "
+         "not above it); 0 = off.", field="null_permutations"),
+    Flag("convergence", "enum", "final", "Measure each value again on nested subsets of N/8, N/4 and N/2 samples: "
+         "of the final network, at every measured epoch, or none (convergence.png; the summary flags changes above "
+         "0.1 bits from N/2 to N).", choices=("none", "final", "every"), field="convergence"),
     Flag("gradient_stats", "bool", True, "At every measured epoch, per layer, the norms of the mean and std of the "
          "kernel gradients over the epoch's batches, and |W|_F.", field="gradient_stats"),
     Flag("gradient_sub_batches", "integer", 0, "Full batch: parts of the batch whose gradients give the "

@@ -28,9 +28,12 @@ class Record:
     final_metrics: np.ndarray | None = None  # [4, R] of the final network, once it is measured
 
     def information(self, num_estimators: int, num_rows: int, num_layers: int) -> np.ndarray:
-        """[M, 4, R, E, L] the information measured so far."""
+        """[M, 4, R, E, L] the information measured so far (M channels; an epoch measured by
+        an older ib_jax, with fewer channels, has NaN in those added since, which come last)."""
         if self.mi:
-            return np.stack(self.mi, axis=3)
+            width = max(num_estimators, *(m.shape[0] for m in self.mi))
+            padded = [np.pad(m, ((0, width - m.shape[0]),) + ((0, 0),) * 3, constant_values=np.nan) for m in self.mi]
+            return np.stack(padded, axis=3)
         return np.zeros((num_estimators, 4, num_rows, 0, num_layers), np.float32)
 
     def metric_curves(self, num_rows: int) -> np.ndarray:

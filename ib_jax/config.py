@@ -9,6 +9,7 @@ import numpy as np
 
 from ib_jax import data, errors, estimators, results
 from ib_jax import train as train_lib
+from ib_jax.estimators.common import Confidence
 from ib_jax.rows import conditions_of, parse_condition
 
 
@@ -40,12 +41,17 @@ class ExperimentConfig:
     epoch; the first is the run's main estimator (the unprefixed keys of results.npz). `binning`
     is the "binned" estimator's, `kde_noise_variance` the KDE family's, `adaptive_bins` the
     adaptive binnings', `renyi_alpha` and `renyi_batch` the matrix-based Rényi estimator's.
-    `bias_correction` ("none", "miller_madow") applies to the plug-in estimators (binned,
-    adaptive, exact). `knn_neighbours` is the k-NN estimators' k; `probe_folds`, `probe_hidden`
+    `bias_correction` (`estimators.corrections.CORRECTIONS`) applies to the plug-in estimators
+    (binned, adaptive, exact). `knn_neighbours` is the k-NN estimators' k; `probe_folds`, `probe_hidden`
     and `probe_steps` are the probe's (`estimators.Probe`); `noise_samples` is noise_mc's draws
     per sample, `sliced_slices` and `sliced_dim` the sliced estimator's. `plane_x` names the estimator whose
     I(X;T) the planes pair with the I(T;Y) of an estimator that measures only I(T;Y) (the
-    probe); "" = the first listed that measures I(X;T). `mi_subset` n > 0 measures the
+    probe); "" = the first listed that measures I(X;T). `bootstrap` B >= 2 adds each value's
+    standard error over B resamples of the measured samples, `null_permutations` P >= 2 the
+    estimate of I(T;Y) under P shuffles of the labels (`estimators.common.Confidence`);
+    `convergence` measures each value again on nested subsets of N / 8, N / 4 and N / 2 samples,
+    of the final network ("final"), at every measured epoch ("every") or never ("none").
+    `mi_subset` n > 0 measures the
     information on a fixed, stratified subset of n samples of each
     split (`rows.measured_subset`; training and metrics still use every sample).
     """
@@ -71,6 +77,9 @@ class ExperimentConfig:
     sliced_slices: int = 1000
     sliced_dim: int = 1
     plane_x: str = ""
+    bootstrap: int = 0
+    null_permutations: int = 0
+    convergence: str = "final"
     train_size: int = 0
     test_size: int = 0
     test_fraction: float = 0.2
@@ -134,8 +143,15 @@ class ExperimentConfig:
             estimators.Sliced(self.sliced_slices, self.sliced_dim, self.knn_neighbours)
             estimators.noise_mc.check_samples(self.noise_samples)
             chosen = measured_estimators(self)
+            confidence = self.confidence
         except ValueError as e:
             raise errors.ConfigError(str(e)) from None
+        if self.convergence not in CONVERGENCE:
+            raise errors.ConfigError(f"convergence must be one of {', '.join(CONVERGENCE)}, got {self.convergence!r}")
+        if confidence.bootstrap:
+            for e in chosen:
+                if not e.resamples:
+                    raise errors.ConfigError(f"--bootstrap does not apply to the {e.name} estimator: {e.resamples_why}")
         if self.plane_x:
             if self.plane_x not in self.estimators:
                 listed = ", ".join(self.estimators)
@@ -145,6 +161,14 @@ class ExperimentConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    @property
+    def confidence(self) -> Confidence:
+        """The bootstrap and the permutation null of every measured value."""
+        return Confidence(self.bootstrap, self.null_permutations)
+
+
+CONVERGENCE = ("none", "final", "every")
 
 
 AUTO_SUB_BATCHES = 16  # the sub-batches of the full-batch gradient statistics, when not given

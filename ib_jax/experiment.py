@@ -149,21 +149,29 @@ class _Run:
 
     def results(self, complete: bool) -> dict[str, Any]:
         r, num_layers, record = self.rows.num_rows, len(self.program.widths), self.record
-        channels = estimators_lib.common.extra_channels(self.chosen)
-        information = record.information(len(self.chosen) + len(channels), r, num_layers)  # [M + X, 4, R, E, L]
+        confidence, convergence = self.config.confidence.active, self.config.convergence != "none"
+        channels = estimators_lib.common.extra_channels(self.chosen, confidence, convergence)
+        information = record.information(len(self.chosen) + len(channels), r, num_layers)  # [M + C, 4, R, E, L]
+        n_train = len(self._measured(self.dataset.y_train, self.rows.train_subset))
+        n_test = len(self._measured(self.dataset.y_test, self.rows.test_subset))
+        unpacked = estimators_lib.common.unpack_channels(
+            information, self.chosen, self.config.plane_x, confidence, convergence
+        )
+        sizes = estimators_lib.common.convergence_sizes
         return results.build_results(
             epochs=self.config.epochs,
             num_classes=self.dataset.num_classes,
             mi_epochs=self.schedule[: len(record.mi)],
-            **estimators_lib.common.unpack_channels(information, self.chosen, self.config.plane_x),
+            **unpacked,
+            convergence_sizes=(sizes(n_train), sizes(n_test)) if convergence else None,
             estimators=self.config.estimators,
             metrics=record.metric_curves(r),
             layer_widths=self.program.widths,
             seeds=self.rows.seed,
             h_y_train_rows=self.rows.h_y_train_rows,
             h_y_test=rows.entropy_bits(self._measured(self.dataset.y_test, self.rows.test_subset)),
-            n_train=len(self._measured(self.dataset.y_train, self.rows.train_subset)),
-            n_test=len(self._measured(self.dataset.y_test, self.rows.test_subset)),
+            n_train=n_train,
+            n_test=n_test,
             test_name=self.dataset.test_name,
             complete=complete,
             final_metrics=record.final_metrics,

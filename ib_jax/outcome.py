@@ -188,3 +188,44 @@ def summary_table(rows: list[dict[str, Any]]) -> str:
             f"{spread(train, 3)} | {spread(test, 3)} |"
         )
     return "\n".join(lines)
+
+
+CONVERGENCE_BITS = 0.1  # a value that moves more than this from N / 2 to N samples has not converged in N
+
+
+def null_layers(res: Mapping[str, np.ndarray], estimator: str) -> dict[str, np.ndarray] | None:
+    """{"train", "test": the 1-based layers whose I(T;Y) is not above the permutation null (at or
+    below its 95th percentile) at the last measured epoch, in most rows}; None where the run
+    drew no null for `estimator`."""
+    key = f"{estimator}.i_ty_train_not_above_null"
+    if key not in res or np.size(res[key]) == 0:
+        return None
+    return {
+        split: np.flatnonzero(np.asarray(res[f"{estimator}.i_ty_{split}_not_above_null"])[:, -1].mean(axis=0) > 0.5) + 1
+        for split in ("train", "test")
+    }
+
+
+def convergence_epoch(res: Mapping[str, np.ndarray], estimator: str) -> int | None:
+    """The index of the last measured epoch with values on nested subsets (`*_by_n`), None for
+    none."""
+    key = f"{estimator}.i_xt_train_by_n"
+    if key not in res or np.size(res[key]) == 0:
+        return None
+    checked = np.flatnonzero(np.isfinite(np.asarray(res[key], np.float64)[..., :3]).any(axis=(0, 2, 3)))
+    return int(checked[-1]) if checked.size else None
+
+
+def unconverged(res: Mapping[str, np.ndarray], estimator: str, bits: float = CONVERGENCE_BITS):
+    """(epoch index, [4, L] bool in the order of `MI_KEYS`): where the rows' mean value moves by
+    more than `bits` from N / 2 to N samples at the last epoch checked (`convergence_epoch`);
+    None where nothing was checked."""
+    e = convergence_epoch(res, estimator)
+    if e is None:
+        return None
+    moved = []
+    for key in results.MI_KEYS:
+        by_n = np.asarray(res[f"{estimator}.{key}_by_n"], np.float64)[:, e]  # [R, L, 4]
+        with np.errstate(invalid="ignore"):
+            moved.append(np.abs(np.nanmean(by_n[..., 3] - by_n[..., 2], axis=0)) > bits)
+    return e, np.stack(moved)

@@ -85,6 +85,7 @@ class Program:
         self.num_classes = dataset.num_classes
         self.widths = tuple(train_lib.layer_widths(config.train, self.num_classes))
         self.estimators = chosen
+        self.confidence = config.confidence
         self.noise = config.train.noise
         self.shared_labels = rows.shared_labels
         self.train_subset, self.test_subset = rows.train_subset, rows.test_subset
@@ -165,7 +166,7 @@ class Program:
         grads = jnp.stack([metrics.pop(k) for k in GRADIENT_KEYS]) if gradient_stats else None
         return new_state, _flat_metrics((metrics, test_metrics)), (acts, test_acts), grads
 
-    def _plane(self, train_acts, rows, test_acts, bank, epoch):
+    def _plane(self, train_acts, rows, test_acts, bank, epoch, final: bool = False):
         """Information of a group's layers by every estimator, then the estimators' diagnostics,
         [G, M + X, 4, L] (`estimators.common.measure_splits`); the estimators are batched over
         rows, epochs and layers, not vmapped. The activations are the noiseless network's; a
@@ -198,7 +199,12 @@ class Program:
             train_acts = jax.vmap(noisy, in_axes=(0, None, 0))(rows["seed"], 0, train_acts)
             test_acts = jax.vmap(noisy, in_axes=(0, None, 0))(rows["seed"], 1, test_acts)
         splits = ((train_acts, train_labels, x), (test_acts, test_labels, x_test))
-        return estimators.common.measure_splits(self.estimators, splits, self.num_classes, means)  # [G, M + X, 4, L]
+        convergence = {"none": None, "final": "measure" if final else "skip", "every": "measure"}[
+            self.config.convergence
+        ]
+        return estimators.common.measure_splits(
+            self.estimators, splits, self.num_classes, means, self.confidence, convergence
+        )  # [G, M + C, 4, L]
 
     def _measured_group(self, states, rows, epoch, bank):
         one = functools.partial(self._one_epoch, bank=bank, gradient_stats=self.config.gradient_stats)
@@ -235,5 +241,5 @@ class Program:
         # No epoch is trained from the final network: gradient statistics are NaN, |W|_F is its own.
         weights = jax.vmap(lambda st: train_lib.weight_norms(st.params))(states)
         nan = jnp.full_like(weights, jnp.nan)
-        plane = self._plane(acts, rows, test_acts, bank, self.config.epochs)  # the draws of a measured epoch `epochs`
+        plane = self._plane(acts, rows, test_acts, bank, self.config.epochs, final=True)  # a measured epoch's draws
         return metrics, plane, jnp.stack([nan, nan, weights], axis=1)

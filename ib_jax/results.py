@@ -32,6 +32,15 @@ estimator `E.saturated` [R, 4, L] (bool, in the order of `MI_KEYS`: the value wi
 `outcome.SATURATION_BITS` of its ceiling, log2 N for I(X;T) and H(Y) for I(T;Y), in most measured
 epochs).
 
+Since confidence (optional): with `--bootstrap`, each estimator E's standard errors
+`E.i_xt_train_se`, `E.i_ty_train_se`, `E.i_xt_test_se`, `E.i_ty_test_se` [S, E, L]; with
+`--null_permutations`, I(T;Y) under shuffled labels, `E.i_ty_train_null_mean`,
+`E.i_ty_train_null_p95` (and `_test`) [S, E, L], and `E.i_ty_train_not_above_null` (and `_test`)
+[S, E, L] bool (the estimate at or below the null's 95th percentile); with `--convergence`
+("final" by default), `E.i_xt_train_by_n` (and each of `MI_KEYS`) [S, E, L, 4], the values on
+nested subsets of `convergence_n_train` [4] (N / 8, N / 4, N / 2, N) samples (`convergence_n_test`
+for the test split), NaN at the epochs not checked.
+
 Since decodable information (optional): each estimator E with diagnostics writes `E.X_train`,
 `E.X_test` [S, E, L] for each of them (the probe: `probe.accuracy_*`, the held-out probes'
 accuracy, and `probe.change_*`, its convergence check); a run with an estimator that measures
@@ -129,6 +138,9 @@ def build_results(
     diverged_epoch: np.ndarray | None = None,
     extras: Mapping[str, np.ndarray] | None = None,
     plane_x: str | None = None,
+    confidence: Mapping[str, np.ndarray] | None = None,
+    convergence: Mapping[str, np.ndarray] | None = None,
+    convergence_sizes: tuple[Sequence[int], Sequence[int]] | None = None,
 ) -> dict[str, Any]:
     """The arrays of `results.npz`, the one place the contract is assembled (the runner and
     `Recorder` both call it).
@@ -152,6 +164,11 @@ def build_results(
         then test), written as "<estimator>.<extra>_train" and "_test".
       plane_x: the estimator whose I(X;T) the planes pair with an I(T;Y)-only estimator's ("" for
         none), where the run has such an estimator.
+      confidence: {"<estimator>.se": [4, R, E, L] (in the order of `MI_KEYS`), "<estimator>.null_mean"
+        and ".null_p95": [4, R, E, L] (I(T;Y) at 1 and 3)}, written as `CONFIDENCE_KEYS` say.
+      convergence: {"<estimator>": [4, R, E, L, 4]} the values on N / 8, N / 4, N / 2 and N
+        samples (NaN where not measured), with `convergence_sizes` (the training split's four
+        sample counts, the test split's).
     """
     # Long only by its keyword arguments and their documentation: the body is one dict.
     seeds = np.asarray(seeds)
@@ -199,6 +216,22 @@ def build_results(
         out[f"{key}_train"], out[f"{key}_test"] = values
     if plane_x is not None:
         out["plane_x"] = str(plane_x)
+    for key, values in (confidence or {}).items():
+        name, channel = key.rsplit(".", 1)
+        if channel == "se":
+            out.update({f"{name}.{mi}_se": values[k] for k, mi in enumerate(MI_KEYS)})
+            continue
+        for k, mi in ((1, "i_ty_train"), (3, "i_ty_test")):
+            out[f"{name}.{mi}_{channel}"] = values[k]
+            if channel == "null_p95":  # the permutation test at 5%: the estimate does not exceed the null's 95th pct
+                with np.errstate(invalid="ignore"):
+                    out[f"{name}.{mi}_not_above_null"] = np.isfinite(values[k]) & ~(
+                        information[list(estimators).index(name), k] > values[k]
+                    )
+    for name, values in (convergence or {}).items():
+        out.update({f"{name}.{mi}_by_n": values[k] for k, mi in enumerate(MI_KEYS)})
+    if convergence_sizes is not None:
+        out["convergence_n_train"], out["convergence_n_test"] = (np.asarray(s) for s in convergence_sizes)
     if gradients is not None:
         out.update(zip(GRADIENT_KEYS, gradients))
     if final_metrics is not None:
@@ -303,13 +336,25 @@ def estimator_view(res: Mapping[str, np.ndarray], name: str) -> dict[str, np.nda
         return dict(res)
     view = {**res, **{k: res[f"{name}.{k}"] for k in MI_KEYS}, "viewed": name}
     view.pop("i_xt_by", None)  # the view of a view: only this estimator's partner counts
+    for key in [k for k in view if "." not in k and k.endswith(CONFIDENCE_SUFFIXES)]:
+        view.pop(key)  # another estimator's, in a view of a view
+    view.update({k: res[f"{name}.{k}"] for k in confidence_keys(res, name)})
     from ib_jax import outcome  # pylint: disable=g-import-not-at-top  (it reads this module: imported when used)
 
     partner = outcome.plane_partner(res, name)
     if partner is not None:  # an I(T;Y)-only estimator: its planes take I(X;T) from the partner
         view.update({k: res[f"{partner}.{k}"] for k in MI_KEYS if k.startswith("i_xt")})
+        view.update({k: res[f"{partner}.{k}"] for k in confidence_keys(res, partner) if k.startswith("i_xt")})
         view["i_xt_by"] = partner
     return view
+
+
+CONFIDENCE_SUFFIXES = ("_se", "_null_mean", "_null_p95", "_not_above_null", "_by_n")
+
+
+def confidence_keys(res: Mapping[str, np.ndarray], name: str) -> list[str]:
+    """The confidence keys estimator `name` has in `res`, unprefixed ("i_xt_train_se", ...)."""
+    return [f"{k}{suffix}" for k in MI_KEYS for suffix in CONFIDENCE_SUFFIXES if f"{name}.{k}{suffix}" in res]
 
 
 def peak_and_end(res: Mapping[str, np.ndarray], estimator: str, split: str, layer: int) -> dict[str, float]:

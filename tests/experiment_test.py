@@ -557,6 +557,85 @@ class NoisyRunTest(chex.TestCase):
             np.testing.assert_array_equal(resumed[key], self.full[key], err_msg=key)
 
 
+class ConfidenceRunTest(chex.TestCase):
+    """A run with bootstrap errors, a permutation null and the convergence check at every measured
+    epoch: the keys are written, load, view and draw; a stopped run resumes to the same numbers."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.config = dataclasses.replace(
+            testing.TINY,
+            estimators=("binned", "kde_upper"),
+            epochs=10,
+            mi_every=5,
+            bootstrap=3,
+            null_permutations=4,
+            convergence="every",
+        )
+        cls.dataset = experiment.load_dataset(cls.config)
+        cls.tmp = tempfile.mkdtemp()
+        out = experiment.prepare_output_dir(f"{cls.tmp}/full", False)
+        cls.full = experiment.run(cls.config, cls.dataset, out)
+
+    def test_keys_are_written_and_load(self):
+        res = results.load_results(f"{self.tmp}/full")
+        shape = res["binned.i_xt_train"].shape  # [1, 3, 3]
+        for name in self.config.estimators:
+            for key in results.MI_KEYS:
+                se = res[f"{name}.{key}_se"]
+                chex.assert_shape(se, shape)
+                self.assertTrue(np.all(np.isfinite(se) & (se >= 0)), msg=f"{name}.{key}")
+                by_n = res[f"{name}.{key}_by_n"]
+                chex.assert_shape(by_n, (*shape, 4))
+                np.testing.assert_array_equal(by_n[..., 3], res[f"{name}.{key}"])  # N itself: the value
+                self.assertTrue(np.isfinite(by_n).all())
+            for split in ("train", "test"):
+                mean, p95 = res[f"{name}.i_ty_{split}_null_mean"], res[f"{name}.i_ty_{split}_null_p95"]
+                self.assertTrue(np.all(p95 >= mean - 1e-6))
+                np.testing.assert_array_equal(
+                    res[f"{name}.i_ty_{split}_not_above_null"], ~(res[f"{name}.i_ty_{split}"] > p95)
+                )
+                self.assertNotIn(f"{name}.i_xt_{split}_null_mean", res)
+        np.testing.assert_array_equal(res["convergence_n_train"], [32, 64, 128, 256])
+        view = results.estimator_view(res, "kde_upper")
+        np.testing.assert_array_equal(view["i_ty_test_se"], res["kde_upper.i_ty_test_se"])
+        self.assertEqual(outcome.convergence_epoch(res, "binned"), 2)
+        self.assertEqual(set(outcome.null_layers(res, "binned")), {"train", "test"})
+        paths = plotting.save_run_figures(res, self.tmp)
+        self.assertIn(pathlib.Path(self.tmp) / "convergence.png", paths)
+
+    def test_values_equal_a_direct_measurement(self):
+        """Epoch 10's standard errors and null equal `common.measure` of the same estimators on a
+        direct forward pass with the same draws."""
+        config, dataset = self.config, self.dataset
+        init_key, shuffle_key = jax.random.split(jax.random.key(config.seed))
+        state = train.create_state(init_key, config.train, 12, 2)
+        for epoch in range(10):
+            state, _, _ = train.jit_train_epoch(
+                state, jax.random.fold_in(shuffle_key, epoch), dataset.x_train, dataset.y_train, config.train
+            )
+        _, layers = train.evaluate(state.apply_fn, state.params, dataset.x_train, dataset.y_train)
+        for estimator in experiment.measured_estimators(config):
+            _, _, extras = estimators.common.measure(
+                layers, dataset.y_train, estimator, with_extras=True, confidence=config.confidence
+            )
+            name = estimator.name
+            np.testing.assert_allclose(self.full[f"{name}.i_xt_train_se"][0, 2], extras["i_xt_se"], atol=1e-5)
+            np.testing.assert_allclose(
+                self.full[f"{name}.i_ty_train_null_p95"][0, 2], extras["i_ty_null_p95"], atol=1e-5
+            )
+
+    def test_stop_and_resume_equal_an_uninterrupted_run(self):
+        out = experiment.prepare_output_dir(f"{self.tmp}/stopped", False)
+        calls = []
+        with self.assertRaises(experiment.RunStopped):
+            experiment.run(self.config, self.dataset, out, should_stop=lambda: calls.append(1) or len(calls) >= 2)
+        resumed = experiment.run(self.config, self.dataset, out)
+        for key in ("binned.i_xt_train_se", "kde_upper.i_ty_test_null_p95", "binned.i_ty_train_by_n"):
+            np.testing.assert_array_equal(resumed[key], self.full[key], err_msg=key)
+
+
 class SlowCompilingEstimatorsRunTest(chex.TestCase):
     """kde_mc, renyi and edge (the estimators slowest to compile; renyi and edge need the inputs
     X) in a run of their own: one hidden layer, so that their compilation stays small."""

@@ -68,6 +68,7 @@ TINY = experiment.ExperimentConfig(
     adaptive_bins=12,
     train_size=256,  # the size of the test split: one compiled measurement serves both
     test_size=256,
+    convergence="none",  # the final measurement of six estimators at four sizes: ConfidenceRunTest checks it
 )
 
 

@@ -37,7 +37,20 @@ from collections.abc import Callable, Sequence
 import jax
 
 from ib_jax import noise
-from ib_jax.estimators import adaptive, binned, common, edge, exact, kde, knn, noise_mc, probe, renyi, sliced
+from ib_jax.estimators import (
+    adaptive,
+    binned,
+    common,
+    corrections,
+    edge,
+    exact,
+    kde,
+    knn,
+    noise_mc,
+    probe,
+    renyi,
+    sliced,
+)
 from ib_jax.estimators.adaptive import AdaptiveBinning, adaptive_binned_information
 from ib_jax.estimators.binned import Binning, binned_information
 from ib_jax.estimators.common import Estimator
@@ -63,7 +76,7 @@ class Settings:
     num_bins: int
     renyi_alpha: float = 1.01
     renyi_batch: int = 200
-    bias_correction: str = "none"  # of the plug-in estimators: "none" or "miller_madow"
+    bias_correction: str = "none"  # of the plug-in estimators: one of corrections.CORRECTIONS
     knn_neighbours: int = 3
     probe_folds: int = 5
     probe_hidden: int = 0
@@ -161,6 +174,7 @@ __all__ = [
     "binned_information",
     "by_name",
     "common",
+    "corrections",
     "edge",
     "edge_information",
     "exact",

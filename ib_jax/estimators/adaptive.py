@@ -50,8 +50,8 @@ HOST_SORT_MIN = 1 << 17
 
 @dataclasses.dataclass(frozen=True)
 class AdaptiveBinning(common.Estimator):
-    """`AdaptiveBinning(num_bins=30, strategy="entropy" | "range", bias_correction="none" |
-    "miller_madow")`."""
+    """`AdaptiveBinning(num_bins=30, strategy="entropy" | "range", bias_correction="none")`
+    (`corrections.CORRECTIONS`; NSB's alphabet: num_bins ** D cells)."""
 
     num_bins: int = 30
     strategy: str = "entropy"
@@ -89,7 +89,8 @@ class AdaptiveBinning(common.Estimator):
             jnp.int32
         )
 
-    def layer_information(self, acts_BxNxD, labels, num_classes: int, exact: bool):
+    def ids(self, acts_BxNxD, exact: bool):
+        """Row ids [B, N] of the items' codes and the [B] bad-item flags."""
         _, n, d = acts_BxNxD.shape
 
         def ids_fn(acts):
@@ -97,8 +98,19 @@ class AdaptiveBinning(common.Estimator):
             codes = self.codes(jnp.where(bad[:, None, None], 0.0, acts))
             return binned.row_ids(codes, self.num_bins - 1, exact), bad
 
-        ids, bad = common.in_chunks(ids_fn, acts_BxNxD, _CHUNK_ELEMENTS // (n * d))
-        return binned.information_from_ids(ids, bad, labels, num_classes, self.bias_correction)
+        return common.in_chunks(ids_fn, acts_BxNxD, _CHUNK_ELEMENTS // (n * d))
+
+    def layer_information(self, acts_BxNxD, labels, num_classes: int, exact: bool):
+        ids, bad = self.ids(acts_BxNxD, exact)
+        cells = binned.grid_cells(self.num_bins, acts_BxNxD.shape[-1])
+        return binned.information_from_ids(ids, bad, labels, num_classes, self.bias_correction, cells)
+
+    def layer_confidence(self, acts_BxNxD, labels, num_classes: int, exact: bool, resamples_RxN, permutations_PxN):
+        ids, bad = self.ids(acts_BxNxD, exact)
+        cells = binned.grid_cells(self.num_bins, acts_BxNxD.shape[-1])
+        return binned.plugin_confidence(
+            ids, bad, labels, num_classes, self.bias_correction, cells, resamples_RxN, permutations_PxN
+        )
 
 
 def _order_keys(acts: jax.Array) -> jax.Array:

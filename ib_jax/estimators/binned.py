@@ -34,7 +34,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ib_jax.estimators import common
+from ib_jax.estimators import common, corrections
 
 _CHUNK_ELEMENTS = 1 << 24  # activations hashed at once per layer (bounds the temporaries)
 _INT8_MAX_UNITS = 1 << 17  # int8 products summed in int32 stay exact below this width
@@ -46,20 +46,26 @@ _SEED = 0x1B_1A_C5
 _EXACT = jax.lax.Precision.HIGHEST
 
 
-BIAS_CORRECTIONS = ("none", "miller_madow")
+BIAS_CORRECTIONS = corrections.CORRECTIONS
+check_bias_correction = corrections.check
 
 
-def check_bias_correction(value: str) -> None:
-    if value not in BIAS_CORRECTIONS:
-        raise ValueError(f"bias_correction must be one of {', '.join(BIAS_CORRECTIONS)}, got {value!r}")
+def grid_cells(num_bins: int | None, num_units: int) -> float:
+    """The cells of a grid of `num_bins` bins per unit over `num_units` units, num_bins ** D (the
+    alphabet NSB's prior spreads over); inf for an unbounded grid (`num_bins` None) or one of
+    at least 2**53 cells."""
+    if num_bins is None or num_units * math.log2(max(num_bins, 1)) >= 53:
+        return math.inf
+    return float(num_bins**num_units)
 
 
 @dataclasses.dataclass(frozen=True)
 class Binning(common.Estimator):
     """The fixed binning estimator: `Binning(bin_size=0.5)` or
-    `Binning(num_bins=30, value_range=(-1.0, 1.0))`; `bias_correction="miller_madow"` adds
-    (m - 1) / (2 N ln 2) to each plug-in entropy (m: its occupied cells). Hashable, so it can be
-    a static argument."""
+    `Binning(num_bins=30, value_range=(-1.0, 1.0))`; `bias_correction` corrects each plug-in
+    entropy (`corrections.CORRECTIONS`: "miller_madow" adds (m - 1) / (2 N ln 2), m its occupied
+    cells; NSB's alphabet is the grid's num_bins ** D cells, unbounded for `bin_size`).
+    Hashable, so it can be a static argument."""
 
     bin_size: float | None = None
     num_bins: int | None = None
@@ -105,7 +111,8 @@ class Binning(common.Estimator):
     def name(self) -> str:
         return "binned"
 
-    def layer_information(self, acts_BxNxD, labels, num_classes: int, exact: bool):
+    def ids(self, acts_BxNxD, exact: bool):
+        """Row ids [B, N] (equal for equal rows of codes; `row_ids`) and the [B] bad-item flags."""
         d = acts_BxNxD.shape[-1]
         chunk = _CHUNK_ELEMENTS // (acts_BxNxD.shape[1] * d)
         if exact:
@@ -114,22 +121,32 @@ class Binning(common.Estimator):
                 bad = _bad_items(acts, self)
                 return row_rank(jnp.where(bad[:, None, None], 0, self.codes(acts))), bad
 
-            ids, bad = common.in_chunks(ids_fn, acts_BxNxD, chunk)
-        elif d < _NARROW_UNITS:
-            ids, bad = common.in_chunks(lambda a: _narrow_hash(a, self), acts_BxNxD, chunk)
-        elif d >= _INT8_MAX_UNITS or (self.num_bins is not None and self.num_bins > 254):
-            ids, bad = common.in_chunks(lambda a: _int32_hash(a, self), acts_BxNxD, chunk)
-        else:
-            # The int8 pass first; only if any code fell outside its range, the int32 pass (at
-            # the layer level, so that no item is copied into a conditional).
-            ids, marked = common.in_chunks(lambda a: _int8_hash(a, self), acts_BxNxD, chunk)
-            ids, bad = jax.lax.cond(
-                jnp.any(marked),
-                lambda a: common.in_chunks(lambda c: _int32_hash(c, self), a, chunk),
-                lambda a: (ids, jnp.zeros_like(marked)),
-                acts_BxNxD,
-            )
-        return information_from_ids(ids, bad, labels, num_classes, self.bias_correction)
+            return common.in_chunks(ids_fn, acts_BxNxD, chunk)
+        if d < _NARROW_UNITS:
+            return common.in_chunks(lambda a: _narrow_hash(a, self), acts_BxNxD, chunk)
+        if d >= _INT8_MAX_UNITS or (self.num_bins is not None and self.num_bins > 254):
+            return common.in_chunks(lambda a: _int32_hash(a, self), acts_BxNxD, chunk)
+        # The int8 pass first; only if any code fell outside its range, the int32 pass (at the
+        # layer level, so that no item is copied into a conditional).
+        ids, marked = common.in_chunks(lambda a: _int8_hash(a, self), acts_BxNxD, chunk)
+        return jax.lax.cond(
+            jnp.any(marked),
+            lambda a: common.in_chunks(lambda c: _int32_hash(c, self), a, chunk),
+            lambda a: (ids, jnp.zeros_like(marked)),
+            acts_BxNxD,
+        )
+
+    def layer_information(self, acts_BxNxD, labels, num_classes: int, exact: bool):
+        ids, bad = self.ids(acts_BxNxD, exact)
+        cells = grid_cells(self.num_bins, acts_BxNxD.shape[-1])
+        return information_from_ids(ids, bad, labels, num_classes, self.bias_correction, cells)
+
+    def layer_confidence(self, acts_BxNxD, labels, num_classes: int, exact: bool, resamples_RxN, permutations_PxN):
+        ids, bad = self.ids(acts_BxNxD, exact)
+        cells = grid_cells(self.num_bins, acts_BxNxD.shape[-1])
+        return plugin_confidence(
+            ids, bad, labels, num_classes, self.bias_correction, cells, resamples_RxN, permutations_PxN
+        )
 
 
 def label_bits(num_classes: int) -> int:
@@ -256,9 +273,10 @@ def miller_madow(occupied, n: int):
     return (occupied - 1.0) / (2.0 * n * math.log(2.0))
 
 
-def _group_entropy(sorted_CxN: jax.Array, bias_correction: str = "none") -> jax.Array:
+def _group_entropy(sorted_CxN: jax.Array, bias_correction: str = "none", cells: float = math.inf) -> jax.Array:
     """Plug-in entropy in bits (float64) [C] of the runs of equal values in a sorted array,
-    Miller-Madow corrected with `bias_correction="miller_madow"` (m = the number of runs).
+    Miller-Madow corrected with `bias_correction="miller_madow"` (m = the number of runs), or
+    by another correction of `corrections` from the runs' counts (NSB over `cells` cells).
 
     H = log2 N - (1/N) sum_g c_g log2 c_g, where the sum telescopes over the elements: the k-th
     element of a run adds k log2 k - (k-1) log2 (k-1). Only run starts are needed (one cummax).
@@ -268,30 +286,41 @@ def _group_entropy(sorted_CxN: jax.Array, bias_correction: str = "none") -> jax.
     first = jnp.concatenate([jnp.ones((c, 1), bool), sorted_CxN[:, 1:] != sorted_CxN[:, :-1]], axis=1)
     k = (idx - jax.lax.cummax(jnp.where(first, idx, 0), axis=1) + 1).astype(jnp.float64)
     previous = (k - 1) * jnp.log2(jnp.maximum(k - 1, 1.0))  # 0 for k = 1
+    if bias_correction not in ("none", "miller_madow"):  # from the runs' counts (at each run's last element)
+        last = jnp.concatenate([first[:, 1:], jnp.ones((c, 1), bool)], axis=1)
+        return corrections.entropy_bits(jnp.where(last, k, 0.0), bias_correction, cells)
     h = math.log2(n) - jnp.sum(k * jnp.log2(k) - previous, axis=1) / n
     if bias_correction == "miller_madow":
         h = h + miller_madow(jnp.sum(first, axis=1).astype(jnp.float64), n)
     return h
 
 
-def information_from_ids(ids_BxN, bad_B, labels, num_classes: int, bias_correction: str = "none"):
+def information_from_ids(
+    ids_BxN, bad_B, labels, num_classes: int, bias_correction: str = "none", cells: float = math.inf
+):
     """I(X;T), I(T;Y) [B] from row ids (equal iff the rows' codes are equal): one sort of
-    (id, label) keys gives H(T) and H(T,Y). `labels` is [N] (shared) or [B, N]."""
+    (id, label) keys gives H(T) and H(T,Y). `labels` is [N] (shared) or [B, N]; `cells` is
+    T's alphabet for NSB."""
     bits = label_bits(num_classes)
     keys = jax.lax.sort((ids_BxN << bits) | labels.astype(jnp.uint64), dimension=1)
-    return information_from_sorted(keys >> bits, keys, bad_B, labels, num_classes, bias_correction)
+    return information_from_sorted(keys >> bits, keys, bad_B, labels, num_classes, bias_correction, cells)
 
 
-def information_from_sorted(t_keys_BxN, ty_keys_BxN, bad_B, labels, num_classes: int, bias_correction: str = "none"):
+def information_from_sorted(
+    t_keys_BxN, ty_keys_BxN, bad_B, labels, num_classes: int, bias_correction: str = "none", cells: float = math.inf
+):
     """I(X;T), I(T;Y) [B] from sorted keys whose runs are T's symbols (`t_keys`) and the (T, Y)
-    pairs (`ty_keys`, sorted in the same order); NaN where `bad_B`. With `bias_correction=
-    "miller_madow"` every entropy (H(T), H(Y), H(T,Y)) is Miller-Madow corrected."""
-    h_t = _group_entropy(t_keys_BxN, bias_correction)
-    h_ty = _group_entropy(ty_keys_BxN, bias_correction)
+    pairs (`ty_keys`, sorted in the same order); NaN where `bad_B`. With a `bias_correction`
+    every entropy (H(T), H(Y), H(T,Y)) is corrected; NSB's alphabets are `cells` for T, the
+    classes for Y and their product for (T, Y)."""
+    h_t = _group_entropy(t_keys_BxN, bias_correction, cells)
+    h_ty = _group_entropy(ty_keys_BxN, bias_correction, cells * num_classes)
     p_y = common.label_distribution(labels, num_classes)
     h_y = common.entropy_bits(p_y)
     if bias_correction == "miller_madow":
         h_y = h_y + miller_madow(jnp.sum(p_y > 0, axis=-1).astype(jnp.float64), labels.shape[-1])
+    elif bias_correction != "none":
+        h_y = corrections.entropy_bits(p_y * labels.shape[-1], bias_correction, num_classes)
     i_ty = jnp.maximum(h_t + h_y - h_ty, 0.0)  # >= 0 up to rounding
     nan = jnp.float32(jnp.nan)
     return jnp.where(bad_B, nan, h_t).astype(jnp.float32), jnp.where(bad_B, nan, i_ty).astype(jnp.float32)
@@ -321,3 +350,53 @@ def binned_information(
     """
     binning = Binning(bin_size=bin_size, num_bins=num_bins, value_range=value_range)
     return common.one_layer(acts, labels, binning, num_classes=num_classes, method=method)
+
+
+def symbols(ids_BxN: jax.Array) -> jax.Array:
+    """Each sample's symbol [B, N] (int32): the rank of its id among the item's distinct ids."""
+    b, n = ids_BxN.shape
+    iota = jnp.broadcast_to(jnp.arange(n, dtype=jnp.int32), (b, n))
+    ids_sorted, order = jax.lax.sort((ids_BxN, iota), dimension=1, num_keys=1)
+    first = jnp.concatenate([jnp.zeros((b, 1), bool), ids_sorted[:, 1:] != ids_sorted[:, :-1]], axis=1)
+    rank = jnp.cumsum(first, axis=1, dtype=jnp.int32)
+    return jnp.zeros((b, n), jnp.int32).at[jnp.arange(b)[:, None], order].set(rank)
+
+
+def plugin_confidence(
+    ids_BxN, bad_B, labels, num_classes: int, bias_correction: str, cells: float, resamples_RxN, permutations_PxN
+):
+    """`Estimator.layer_confidence` of a plug-in estimator from its row ids: no resampled copy is
+    made. The ids are ranked once into symbols; a resample is its multiplicities (how often it
+    draws each sample) as weights on the counts of T, Y and (T, Y), a permutation the counts of
+    (T, permuted Y); each entropy then comes from the counts (`corrections.entropy_bits`, the
+    estimate's own correction). Returns [R, B], [R, B] and [P, B] (NaN where `bad_B`)."""
+    b, n = ids_BxN.shape
+    k = num_classes
+    sym = symbols(ids_BxN)
+    y = jnp.broadcast_to(labels, (b, n)).astype(jnp.int32)
+    count = jax.vmap(lambda w, i, size: jax.ops.segment_sum(w, i, size), in_axes=(0, 0, None))
+
+    def entropy(counts, alphabet):
+        return corrections.entropy_bits(counts, bias_correction, alphabet)
+
+    def information(weights, y_BxN):
+        h_t = entropy(count(weights, sym, n), cells)
+        h_y = entropy(count(weights, y_BxN, k), k)
+        h_ty = entropy(count(weights, sym * k + y_BxN, n * k), cells * k)
+        return h_t, jnp.maximum(h_t + h_y - h_ty, 0.0)
+
+    ones = jnp.ones((b, n), jnp.float64)
+    nan = jnp.float64(jnp.nan)
+
+    def resampled(index):
+        weights = jnp.broadcast_to(jnp.bincount(index, length=n).astype(jnp.float64), (b, n))
+        h_t, i_ty = information(weights, y)
+        return jnp.where(bad_B, nan, h_t).astype(jnp.float32), jnp.where(bad_B, nan, i_ty).astype(jnp.float32)
+
+    def permuted(permutation):
+        return jnp.where(bad_B, nan, information(ones, y[:, permutation])[1]).astype(jnp.float32)
+
+    empty = jnp.zeros((0, b), jnp.float32)
+    boot_xt, boot_ty = jax.lax.map(resampled, resamples_RxN) if resamples_RxN.shape[0] else (empty, empty)
+    null_ty = jax.lax.map(permuted, permutations_PxN) if permutations_PxN.shape[0] else empty
+    return boot_xt, boot_ty, null_ty

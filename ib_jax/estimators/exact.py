@@ -16,6 +16,7 @@ An item with a NaN or infinite activation gives NaN.
 """
 
 import dataclasses
+import math
 
 import jax
 import jax.numpy as jnp
@@ -94,8 +95,9 @@ def _ranked(acts_CxNxD: jax.Array, labels, num_classes: int, bias_correction: st
 
 @dataclasses.dataclass(frozen=True)
 class Exact(common.Estimator):
-    """The exact count of distinct activation rows (see the module docstring);
-    `bias_correction="miller_madow"` corrects the plug-in entropies of the finite sample."""
+    """The exact count of distinct activation rows (see the module docstring); a
+    `bias_correction` (`corrections.CORRECTIONS`) corrects the plug-in entropies of the finite
+    sample (NSB over an unbounded alphabet)."""
 
     bias_correction: str = "none"
 
@@ -123,6 +125,17 @@ class Exact(common.Estimator):
             return run(_ranked)
         i_xt, i_ty, collided = run(_counted)
         return jax.lax.cond(jnp.any(collided), lambda: run(_ranked), lambda: (i_xt, i_ty))
+
+    def layer_confidence(self, acts_BxNxD, labels, num_classes: int, exact: bool, resamples_RxN, permutations_PxN):
+        """By the row hashes (`row_hash`; with `exact`, the column-by-column ranks): a collision,
+        about N**2 / 2**65 per item, would merge two symbols of the resamples and permutations
+        only, never of the value itself."""
+        bad = ~common.finite_items(acts_BxNxD)
+        codes = jnp.where(bad[:, None, None], 0, bit_codes(acts_BxNxD))
+        ids = binned.row_rank(codes) if exact else row_hash(codes)
+        return binned.plugin_confidence(
+            ids, bad, labels, num_classes, self.bias_correction, math.inf, resamples_RxN, permutations_PxN
+        )
 
 
 def exact_information(

@@ -83,6 +83,11 @@ class Probe(common.Estimator):
 
     extras = ("accuracy", "change")
     measures_xt = False
+    resamples = False
+    resamples_why = (
+        "a resample's copies of one sample would land in the probe's fitting and its held-out folds (the permutation "
+        "null, --null_permutations, applies)"
+    )
 
     def __post_init__(self):
         for field, low in (("folds", 2), ("hidden", 0), ("steps", 0), ("seed", 0)):

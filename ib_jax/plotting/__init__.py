@@ -13,6 +13,7 @@ from ib_jax.plotting.dynamics import gradient_epochs, gradients_figure, plane_an
 from ib_jax.plotting.keys import SPLITS, layer_colours, layer_label
 from ib_jax.plotting.plane import (
     compare_figure,
+    convergence_figure,
     decodable_figure,
     draw_plane,
     estimators_grid_figure,
@@ -69,6 +70,8 @@ def save_run_figures(
         if f"{estimator}.accuracy_train" in res:  # a probe: what it decodes, per layer and epoch
             paths.append(named("decodable_information" + ("" if estimator == "probe" else f"_{estimator}")))
             decodable_figure(res, paths[-1], name, estimator)
+    if convergence_figure(res, named("convergence"), name):
+        paths.append(named("convergence"))
     if len(names) > 1:
         for split in SPLITS:
             paths.append(named(f"information_plane_estimators_{split}"))
@@ -81,6 +84,7 @@ def save_run_figures(
 __all__ = [
     "SPLITS",
     "compare_figure",
+    "convergence_figure",
     "conditions_plane_figure",
     "decodable_figure",
     "decodable_sweep_figure",

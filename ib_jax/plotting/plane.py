@@ -40,6 +40,48 @@ def mean_std(x_SxE: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return x_SxE.mean(axis=0), x_SxE.std(axis=0)
 
 
+def mean_se(se_SxE: np.ndarray) -> np.ndarray:
+    """The bootstrap standard error of a mean over seeds, sqrt(sum SE^2) / S (seeds measured
+    independently)."""
+    se = np.asarray(se_SxE, np.float64)
+    return np.sqrt(np.sum(se**2, axis=0)) / se.shape[0]
+
+
+SE_BARS = 2.0  # bootstrap error bars span +- this many standard errors (about 95%)
+
+
+def draw_confidence(ax, res: Mapping[str, np.ndarray], split: str) -> list[str]:
+    """The bootstrap error bars (+- `SE_BARS` standard errors of the seed mean) of each point of a
+    plane, and its permutation null (a grey bar from the null's mean to its 95th percentile of
+    I(T;Y) at the point's I(T;Y) position); returns what was drawn, for the panel's note."""
+    drawn = []
+    x, y = res[f"i_xt_{split}"].mean(axis=0), res[f"i_ty_{split}"].mean(axis=0)
+    if f"i_ty_{split}_se" in res:
+        xerr = SE_BARS * mean_se(res[f"i_xt_{split}_se"]) if f"i_xt_{split}_se" in res else None
+        yerr = SE_BARS * mean_se(res[f"i_ty_{split}_se"])
+        if xerr is not None and not np.isfinite(xerr).any():
+            xerr = None
+        ax.errorbar(
+            x.ravel(),
+            y.ravel(),
+            xerr=None if xerr is None else xerr.ravel(),
+            yerr=yerr.ravel(),
+            fmt="none",
+            ecolor="0.15",
+            elinewidth=0.7,
+            capsize=1.5,
+            alpha=0.6,
+            zorder=1.5,
+        )
+        drawn.append(f"bars: +-{SE_BARS:g} bootstrap SE")
+    if f"i_ty_{split}_null_p95" in res:
+        low = res[f"i_ty_{split}_null_mean"].mean(axis=0).ravel()
+        high = res[f"i_ty_{split}_null_p95"].mean(axis=0).ravel()
+        ax.vlines(x.ravel(), low, high, colors="tab:red", lw=2.2, alpha=0.35, zorder=1.4)
+        drawn.append("red: null (shuffled labels, mean to 95th pct)")
+    return drawn
+
+
 def draw_plane(ax, res: Mapping[str, np.ndarray], split: str, norm: colors.Normalize, seeds_faint: bool = False):
     """One information plane: a point per layer and measured epoch, coloured by epoch, a marker
     per layer (`layer_key`; in outline for a layer at log2 N); the layers of one epoch joined by a
@@ -96,6 +138,9 @@ def draw_plane(ax, res: Mapping[str, np.ndarray], split: str, norm: colors.Norma
                 linewidths=0.4,
                 **kind,
             )
+    drawn = draw_confidence(ax, res, split)
+    if drawn:
+        ax.text(0.01, 0.01, "; ".join(drawn), transform=ax.transAxes, fontsize=7, color="0.25", va="bottom")
     points = cm.ScalarMappable(norm=norm, cmap=cmap)
     n, h_y = int(res[f"n_{split}"]), float(res[f"h_y_{split}"])
     ax.axvline(np.log2(n), color="0.3", ls="--", lw=0.8)
@@ -160,10 +205,19 @@ def plane_figure(res, path: str | os.PathLike, name: str = "", seeds_faint: bool
     fig.savefig(path, dpi=DPI)
 
 
-def band(ax, epochs, x_SxE, label, color, marker=None, offset=0):
+def band(ax, epochs, x_SxE, label, color, marker=None, offset=0, se_SxE=None, null=None):
     """Seed mean against epoch, with one standard deviation as a band; `marker` on every
-    few points (starting at `offset`, so that layers on one curve show each marker)."""
+    few points (starting at `offset`, so that layers on one curve show each marker). With
+    `se_SxE`, bootstrap error bars (+- `SE_BARS` SE of the mean); with `null` (mean [S, E], 95th
+    percentile [S, E]), the permutation null as a hatched band in the same colour."""
     mean, std = mean_std(x_SxE)
+    if se_SxE is not None:
+        ax.errorbar(
+            epochs, mean, yerr=SE_BARS * mean_se(se_SxE), fmt="none", ecolor=color, elinewidth=0.8, capsize=2, alpha=0.8
+        )
+    if null is not None:
+        low, high = (np.asarray(v).mean(axis=0) for v in null)
+        ax.fill_between(epochs, low, high, facecolor="none", edgecolor=color, hatch="////", lw=0, alpha=0.5)
     every = max(len(epochs) // 8, 1)
     ax.plot(
         epochs,
@@ -191,6 +245,8 @@ def layer_curves(ax, res, key: str, layers=None) -> None:
     """`key` [S, E, L] of each layer against epoch, a colour and a marker per layer."""
     count = len(res["layer_widths"])
     palette = layer_colours(count)
+    se = res.get(f"{key}_se")
+    null = (res[f"{key}_null_mean"], res[f"{key}_null_p95"]) if f"{key}_null_p95" in res else None
     for layer in range(count) if layers is None else layers:
         band(
             ax,
@@ -200,7 +256,14 @@ def layer_curves(ax, res, key: str, layers=None) -> None:
             palette[layer],
             marker=MARKERS[layer % len(MARKERS)],
             offset=layer,
+            se_SxE=None if se is None or not np.isfinite(se[:, :, layer]).any() else se[:, :, layer],
+            null=None if null is None else (null[0][:, :, layer], null[1][:, :, layer]),
         )
+    notes = ([f"bars: +-{SE_BARS:g} bootstrap SE"] if se is not None and np.isfinite(se).any() else []) + (
+        ["hatched: null (shuffled labels, mean to 95th pct)"] if null is not None else []
+    )
+    if notes:
+        ax.text(0.01, 0.99, "; ".join(notes), transform=ax.transAxes, fontsize=7, color="0.25", va="top")
     epoch_axis(ax, res["mi_epochs"])
 
 
@@ -373,3 +436,46 @@ def decodable_figure(res, path: str | os.PathLike, name: str = "", estimator: st
         axes[1, col].set_xlabel("epoch")
     _curves_key(fig, axes[0, 0], len(res["layer_widths"]))
     fig.savefig(path, dpi=DPI)
+
+
+def convergence_figure(res, path: str | os.PathLike, name: str = "") -> bool:
+    """Each estimate against the number of samples it was measured on (nested subsets of N / 8,
+    N / 4, N / 2 and N; `--convergence`), at the last epoch checked: a row per estimator, a
+    column per quantity and split, a line per layer (mean over rows). A curve still rising or
+    falling at N says the estimate has not converged. False (nothing drawn) for a run without."""
+    outcome.single_condition(res)
+    names = [n for n in results.estimator_names(res) if outcome.convergence_epoch(res, n) is not None]
+    if not names:
+        return False
+    count = len(res["layer_widths"])
+    palette = layer_colours(count)
+    fig = Figure(figsize=(13, 3.1 * len(names) + 1.0), layout="constrained")
+    axes = fig.subplots(len(names), 4, squeeze=False)
+    for row, estimator in enumerate(names):
+        e = outcome.convergence_epoch(res, estimator)
+        for col, key in enumerate(results.MI_KEYS):
+            ax = axes[row, col]
+            split = key.rsplit("_", 1)[1]
+            sizes = np.asarray(res[f"convergence_n_{split}"])
+            values = np.asarray(res[f"{estimator}.{key}_by_n"], np.float64)[:, e].mean(axis=0)  # [L, 4]
+            for layer in range(count):
+                ax.plot(
+                    sizes,
+                    values[layer],
+                    color=palette[layer],
+                    marker=MARKERS[layer % len(MARKERS)],
+                    markersize=4,
+                    lw=1.2,
+                    label=layer_label(res, layer),
+                )
+            ax.set_xscale("log", base=2)
+            ax.set_xticks(sizes, labels=[f"{int(n):,}" for n in sizes], fontsize=7)
+            ax.xaxis.set_minor_locator(ticker.NullLocator())
+            what = "I(X;T)" if key.startswith("i_xt") else "I(T;Y)"
+            ax.set_title(f"{estimator}: {what}, {split} (epoch {int(res['mi_epochs'][e])})", fontsize=9)
+            ax.set_xlabel("samples N", fontsize=8)
+            ax.set_ylabel(f"{what} [bits]", fontsize=8)
+    fig.suptitle(titled(res, name, "the estimates against the number of samples"), fontsize=9)
+    _curves_key(fig, axes[0, 0], count)
+    fig.savefig(path, dpi=DPI)
+    return True

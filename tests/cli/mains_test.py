@@ -547,6 +547,11 @@ class OneLineErrorsTest(_MainsBase):
         ("noise_samples", ["--noise_samples=1"], "noise_samples"),
         ("sliced_slices", ["--sliced_slices=1"], "slices"),
         ("sliced_dim", ["--sliced_dim=0"], "dim"),
+        ("bootstrap_one", ["--bootstrap=1"], "bootstrap must be 0 (off) or an integer >= 2"),
+        ("null_negative", ["--null_permutations=-2"], "null_permutations must be 0 (off) or an integer >= 2"),
+        ("bootstrap_probe", ["--estimators=probe", "--bootstrap=5"], "--bootstrap does not apply to the probe"),
+        ("convergence", ["--convergence=sometimes"], "convergence"),
+        ("bias_correction", ["--bias_correction=jackknife"], "bias_correction"),
     )
 
     def test_tishby_bad_input(self):
