@@ -65,6 +65,9 @@ class Recorder:
         "config", as the mains keep theirs).
       seeds: the rows' seeds, for `results.npz` (default 0, 1, ...).
       test_name: what the second split is called in the figures ("test").
+      bootstrap, null_permutations: each value's bootstrap standard error over B resamples, and
+        I(T;Y) under P shuffles of the labels (`estimators.common.Confidence`; 0 = off), written
+        as the mains write them (`<estimator>.i_xt_train_se`, ...).
 
     Raises:
       errors.ConfigError: a bad setting or an unusable output folder.
@@ -87,6 +90,8 @@ class Recorder:
         seeds: Sequence[int] | None = None,
         test_name: str = "test",
         overwrite: bool = False,
+        bootstrap: int = 0,
+        null_permutations: int = 0,
     ):
         if not isinstance(num_classes, int | np.integer) or num_classes < 1:
             raise errors.ConfigError(f"num_classes must be a positive integer, got {num_classes!r}")
@@ -102,6 +107,11 @@ class Recorder:
                 e if isinstance(e, estimators_lib.Estimator) else estimators_lib.by_name(e, **settings)
                 for e in estimators
             ]
+            self.confidence = estimators_lib.common.Confidence(bootstrap, null_permutations)
+            if bootstrap:
+                for e in chosen:
+                    if not e.resamples:
+                        raise ValueError(f"bootstrap does not apply to the {e.name} estimator: {e.resamples_why}")
         except ValueError as e:
             raise errors.ConfigError(str(e)) from None
         names = [e.name for e in chosen]
@@ -127,7 +137,9 @@ class Recorder:
         test, in bits, then the estimators' diagnostics: `estimators.common.measure_splits`),
         "h_y" [..., 2], "n" [2] and "widths" [L]."""
         splits = [(tuple(acts), labels, (inputs or [None])[0]) for acts, labels, *inputs in (train, test)]
-        information = estimators_lib.common.measure_splits(self.estimators, splits, self.num_classes)
+        information = estimators_lib.common.measure_splits(
+            self.estimators, splits, self.num_classes, confidence=self.confidence
+        )
         lead = information.shape[:-3]
         h_y = [jnp.broadcast_to(_entropy_bits(split[1], self.num_classes), lead) for split in (train, test)]
         h_y = jnp.stack(h_y, axis=-1)
@@ -159,7 +171,8 @@ class Recorder:
         if self._epochs and epoch <= self._epochs[-1]:
             raise ValueError(f"epoch {epoch} is not after the last recorded epoch {self._epochs[-1]}")
         info = measured["information"]
-        channels = len(self.estimators) + len(estimators_lib.common.extra_channels(self.estimators))
+        extra = estimators_lib.common.extra_channels(self.estimators, self.confidence.active)
+        channels = len(self.estimators) + len(extra)
         if info.ndim not in (3, 4) or info.shape[-3:-1] != (channels, 4):
             raise ValueError(f"expected information [S?, {channels}, 4, L] from measure, got {info.shape}")
         if self.layer_names is not None and info.shape[-1] != len(self.layer_names):
@@ -210,7 +223,7 @@ class Recorder:
         info = np.transpose(info, (2, 3, 1, 0, 4))  # [E, S, M + X, 4, L] -> [M + X, 4, S, E, L]
         return results.build_results(
             mi_epochs=np.asarray(self._epochs, np.int64),
-            **estimators_lib.common.unpack_channels(info, self.estimators),
+            **estimators_lib.common.unpack_channels(info, self.estimators, confidence=self.confidence.active),
             estimators=[e.name for e in self.estimators],
             metrics=curves,
             layer_widths=np.asarray(measured[0]["widths"], np.int64),

@@ -103,6 +103,25 @@ class RecorderTest(chex.TestCase):
         np.testing.assert_array_equal(view["i_xt_test"], res["binned.i_xt_test"])
         self.assertEqual(view["i_xt_by"], "binned")
 
+    def test_bootstrap_and_null_are_written_as_the_mains_write_them(self):
+        out = tempfile.mkdtemp()
+        rec = recorder.Recorder(
+            out, num_classes=4, layer_names=LAYERS, estimators=(_Decoder(), "binned"), bootstrap=3, null_permutations=3
+        )
+        acts = self._acts(1.0)
+        rec.record(0, (acts, self.y), (acts, self.y))
+        rec.log(0, train_loss=1.0)
+        rec.save(complete=True)
+        res = results.load_results(out)
+        self.assertTrue(np.isnan(res["decoder.i_xt_train_se"]).all())  # it measures I(T;Y) only
+        for key in ("decoder.i_ty_train_se", "binned.i_xt_test_se", "binned.i_ty_train_null_p95"):
+            chex.assert_shape(res[key], (1, 1, 4))
+            self.assertTrue(np.isfinite(res[key]).all(), msg=key)
+        view = results.estimator_view(res, "decoder")  # its planes take binned's I(X;T) and its errors
+        np.testing.assert_array_equal(view["i_xt_train_se"], res["binned.i_xt_train_se"])
+        with self.assertRaisesRegex(errors.ConfigError, "bootstrap must be 0"):
+            recorder.Recorder(tempfile.mkdtemp(), num_classes=4, bootstrap=1)
+
     def test_a_logged_non_finite_loss_is_divergence_an_unlogged_epoch_is_not(self):
         """A Recorder's curves hold NaN where nothing was logged: only a logged NaN or infinite
         training loss marks a row diverged. A complete save removes the lock file; a run without a

@@ -127,7 +127,9 @@ def information_plane(
     num_classes: int | None = None,
     method: str = "hash",
     inputs: jax.Array | None = None,
-) -> tuple[jax.Array, jax.Array]:
+    bootstrap: int = 0,
+    null_permutations: int = 0,
+):
     """The information plane of several layers at once, in one jitted call.
 
     Args:
@@ -141,9 +143,13 @@ def information_plane(
       method: "hash" (fast) or "exact" (slow, for checks), for the estimators that bin.
       inputs: the inputs X, flattened, [N, Dx] (shared) or [..., N, Dx]: required by the
         estimators that need them (`renyi`, `edge`), ignored by the others.
+      bootstrap: B >= 2: each value's standard error over B resamples of the N samples (0: none).
+      null_permutations: P >= 2: I(T;Y) under P shuffles of the labels (0: none).
 
     Returns:
-      i_xt, i_ty: float32 [..., L] in bits.
+      i_xt, i_ty: float32 [..., L] in bits; with `bootstrap` or `null_permutations`, a third
+      element {"i_xt_se", "i_ty_se", "i_ty_null_mean", "i_ty_null_p95": float32 [..., L]}
+      (`common.Confidence`; NaN where not drawn).
     """
     given = [e for e in (estimator, binning) if e is not None]
     if (bin_size, num_bins, value_range) != (None, None, None):
@@ -151,7 +157,20 @@ def information_plane(
     if len(given) > 1:
         raise ValueError("give exactly one estimator: estimator=, binning= or bin_size / num_bins, value_range")
     chosen = given[0] if given else Binning()  # Binning() raises "give exactly one binning"
-    return common.measure(acts_seq, labels, chosen, num_classes=num_classes, method=method, inputs=inputs)
+    confidence = common.Confidence(bootstrap, null_permutations)
+    if not confidence.active:
+        return common.measure(acts_seq, labels, chosen, num_classes=num_classes, method=method, inputs=inputs)
+    i_xt, i_ty, extras = common.measure(
+        acts_seq,
+        labels,
+        chosen,
+        num_classes=num_classes,
+        method=method,
+        inputs=inputs,
+        with_extras=True,
+        confidence=confidence,
+    )
+    return i_xt, i_ty, {k: extras[k] for k in common.CONFIDENCE_KEYS}
 
 
 __all__ = [

@@ -49,7 +49,7 @@ HOST_SORT_MIN = 1 << 17
 
 
 @dataclasses.dataclass(frozen=True)
-class AdaptiveBinning(common.Estimator):
+class AdaptiveBinning(binned.PlugIn, common.Estimator):
     """`AdaptiveBinning(num_bins=30, strategy="entropy" | "range", bias_correction="none")`
     (`corrections.CORRECTIONS`; NSB's alphabet: num_bins ** D cells)."""
 
@@ -100,17 +100,14 @@ class AdaptiveBinning(common.Estimator):
 
         return common.in_chunks(ids_fn, acts_BxNxD, _CHUNK_ELEMENTS // (n * d))
 
+    def cells(self, num_units: int) -> float:
+        """T's alphabet for NSB: num_bins ** D (`binned.grid_cells`)."""
+        return binned.grid_cells(self.num_bins, num_units)
+
     def layer_information(self, acts_BxNxD, labels, num_classes: int, exact: bool):
         ids, bad = self.ids(acts_BxNxD, exact)
-        cells = binned.grid_cells(self.num_bins, acts_BxNxD.shape[-1])
+        cells = self.cells(acts_BxNxD.shape[-1])
         return binned.information_from_ids(ids, bad, labels, num_classes, self.bias_correction, cells)
-
-    def layer_confidence(self, acts_BxNxD, labels, num_classes: int, exact: bool, resamples_RxN, permutations_PxN):
-        ids, bad = self.ids(acts_BxNxD, exact)
-        cells = binned.grid_cells(self.num_bins, acts_BxNxD.shape[-1])
-        return binned.plugin_confidence(
-            ids, bad, labels, num_classes, self.bias_correction, cells, resamples_RxN, permutations_PxN
-        )
 
 
 def _order_keys(acts: jax.Array) -> jax.Array:

@@ -62,8 +62,28 @@ class Estimator(abc.ABC):
         drawn with replacement), I(X;T) and I(T;Y) [R, B] each, and I(T;Y) under P permutations
         of the labels [P, B] (`Confidence`). This default measures each resampled copy and each
         permuted labelling with `layer_information`, one at a time; the plug-in estimators count
-        the resamples as weights instead (`binned.plugin_confidence`)."""
+        the resamples as weights instead (`binned.PlugIn`)."""
         return by_resampling(self, acts_BxNxD, labels, num_classes, exact, resamples_RxN, permutations_PxN, **kw)
+
+    def layer_subsets(self, acts_BxNxD, labels, num_classes: int, exact: bool, order_N, sizes, **kw):
+        """I(X;T), I(T;Y) [S, B] of B items on the first `sizes[s]` samples of `order_N` (the
+        convergence check's nested subsets). This default measures each subset's copy; NaN where
+        the estimator refuses so few samples (`check_size`); the plug-ins weigh their counts."""
+        b = acts_BxNxD.shape[0]
+        out = []
+        for size in sizes:
+            try:
+                self.check_size(size, num_classes)
+            except ValueError:
+                out.append((jnp.full((b,), jnp.nan, jnp.float32),) * 2)
+                continue
+            index = order_N[:size]
+            more = {} if kw.get("inputs") is None else {"inputs": jnp.take(kw["inputs"], index, axis=-2)}
+            values = self.layer_information(
+                jnp.take(acts_BxNxD, index, axis=1), jnp.take(labels, index, axis=-1), num_classes, exact, **more
+            )
+            out.append(values[:2])
+        return jnp.stack([o[0] for o in out]), jnp.stack([o[1] for o in out])
 
 
 def label_distribution(labels: jax.Array, num_classes: int) -> jax.Array:
@@ -129,13 +149,17 @@ class Confidence:
         return bool(self.bootstrap or self.null_permutations)
 
     def draws(self, n: int) -> tuple[jax.Array, jax.Array]:
-        """The resamples [B, N] and the permutations [P, N] (int32) of N samples."""
-        key = jax.random.fold_in(jax.random.key(jnp.uint32(self.seed)), jnp.uint32(n))
-        boot_key, perm_key = jax.random.split(key)
-        resamples = jax.random.randint(boot_key, (self.bootstrap, n), 0, n, dtype=jnp.int32)
-        keys = jax.random.split(perm_key, self.null_permutations)
-        permutations = jax.vmap(lambda k: jax.random.permutation(k, n))(keys).astype(jnp.int32)
-        return resamples, permutations.reshape(self.null_permutations, n)
+        """The resamples [B, N] and the permutations [P, N] (int32) of N samples. A permutation
+        is the order of N random 32-bit words, sorted with the positions packed below them in
+        one uint64 key (a single-operand sort, several times faster on CPU than an argsort or
+        `jax.random.permutation`; equal words keep their positions' order)."""
+        with jax.enable_x64(True):
+            key = jax.random.fold_in(jax.random.key(jnp.uint32(self.seed)), jnp.uint32(n))
+            boot_key, perm_key = jax.random.split(key)
+            resamples = jax.random.randint(boot_key, (self.bootstrap, n), 0, n, dtype=jnp.int32)
+            words = jax.random.bits(perm_key, (self.null_permutations, n), jnp.uint32).astype(jnp.uint64)
+            packed = jnp.sort((words << 32) | jnp.arange(n, dtype=jnp.uint64), axis=1)
+            return resamples, (packed & jnp.uint64(0xFFFFFFFF)).astype(jnp.int32)
 
 
 # The per-item values `Confidence` adds to a measurement, in bits.
@@ -204,13 +228,25 @@ def in_chunks(fn: Callable, acts_BxNxD: jax.Array, items_per_chunk: int, *per_it
     return jax.lax.fori_loop(0, -(-b // k), body, init)
 
 
-@functools.partial(jax.jit, static_argnames=("estimator", "num_classes", "exact", "confidence"))
-def _plane(acts_seq, labels, inputs, estimator: Estimator, num_classes: int, exact: bool, confidence: Confidence):
+@functools.partial(jax.jit, static_argnames=("estimator", "num_classes", "exact", "confidence", "convergence"))
+def _plane(
+    acts_seq,
+    labels,
+    inputs,
+    estimator: Estimator,
+    num_classes: int,
+    exact: bool,
+    confidence: Confidence = Confidence(),
+    convergence: bool = False,
+):
     """(I(X;T) [..., L], I(T;Y) [..., L], {extra: [..., L]}); with `confidence` active the
-    extras also hold `CONFIDENCE_KEYS`."""
+    extras also hold `CONFIDENCE_KEYS`, with `convergence` the values on nested subsets
+    (`CONVERGENCE_KEYS`)."""
     with jax.enable_x64(True):
         out, extras = [], []
         names = estimator.extras + (CONFIDENCE_KEYS if confidence.active else ())
+        names += CONVERGENCE_KEYS if convergence else ()
+        drawn_for = {}
         for index, acts in enumerate(acts_seq):
             layer_estimator = estimator.at_layer(index, len(acts_seq))
             lead, (n, d) = acts.shape[:-2], acts.shape[-2:]
@@ -222,11 +258,21 @@ def _plane(acts_seq, labels, inputs, estimator: Estimator, num_classes: int, exa
             i_xt, i_ty, *more = layer_estimator.layer_information(flat, layer_labels, num_classes, exact, **kw)
             found = dict(more[0]) if more else {}
             if confidence.active:
-                resamples, permutations = confidence.draws(n)
+                if n not in drawn_for:  # once per sample count, shared by the layers
+                    drawn_for[n] = confidence.draws(n)
+                resamples, permutations = drawn_for[n]
                 drawn = layer_estimator.layer_confidence(
                     flat, layer_labels, num_classes, exact, resamples, permutations, **kw
                 )
                 found.update(summarize_confidence(*drawn, measures_xt=estimator.measures_xt))
+            if convergence:
+                sizes = tuple(n // f for f in CONVERGENCE_FRACTIONS)
+                order = jnp.asarray(convergence_order(n))
+                sub_xt, sub_ty = layer_estimator.layer_subsets(
+                    flat, layer_labels, num_classes, exact, order, sizes, **kw
+                )
+                for f, xt, ty in zip(CONVERGENCE_FRACTIONS, sub_xt, sub_ty):
+                    found[f"n{f}_xt"], found[f"n{f}_ty"] = xt, ty
             out.append((i_xt.reshape(lead), i_ty.reshape(lead)))
             extras.append({name: found[name].reshape(lead) for name in names})
         stacked = {name: jnp.stack([e[name] for e in extras], axis=-1) for name in names}
@@ -290,13 +336,15 @@ def measure(
     inputs: jax.Array | None = None,
     with_extras: bool = False,
     confidence: Confidence = Confidence(),
+    convergence: bool = False,
 ):
     """Checks the arguments (ValueError, before tracing), then measures every layer of
     `acts_seq` with `estimator` in one jitted call: float32 [..., L] each. `inputs` (the inputs
     X, flattened) is required by the estimators that need them and ignored by the others. With
     `with_extras`, a third element: the estimator's diagnostics {name: float32 [..., L]}
-    (`Estimator.extras`; empty for most), and with an active `confidence` the values of
-    `CONFIDENCE_KEYS` too. See `ib_jax.estimators.information_plane`."""
+    (`Estimator.extras`; empty for most), with an active `confidence` the values of
+    `CONFIDENCE_KEYS` too, and with `convergence` those of `CONVERGENCE_KEYS` (the values on
+    nested subsets of N / 8, N / 4, N / 2 samples). See `ib_jax.estimators.information_plane`."""
     if not isinstance(estimator, Estimator):
         raise ValueError(f"estimator must be an ib_jax estimator, got {type(estimator).__name__}")
     if method not in ("hash", "exact"):
@@ -319,6 +367,7 @@ def measure(
         num_classes=num_classes,
         exact=method == "exact",
         confidence=confidence,
+        convergence=convergence,
     )
     return (i_xt, i_ty, extras) if with_extras else (i_xt, i_ty)
 
@@ -331,6 +380,7 @@ def one_layer(acts: jax.Array, labels: jax.Array, estimator: Estimator, **kwargs
 
 CONFIDENCE_CHANNELS = ("se", "null_mean", "null_p95")
 CONVERGENCE_FRACTIONS = (8, 4, 2)  # N / 8, N / 4, N / 2 (then N itself, the value)
+CONVERGENCE_KEYS = tuple(f"n{f}_{q}" for f in CONVERGENCE_FRACTIONS for q in ("xt", "ty"))
 _CONVERGENCE_SEED = 0x5AB5E7
 
 
@@ -416,7 +466,7 @@ def measure_splits(
     estimators that integrate the noise (`takes_means`) measure instead. Pure and jittable (the
     arguments are checked by `measure`, before tracing where the caller is not itself traced)."""
 
-    def plane(estimator, splits, means, confidence):
+    def plane(estimator):
         if estimator.takes_means and means is None:
             raise ValueError(f"the {estimator.name} estimator needs a network with noise of its own (--layer_noise)")
         per_split = [
@@ -428,6 +478,7 @@ def measure_splits(
                 inputs=inputs,
                 with_extras=True,
                 confidence=confidence,
+                convergence=convergence == "measure",
             )
             for s, (acts, labels, inputs) in enumerate(splits)
         ]
@@ -438,37 +489,20 @@ def measure_splits(
         nan = jnp.full_like(extras[0][name], jnp.nan)
         return jnp.stack([nan, extras[0][name], nan, extras[1][name]], axis=-2)
 
+    def both(extras, name):  # (first split's I(X;T), I(T;Y), second's)
+        return jnp.stack([extras[s][f"{name}_{q}"] for s in (0, 1) for q in ("xt", "ty")], axis=-2)
+
     planes, diagnostics, confidences, converged = [], [], [], []
     for estimator in estimators:
-        values, extras = plane(estimator, splits, means, confidence)
+        values, extras = plane(estimator)
         planes.append(values)
         diagnostics += [interleaved(extras, name) for name in estimator.extras]
         if confidence.active:
-            confidences.append(jnp.stack([extras[s][k] for s in (0, 1) for k in ("i_xt_se", "i_ty_se")], axis=-2))
+            se = [extras[s][f"i_{q}_se"] for s in (0, 1) for q in ("xt", "ty")]
+            confidences.append(jnp.stack(se, axis=-2))
             confidences += [interleaved(extras, f"i_ty_{c}") for c in ("null_mean", "null_p95")]
-        if convergence is not None:
-            for fraction in CONVERGENCE_FRACTIONS:
-                sizes = [split[1].shape[-1] // fraction for split in splits]
-                try:
-                    for size in sizes:
-                        estimator.check_size(size, num_classes)
-                except ValueError:
-                    sizes = None
-                if convergence == "skip" or sizes is None:
-                    converged.append(jnp.full_like(values, jnp.nan))
-                    continue
-                subsets = [convergence_order(split[1].shape[-1])[:size] for split, size in zip(splits, sizes)]
-                sub_splits = [_subset(split, idx) for split, idx in zip(splits, subsets)]
-                sub_means = None if means is None else [_subset((m, None, None), i)[0] for m, i in zip(means, subsets)]
-                converged.append(plane(estimator, sub_splits, sub_means, Confidence())[0])
+        if convergence == "measure":
+            converged += [both(extras, f"n{f}") for f in CONVERGENCE_FRACTIONS]
+        elif convergence is not None:
+            converged += [jnp.full_like(values, jnp.nan)] * len(CONVERGENCE_FRACTIONS)
     return jnp.stack(planes + diagnostics + confidences + converged, axis=-3)
-
-
-def _subset(split, index):
-    """(acts_seq, labels, inputs) restricted to the samples `index` (the second-to-last axis of
-    the activations and inputs, the last of the labels)."""
-    acts_seq, labels, inputs = split
-    acts_seq = tuple(a[..., index, :] for a in acts_seq)
-    labels = None if labels is None else labels[..., index]
-    inputs = None if inputs is None else inputs[..., index, :]
-    return acts_seq, labels, inputs

@@ -94,7 +94,7 @@ def _ranked(acts_CxNxD: jax.Array, labels, num_classes: int, bias_correction: st
 
 
 @dataclasses.dataclass(frozen=True)
-class Exact(common.Estimator):
+class Exact(binned.PlugIn, common.Estimator):
     """The exact count of distinct activation rows (see the module docstring); a
     `bias_correction` (`corrections.CORRECTIONS`) corrects the plug-in entropies of the finite
     sample (NSB over an unbounded alphabet)."""
@@ -126,16 +126,18 @@ class Exact(common.Estimator):
         i_xt, i_ty, collided = run(_counted)
         return jax.lax.cond(jnp.any(collided), lambda: run(_ranked), lambda: (i_xt, i_ty))
 
-    def layer_confidence(self, acts_BxNxD, labels, num_classes: int, exact: bool, resamples_RxN, permutations_PxN):
-        """By the row hashes (`row_hash`; with `exact`, the column-by-column ranks): a collision,
-        about N**2 / 2**65 per item, would merge two symbols of the resamples and permutations
-        only, never of the value itself."""
+    def cells(self, num_units: int) -> float:
+        """T's alphabet for NSB: unbounded (any float32 value)."""
+        del num_units
+        return math.inf
+
+    def ids(self, acts_BxNxD, exact: bool):
+        """Row ids for the confidence and the convergence subsets (`binned.PlugIn`): the row hashes
+        (`row_hash`; with `exact`, the column-by-column ranks). A collision, about N**2 / 2**65 per
+        item, would merge two symbols there only, never in the value itself (checked row by row)."""
         bad = ~common.finite_items(acts_BxNxD)
         codes = jnp.where(bad[:, None, None], 0, bit_codes(acts_BxNxD))
-        ids = binned.row_rank(codes) if exact else row_hash(codes)
-        return binned.plugin_confidence(
-            ids, bad, labels, num_classes, self.bias_correction, math.inf, resamples_RxN, permutations_PxN
-        )
+        return (binned.row_rank(codes) if exact else row_hash(codes)), bad
 
 
 def exact_information(
