@@ -114,8 +114,11 @@ def main(argv):
         if len(names) != len(runs):
             raise errors.ConfigError(f"--names has {len(names)} names for {len(runs)} runs")
         if _LAYOUT.value in ("runs", "headline"):
-            if _ESTIMATOR.value:
-                loaded = [_estimator_of(res, run, _ESTIMATOR.value) for res, run in zip(loaded, runs)]
+            # Each run's view of --estimator, else of its first: its error bars and null travel with it.
+            loaded = [
+                _estimator_of(res, run, _ESTIMATOR.value or results.estimator_names(res)[0])
+                for res, run in zip(loaded, runs)
+            ]
             if _LAYOUT.value == "runs":
                 plotting.compare_figure(loaded, names, output)
             elif len(loaded) != 2:

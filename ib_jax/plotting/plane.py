@@ -78,6 +78,7 @@ def draw_confidence(ax, res: Mapping[str, np.ndarray], split: str) -> list[str]:
         low = res[f"i_ty_{split}_null_mean"].mean(axis=0).ravel()
         high = res[f"i_ty_{split}_null_p95"].mean(axis=0).ravel()
         ax.vlines(x.ravel(), low, high, colors="tab:red", lw=2.2, alpha=0.35, zorder=1.4)
+        ax.scatter(x.ravel(), high, marker="_", s=60, color="tab:red", linewidths=1.4, alpha=0.8, zorder=1.45)
         drawn.append("red: null (shuffled labels, mean to 95th pct)")
     return drawn
 
