@@ -19,6 +19,21 @@ from ib_jax import data, errors, estimators, experiment, outcome, plotting, prog
 from tests import testing
 
 
+def _stopped(test, config, dataset, out) -> None:
+    """Runs `config` in `out` until it is stopped after its second call (RunStopped, a checkpoint)."""
+    calls = []
+    with test.assertRaises(experiment.RunStopped):
+        experiment.run(config, dataset, out, should_stop=lambda: calls.append(1) or len(calls) >= 2)
+
+
+def _resumed_equals(test, config, dataset, out, whole, keys) -> None:
+    """Stops a run of `config` in `out`, resumes it, and checks `keys` against the whole run's."""
+    _stopped(test, config, dataset, out)
+    resumed = experiment.run(config, dataset, out)
+    for key in keys:
+        np.testing.assert_array_equal(resumed[key], whole[key], err_msg=key)
+
+
 class ScheduleTest(parameterized.TestCase):
     def test_every_k_includes_zero_and_end(self):
         np.testing.assert_array_equal(experiment.mi_epochs(testing.TINY), [0, 10, 20, 30, 40])
@@ -312,9 +327,7 @@ class RunTest(chex.TestCase):
         )
         whole = experiment.run(config, self.dataset, experiment.prepare_output_dir(f"{self.tmp}/q_whole", False))
         out = experiment.prepare_output_dir(f"{self.tmp}/q_stopped", False)
-        calls = []
-        with self.assertRaises(experiment.RunStopped):
-            experiment.run(config, self.dataset, out, should_stop=lambda: calls.append(1) or len(calls) >= 2)
+        _stopped(self, config, self.dataset, out)
         ranges = flax.serialization.msgpack_restore((out / results.CHECKPOINT).read_bytes())["states"]["quantization"]
         self.assertEqual(sorted(ranges), ["range_0", "range_1", "range_2"])  # relu layers and the logits
         resumed = experiment.run(config, self.dataset, out)
@@ -543,18 +556,8 @@ class NoisyRunTest(chex.TestCase):
 
     def test_stop_and_resume_equal_an_uninterrupted_run(self):
         out = experiment.prepare_output_dir(f"{self.tmp}/stopped", False)
-        calls = []
-        with self.assertRaises(experiment.RunStopped):
-            experiment.run(self.config, self.dataset, out, should_stop=lambda: calls.append(1) or len(calls) >= 2)
-        resumed = experiment.run(self.config, self.dataset, out)
-        for key in (
-            "noise_mc.i_xt_train",
-            "noise_mc.se_ty_test",
-            "sliced.i_xt_test",
-            "binned.i_xt_train",
-            "train_loss",
-        ):
-            np.testing.assert_array_equal(resumed[key], self.full[key], err_msg=key)
+        keys = ("noise_mc.i_xt_train", "noise_mc.se_ty_test", "sliced.i_xt_test", "binned.i_xt_train", "train_loss")
+        _resumed_equals(self, self.config, self.dataset, out, self.full, keys)
 
 
 class ConfidenceRunTest(chex.TestCase):
@@ -628,12 +631,8 @@ class ConfidenceRunTest(chex.TestCase):
 
     def test_stop_and_resume_equal_an_uninterrupted_run(self):
         out = experiment.prepare_output_dir(f"{self.tmp}/stopped", False)
-        calls = []
-        with self.assertRaises(experiment.RunStopped):
-            experiment.run(self.config, self.dataset, out, should_stop=lambda: calls.append(1) or len(calls) >= 2)
-        resumed = experiment.run(self.config, self.dataset, out)
-        for key in ("binned.i_xt_train_se", "kde_upper.i_ty_test_null_p95", "binned.i_ty_train_by_n"):
-            np.testing.assert_array_equal(resumed[key], self.full[key], err_msg=key)
+        keys = ("binned.i_xt_train_se", "kde_upper.i_ty_test_null_p95", "binned.i_ty_train_by_n")
+        _resumed_equals(self, self.config, self.dataset, out, self.full, keys)
 
 
 class SlowCompilingEstimatorsRunTest(chex.TestCase):
