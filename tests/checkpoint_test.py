@@ -69,6 +69,18 @@ if __name__ == "__main__":
     absltest.main()
 
 
+class RecordChannelsTest(chex.TestCase):
+    def test_epochs_measured_before_channels_were_added_read_nan_there(self):
+        """A checkpoint of an older ib_jax holds fewer channels per measured epoch (say, before
+        the convergence channels): resumed, those epochs read NaN in the channels added since."""
+        old, new = np.ones((3, 4, 2, 5), np.float32), np.full((6, 4, 2, 5), 2.0, np.float32)
+        information = checkpoint.Record(mi=[old, new]).information(6, 2, 5)
+        chex.assert_shape(information, (6, 4, 2, 2, 5))
+        np.testing.assert_array_equal(information[:3, :, :, 0], old)
+        self.assertTrue(np.isnan(information[3:, :, :, 0]).all())
+        np.testing.assert_array_equal(information[:, :, :, 1], new)
+
+
 class ContinuationTest(chex.TestCase):
     def test_a_folder_written_before_a_setting_existed_continues_at_its_default(self):
         from ib_jax import config as config_lib  # pylint: disable=g-import-not-at-top
