@@ -349,8 +349,9 @@ def confidence_lines(res: Mapping[str, Any]) -> list[str]:
             parts = [f"{split} layers {_layers(layers)}" for split, layers in found.items() if layers.size]
             what = "; ".join(parts) if parts else "none (every layer's I(T;Y) is above it)"
             lines.append(
-                f"not above the permutation null at epoch {int(epochs[-1])} (I(T;Y) <= the 95th percentile of "
-                f"the shuffled labels'): {estimator}: {what}"
+                f"not above the permutation null at epoch {int(epochs[-1])} (I(T;Y) at most "
+                f"{results.NULL_TOLERANCE_BITS:g} bits above the 95th percentile of shuffled labels'): "
+                f"{estimator}: {what}"
             )
         moved = outcome.unconverged(res, estimator)
         if moved is not None:

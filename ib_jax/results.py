@@ -36,7 +36,8 @@ Since confidence (optional): with `--bootstrap`, each estimator E's standard err
 `E.i_xt_train_se`, `E.i_ty_train_se`, `E.i_xt_test_se`, `E.i_ty_test_se` [S, E, L]; with
 `--null_permutations`, I(T;Y) under shuffled labels, `E.i_ty_train_null_mean`,
 `E.i_ty_train_null_p95` (and `_test`) [S, E, L], and `E.i_ty_train_not_above_null` (and `_test`)
-[S, E, L] bool (the estimate at or below the null's 95th percentile); with `--convergence`
+[S, E, L] bool (the estimate at or below the null's 95th percentile, within
+`NULL_TOLERANCE_BITS`); with `--convergence`
 ("final" by default), `E.i_xt_train_by_n` (and each of `MI_KEYS`) [S, E, L, 4], the values on
 nested subsets of `convergence_n_train` [4] (N / 8, N / 4, N / 2, N) samples (`convergence_n_test`
 for the test split), NaN at the epochs not checked.
@@ -67,6 +68,9 @@ FINAL_STATE = "final_state.msgpack"  # the finished run's training state, from w
 SUMMARY = "summary.json"
 CONTRACT = 2  # 1: before `contract` was written; 2: estimators, rows, gradient statistics
 MI_KEYS = ("i_xt_train", "i_ty_train", "i_xt_test", "i_ty_test")
+# An estimate counts as above its permutation null where it exceeds the null's 95th percentile by
+# more than this: closer than that, the difference is the estimators' rounding, not information.
+NULL_TOLERANCE_BITS = 1e-3
 METRICS = ("train_loss", "train_accuracy", "test_loss", "test_accuracy")
 GRADIENT_KEYS = ("grad_mean_norm", "grad_std_norm", "weight_norm")
 REQUIRED = (
@@ -224,10 +228,10 @@ def build_results(
         for k, mi in ((1, "i_ty_train"), (3, "i_ty_test")):
             out[f"{name}.{mi}_{channel}"] = values[k]
             if channel == "null_p95":  # the permutation test at 5%: the estimate does not exceed the null's 95th pct
+                estimate = information[list(estimators).index(name), k]
                 with np.errstate(invalid="ignore"):
-                    out[f"{name}.{mi}_not_above_null"] = np.isfinite(values[k]) & ~(
-                        information[list(estimators).index(name), k] > values[k]
-                    )
+                    above = estimate > values[k] + NULL_TOLERANCE_BITS
+                out[f"{name}.{mi}_not_above_null"] = np.isfinite(values[k]) & ~above
     for name, values in (convergence or {}).items():
         out.update({f"{name}.{mi}_by_n": values[k] for k, mi in enumerate(MI_KEYS)})
     if convergence_sizes is not None:

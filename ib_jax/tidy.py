@@ -32,7 +32,23 @@ RECORD_FIELDS = (
     ("n", np.int64),
     ("h_y", np.float64),
     ("held_out_accuracy", np.float64),  # the accuracy of a probe estimator's held-out probes; NaN for others
+    # Since confidence (`--bootstrap`, `--null_permutations`): NaN (False) where not measured.
+    ("i_xt_se", np.float64),
+    ("i_ty_se", np.float64),
+    ("i_ty_null_mean", np.float64),
+    ("i_ty_null_p95", np.float64),
+    ("not_above_null", bool),
 )
+
+
+# The confidence columns: (quantity, key suffix) of the results keys they come from.
+_CONFIDENCE = {
+    "i_xt_se": ("i_xt", "_se"),
+    "i_ty_se": ("i_ty", "_se"),
+    "i_ty_null_mean": ("i_ty", "_null_mean"),
+    "i_ty_null_p95": ("i_ty", "_null_p95"),
+    "not_above_null": ("i_ty", "_not_above_null"),
+}
 
 
 def _metric_at(res: Mapping[str, np.ndarray], key: str, epochs: np.ndarray) -> np.ndarray:
@@ -50,7 +66,8 @@ def records(res: Mapping[str, np.ndarray], run: str = "") -> np.ndarray:
     per run row (condition, seed) x split x measured epoch x layer x estimator, with I(X;T) and
     I(T;Y) in bits (each estimator's own: NaN for the I(X;T) of the probe), whether each sits at
     its ceiling (`saturation`), the loss and accuracy of that split at that epoch (the final
-    network's at the last epoch), and a probe's held-out accuracy."""
+    network's at the last epoch), a probe's held-out accuracy, and where measured the bootstrap
+    standard errors and the permutation null."""
     names = results.estimator_names(res)
     epochs = np.asarray(res["mi_epochs"], np.int64)
     rows, num_epochs, num_layers = np.asarray(res["i_xt_train"]).shape
@@ -90,7 +107,13 @@ def records(res: Mapping[str, np.ndarray], run: str = "") -> np.ndarray:
     put("estimator", names, 0)
     put("n", [int(res["n_train"]), int(res["n_test"])], 2)
     i_xt, i_ty, sat_xt, sat_ty, decoded = [], [], [], [], []
+    sure = {field: [] for field in _CONFIDENCE}
     for name in names:
+        for field, (quantity, suffix) in _CONFIDENCE.items():  # [R, 2, E, L] from E.<quantity>_<split><suffix>
+            keys = [f"{name}.{quantity}_{split}{suffix}" for split in ("train", "test")]
+            missing = False if field == "not_above_null" else np.nan
+            values = np.stack([np.asarray(res[k]) for k in keys], 1) if keys[0] in res else missing
+            sure[field].append(np.broadcast_to(values, (rows, 2, num_epochs, num_layers)))
         own = {k: res[f"{name}.{k}"] if f"{name}.{k}" in res else res[k] for k in results.MI_KEYS}  # never paired
         info = np.stack([np.asarray(own[k], np.float64) for k in results.MI_KEYS])  # [4, R, E, L]
         keys = [f"{name}.accuracy_{split}" for split in ("train", "test")]
@@ -104,6 +127,8 @@ def records(res: Mapping[str, np.ndarray], run: str = "") -> np.ndarray:
     table["i_xt"], table["i_ty"] = np.stack(i_xt).ravel(), np.stack(i_ty).ravel()
     table["saturated_xt"], table["saturated_ty"] = np.stack(sat_xt).ravel(), np.stack(sat_ty).ravel()
     table["held_out_accuracy"] = np.stack(decoded).ravel()
+    for field, values in sure.items():
+        table[field] = np.stack(values).ravel()
     for field in ("loss", "accuracy"):
         per_split = np.stack([_metric_at(res, f"{split}_{field}", epochs) for split in ("train", "test")], axis=1)
         table[field] = np.broadcast_to(per_split[None, :, :, :, None], shape).ravel()
