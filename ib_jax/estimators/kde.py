@@ -100,6 +100,63 @@ class KDE(common.Estimator):
         to_bits = lambda x: jnp.where(bad, jnp.nan, x / math.log(2.0)).astype(jnp.float32)  # noqa: E731
         return to_bits(i_xt), to_bits(i_ty)
 
+    def layer_confidence(self, acts_BxNxD, labels, num_classes: int, exact: bool, resamples_RxN, permutations_PxN):
+        """The bounds' bootstrap and null in the measurement's own pass over the tiles: the columns
+        of its one-hot product gain the one-hots weighted by each resample's multiplicities and the
+        one-hots of each permutation's labels, so every draw costs a wider matrix product, not a
+        second pass. A resample weighs its rows by their multiplicities too (I(X;T) = log N -
+        (1/N) sum_i w_i log sum_j w_j K_ij: the resampled copy's value exactly). The Monte Carlo
+        value ("mc") measures copies (`common.by_resampling`)."""
+        if self.bound == "mc":
+            return common.by_resampling(self, acts_BxNxD, labels, num_classes, exact, resamples_RxN, permutations_PxN)
+        b, n, _ = acts_BxNxD.shape
+        r, p, k = resamples_RxN.shape[0], permutations_PxN.shape[0], num_classes
+        nb = -(-n // _MAX_BLOCK)
+        block = -(-n // nb)
+        sets = 1 + r + p
+        items = max(1, _TILE_ELEMENTS // (block * block * max(1, sets * k // 16)))
+        width = BOUNDS[self.bound] * self.noise_variance
+        y = jnp.broadcast_to(labels, (b, n)).astype(jnp.int32)
+        multiplicities = jax.vmap(lambda i: jnp.bincount(i, length=n))(resamples_RxN).astype(jnp.float32)  # [R, N]
+
+        def columns(y_KxN):
+            onehot = (y_KxN[..., None] == jnp.arange(k, dtype=jnp.int32)).astype(jnp.float32)  # [K, N, C]
+            weighted = onehot[:, None] * multiplicities[None, :, :, None]  # [K, R, N, C]
+            permuted = jnp.take(onehot, permutations_PxN, axis=1)  # [K, P, N, C]
+            stacked = jnp.concatenate([onehot[:, None], weighted, permuted], axis=1)  # [K, S, N, C]
+            return jnp.moveaxis(stacked, 1, 2).reshape(y_KxN.shape[0], n, sets * k)
+
+        sums = common.in_chunks(
+            lambda a, yy: _kernel_sums(a, columns(yy), width, nb, block).astype(jnp.float64),
+            acts_BxNxD,
+            items,
+            y,
+        ).reshape(b, n, sets, k)
+        log = lambda x: jnp.log(jnp.where(x > 0, x, 1.0))  # noqa: E731  # rows of weight 0 are not summed
+        nan = jnp.float64(jnp.nan)
+        bad = ~common.finite_items(acts_BxNxD)
+
+        def bits(x):
+            return jnp.where(bad, nan, x / math.log(2.0)).astype(jnp.float32)
+
+        # Bootstrap: rows and columns weighted by the resample's multiplicities.
+        w = multiplicities.astype(jnp.float64)  # [R, N]
+        boot = sums[:, :, 1 : 1 + r]  # [B, N, R, C]
+        log_all = log(jnp.sum(boot, axis=-1))  # [B, N, R]
+        log_same = log(jnp.take_along_axis(boot, y[:, :, None, None], axis=-1)[..., 0])
+        i_xt = math.log(n) - jnp.einsum("bnr,rn->rb", log_all, w) / n
+        class_size = jnp.einsum("rn,bnk->rbk", w, (y[..., None] == jnp.arange(k)).astype(jnp.float64))
+        mean_log_size = jnp.sum(class_size / n * log(class_size), axis=-1)  # [R, B]
+        i_ty = i_xt - mean_log_size + jnp.einsum("bnr,rn->rb", log_same, w) / n
+        # Null: the main sums over all j, and the same-class sums of each permutation's labels.
+        main_xt = math.log(n) - jnp.mean(log(jnp.sum(sums[:, :, 0], axis=-1)), axis=1)  # [B]
+        main_base = main_xt - common.mean_log_class_size(y, k)
+        null = sums[:, :, 1 + r :]  # [B, N, P, C]
+        y_p = jnp.take(y, permutations_PxN, axis=1)  # [B, P, N]
+        same_p = jnp.take_along_axis(null, jnp.moveaxis(y_p, 1, 2)[..., None], axis=-1)[..., 0]  # [B, N, P]
+        null_ty = main_base[None] + jnp.mean(log(same_p), axis=1).T  # [P, B]
+        return bits(i_xt), bits(i_ty), bits(null_ty)
+
     def _noise(self, acts_KxNxD, item_K):
         """[K, N, M, D] draws of Z ~ N(0, s2 I), M = mc_samples per sample, from each item's key
         (`common.item_keys`: the seed, the item and its activations' fingerprint)."""
@@ -110,33 +167,46 @@ class KDE(common.Estimator):
 
 
 def _log_sums(acts_KxNxD, labels, width: float, num_classes: int, nb: int, block: int, noise=None):
-    """log sum_j exp(-D_ij / width) over all j and over the j of i's class: [K, N] each
-    (float64). `labels` is [N] or [K, N]; rows and columns are padded to nb x block.
+    """log sum_j exp(-D_ij / width) over all j and over the j of i's class: [K, N] each (see
+    `_kernel_sums`, whose columns here are the one-hot labels)."""
+    k, n, _ = acts_KxNxD.shape
+    labels = jnp.broadcast_to(labels, (k, n)).astype(jnp.int32)
+    onehot = (labels[:, :, None] == jnp.arange(num_classes, dtype=jnp.int32)).astype(jnp.float32)
+    per_class = _kernel_sums(acts_KxNxD, onehot, width, nb, block, noise).astype(jnp.float64)
+    row_labels = labels if noise is None else jnp.repeat(labels, noise.shape[2], axis=1)
+    same = jnp.take_along_axis(per_class, row_labels[:, :, None], axis=2)[..., 0]
+    return jnp.log(jnp.sum(per_class, axis=2)), jnp.log(same)
+
+
+def _kernel_sums(acts_KxNxD, columns_KxNxC, width: float, nb: int, block: int, noise=None):
+    """sum_j exp(-D_ij / width) c_j for each column c of `columns` [K, N, C]: [K, N, C] (float32);
+    rows and columns are padded to nb x block. With one-hot labels as the columns, each row's sum
+    per class, whose total is the sum over all j; weighted or permuted one-hots give the same sums
+    for a bootstrap resample or shuffled labels in the same pass (`KDE.layer_confidence`).
 
     With `noise` [K, N, M, D] (the Monte Carlo value), the rows are instead the M queries
     t_i + z of each sample, and D_ij is |t_i + z - t_j|^2 - |z|^2 (exactly 0 for j = i, and not
-    clamped: a query may lie nearer t_j than t_i); the results are [K, N * M], sample-major.
+    clamped: a query may lie nearer t_j than t_i); the results are [K, N * M, C], sample-major.
 
-    Per tile, the terms are multiplied by the columns' one-hot labels: one small matrix product
-    gives every row's sum per class, whose total is the sum over all j (padding columns have no
-    class). On CPU that is ~1.4x faster than two masked reductions over the tile.
+    Per tile, the terms are multiplied by the columns: one small matrix product (padding columns
+    are zero). On CPU that is ~1.4x faster than two masked reductions over the tile.
     """
     k, n, d = acts_KxNxD.shape
+    c = columns_KxNxC.shape[-1]
     padded = nb * block
     dtype = jnp.float64 if d <= _FLOAT64_MAX_UNITS else jnp.float32
     acts = acts_KxNxD.astype(dtype)
     acts = jnp.where(jnp.isfinite(acts), acts, 0.0)  # such items are NaN at the end
     acts = acts - jnp.mean(acts, axis=1, keepdims=True)
-    labels = jnp.broadcast_to(labels, (k, n)).astype(jnp.int32)
     # The rows (queries): the samples themselves, or each sample's M noisy copies.
     if noise is None:
-        rows, row_norms, owner, row_labels = acts, jnp.sum(acts * acts, axis=-1), jnp.arange(n), labels
+        rows, row_norms, owner = acts, jnp.sum(acts * acts, axis=-1), jnp.arange(n)
     else:
         m = noise.shape[2]
         z = noise.astype(dtype)
         rows = (acts[:, :, None, :] + z).reshape(k, n * m, d)
         row_norms = jnp.sum(rows * rows, axis=-1) - jnp.sum(z * z, axis=-1).reshape(k, n * m)
-        owner, row_labels = jnp.repeat(jnp.arange(n), m), jnp.repeat(labels, m, axis=1)
+        owner = jnp.repeat(jnp.arange(n), m)
     q = rows.shape[1]
     nbr = -(-q // block)
 
@@ -144,8 +214,7 @@ def _log_sums(acts_KxNxD, labels, width: float, num_classes: int, nb: int, block
         return jnp.pad(x, ((0, 0), (0, nbr * block - q), *((0, 0),) * (x.ndim - 2)))
 
     acts = jnp.pad(acts, ((0, 0), (0, padded - n), (0, 0)))
-    col_labels = jnp.pad(labels, ((0, 0), (0, padded - n)), constant_values=-1)  # padding: no class
-    onehot = (col_labels[:, :, None] == jnp.arange(num_classes, dtype=jnp.int32)).astype(jnp.float32)
+    onehot = jnp.pad(columns_KxNxC.astype(jnp.float32), ((0, 0), (0, padded - n), (0, 0)))  # padding: zero
     norms = jnp.sum(acts * acts, axis=-1)
     blocks = lambda x, count: jnp.moveaxis(x.reshape(k, count, block, *x.shape[2:]), 1, 0)  # noqa: E731
     acts_b, onehot_b, norms_b = blocks(acts, nb), blocks(onehot, nb), blocks(norms, nb)  # [nb, K, block, ...]
@@ -167,14 +236,12 @@ def _log_sums(acts_KxNxD, labels, width: float, num_classes: int, nb: int, block
             dist = jnp.where(idx_i[None, :, None] == idx_j[None, None, :], 0.0, dist)
             return sums + jnp.einsum("kij,kjc->kic", jnp.exp(dist * scale), onehot_j, precision=highest), None
 
-        zeros = jnp.zeros((k, block, num_classes), jnp.float32)
-        per_class, _ = jax.lax.scan(column_block, zeros, (acts_b, onehot_b, norms_b, index_b))
-        return per_class
+        zeros = jnp.zeros((k, block, c), jnp.float32)
+        per_column, _ = jax.lax.scan(column_block, zeros, (acts_b, onehot_b, norms_b, index_b))
+        return per_column
 
-    per_class = jax.lax.map(row_block, (rows_b, row_norms_b, owner_b))  # [nbr, K, block, C]
-    per_class = jnp.moveaxis(per_class, 0, 1).reshape(k, nbr * block, num_classes)[:, :q].astype(jnp.float64)
-    same = jnp.take_along_axis(per_class, row_labels[:, :, None], axis=2)[..., 0]
-    return jnp.log(jnp.sum(per_class, axis=2)), jnp.log(same)
+    per_column = jax.lax.map(row_block, (rows_b, row_norms_b, owner_b))  # [nbr, K, block, C]
+    return jnp.moveaxis(per_column, 0, 1).reshape(k, nbr * block, c)[:, :q]
 
 
 def kde_information(

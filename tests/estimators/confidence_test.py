@@ -3,6 +3,7 @@ against a plain-numpy bootstrap, the permutation null on independent and on sepa
 and the nested subsets of the convergence check."""
 
 import chex
+import jax
 import numpy as np
 from absl.testing import absltest
 
@@ -82,6 +83,20 @@ class BootstrapTest(chex.TestCase):
         _, _, got = measured(self.acts, self.labels, estimators.KDE(0.1), confidence)
         for key, value in expected.items():
             self.assertAlmostEqual(got[key], value, places=4, msg=key)
+
+    def test_kde_one_pass_equals_measuring_copies(self):
+        """The KDE bounds count the draws as extra columns of their one pass over the tiles: the same
+        values as measuring each resampled copy and each permuted labelling, per-item labels too."""
+        rng = np.random.default_rng(4)
+        acts = rng.normal(size=(2, 150, 5)).astype(np.float32)
+        labels = rng.integers(0, 3, (2, 150)).astype(np.int32)
+        resamples, permutations = common.Confidence(bootstrap=4, null_permutations=3).draws(150)
+        estimator = estimators.KDE(0.3, "lower")
+        with jax.enable_x64(True):
+            one_pass = estimator.layer_confidence(acts, labels, 3, False, resamples, permutations)
+            copies = common.by_resampling(estimator, acts, labels, 3, False, resamples, permutations)
+        for got, want in zip(one_pass, copies):
+            np.testing.assert_allclose(got, want, atol=2e-5)
 
     def test_standard_error_matches_the_spread_over_draws_of_the_data(self):
         """The bootstrap SE of the plug-in I(T;Y) (8 cells, N = 1,000) is within 35% of its
