@@ -22,7 +22,7 @@ import numpy as np
 
 from experiments import flags as flags_lib
 from ib_jax import experiment, train
-from ib_jax.estimators import common
+from ib_jax.estimators import channels, common
 
 CASES = {
     "none": common.Confidence(),
@@ -69,10 +69,10 @@ def _seconds(chosen, splits, k, what: str) -> dict[str, float]:
     convergence check."""
     seconds = {}
     for case, confidence in CASES.items():
-        fn = jax.jit(functools.partial(common.measure_splits, chosen, num_classes=k, confidence=confidence))
+        fn = jax.jit(functools.partial(channels.measure_splits, chosen, num_classes=k, confidence=confidence))
         seconds[case] = _best(lambda f=fn: f(splits))
         print(f"  {what}, {case}: {seconds[case]:.3f} s", flush=True)
-    fn = jax.jit(functools.partial(common.measure_splits, chosen, num_classes=k, convergence="measure"))
+    fn = jax.jit(functools.partial(channels.measure_splits, chosen, num_classes=k, convergence="measure"))
     seconds["convergence"] = _best(lambda: fn(splits))
     return seconds
 

@@ -80,7 +80,7 @@ def _table(loaded, names, chosen, split) -> str:
     for res, name in zip(loaded, names):
         layer = max(len(res["layer_widths"]) - 2, 0)
         for estimator in chosen:
-            r = results.peak_and_end(res, estimator, split, layer)
+            r = outcome.peak_and_end(res, estimator, split, layer)
             shown = estimator  # an I(T;Y)-only estimator's plane (the probe's) has another's I(X;T)
             if not outcome.measures_xt(res, estimator):
                 shown += f" (I(X;T) by {outcome.plane_partner(res, estimator) or 'none'})"

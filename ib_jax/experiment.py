@@ -150,14 +150,14 @@ class _Run:
     def results(self, complete: bool) -> dict[str, Any]:
         r, num_layers, record = self.rows.num_rows, len(self.program.widths), self.record
         confidence, convergence = self.config.confidence.active, self.config.convergence != "none"
-        channels = estimators_lib.common.extra_channels(self.chosen, confidence, convergence)
+        channels = estimators_lib.channels.extra_channels(self.chosen, confidence, convergence)
         information = record.information(len(self.chosen) + len(channels), r, num_layers)  # [M + C, 4, R, E, L]
         n_train = len(self._measured(self.dataset.y_train, self.rows.train_subset))
         n_test = len(self._measured(self.dataset.y_test, self.rows.test_subset))
-        unpacked = estimators_lib.common.unpack_channels(
+        unpacked = estimators_lib.channels.unpack_channels(
             information, self.chosen, self.config.plane_x, confidence, convergence
         )
-        sizes = estimators_lib.common.convergence_sizes
+        sizes = estimators_lib.confidence.convergence_sizes
         return results.build_results(
             epochs=self.config.epochs,
             num_classes=self.dataset.num_classes,

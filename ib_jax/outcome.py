@@ -229,3 +229,19 @@ def unconverged(res: Mapping[str, np.ndarray], estimator: str, bits: float = CON
         with np.errstate(invalid="ignore"):
             moved.append(np.abs(np.nanmean(by_n[..., 3] - by_n[..., 2], axis=0)) > bits)
     return e, np.stack(moved)
+
+
+def peak_and_end(res: Mapping[str, np.ndarray], estimator: str, split: str, layer: int) -> dict[str, float]:
+    """I(X;T) of one layer: its peak over the measured epochs and its value at the last one,
+    per seed, then mean and standard deviation over seeds; and the epoch of the seed-mean
+    curve's peak. The test of "compression": the end well below the peak."""
+    i_xt = results.estimator_view(res, estimator)[f"i_xt_{split}"][:, :, layer]  # [S, E]
+    peak, end = i_xt.max(axis=1), i_xt[:, -1]
+    return {
+        "peak_mean": float(peak.mean()),
+        "peak_std": float(peak.std()),
+        "end_mean": float(end.mean()),
+        "end_std": float(end.std()),
+        "peak_epoch": int(res["mi_epochs"][int(np.argmax(i_xt.mean(axis=0)))]),
+        "seeds": int(i_xt.shape[0]),
+    }

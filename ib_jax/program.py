@@ -11,7 +11,7 @@ information plane on the device.
 Metrics are (train loss, train accuracy, test loss, test accuracy) of the network entering the
 epoch; information is (I(X;T), I(T;Y)) on the training split, then on the test split, in bits,
 for each of the M estimators, then the X diagnostics of those that have some
-(`estimators.common.extra_channels`: the probe's held-out accuracy and convergence) as
+(`estimators.channels.extra_channels`: the probe's held-out accuracy and convergence) as
 (NaN, train, NaN, test).
 """
 
@@ -168,7 +168,7 @@ class Program:
 
     def _plane(self, train_acts, rows, test_acts, bank, epoch, final: bool = False):
         """Information of a group's layers by every estimator, then the estimators' diagnostics,
-        [G, M + X, 4, L] (`estimators.common.measure_splits`); the estimators are batched over
+        [G, M + X, 4, L] (`estimators.channels.measure_splits`); the estimators are batched over
         rows, epochs and layers, not vmapped. The activations are the noiseless network's; a
         network with noise of its own has each noisy layer's noise drawn around them
         (`noise.LayerNoise.measured`, from the row's key, the epoch and the split), which every
@@ -202,7 +202,7 @@ class Program:
         convergence = {"none": None, "final": "measure" if final else "skip", "every": "measure"}[
             self.config.convergence
         ]
-        return estimators.common.measure_splits(
+        return estimators.channels.measure_splits(
             self.estimators, splits, self.num_classes, means, self.confidence, convergence
         )  # [G, M + C, 4, L]
 

@@ -134,10 +134,10 @@ class Recorder:
         are (activations, labels) with activations [..., N, D_l] per layer, or (activations,
         labels, inputs) for the estimators that need the inputs. Returns a dict of
         arrays for `add`: "information" [..., M + X, 4, L] (I(X;T), I(T;Y) of train, then of
-        test, in bits, then the estimators' diagnostics: `estimators.common.measure_splits`),
+        test, in bits, then the estimators' diagnostics: `estimators.channels.measure_splits`),
         "h_y" [..., 2], "n" [2] and "widths" [L]."""
         splits = [(tuple(acts), labels, (inputs or [None])[0]) for acts, labels, *inputs in (train, test)]
-        information = estimators_lib.common.measure_splits(
+        information = estimators_lib.channels.measure_splits(
             self.estimators, splits, self.num_classes, confidence=self.confidence
         )
         lead = information.shape[:-3]
@@ -171,7 +171,7 @@ class Recorder:
         if self._epochs and epoch <= self._epochs[-1]:
             raise ValueError(f"epoch {epoch} is not after the last recorded epoch {self._epochs[-1]}")
         info = measured["information"]
-        extra = estimators_lib.common.extra_channels(self.estimators, self.confidence.active)
+        extra = estimators_lib.channels.extra_channels(self.estimators, self.confidence.active)
         channels = len(self.estimators) + len(extra)
         if info.ndim not in (3, 4) or info.shape[-3:-1] != (channels, 4):
             raise ValueError(f"expected information [S?, {channels}, 4, L] from measure, got {info.shape}")
@@ -223,7 +223,7 @@ class Recorder:
         info = np.transpose(info, (2, 3, 1, 0, 4))  # [E, S, M + X, 4, L] -> [M + X, 4, S, E, L]
         return results.build_results(
             mi_epochs=np.asarray(self._epochs, np.int64),
-            **estimators_lib.common.unpack_channels(info, self.estimators, confidence=self.confidence.active),
+            **estimators_lib.channels.unpack_channels(info, self.estimators, confidence=self.confidence.active),
             estimators=[e.name for e in self.estimators],
             metrics=curves,
             layer_widths=np.asarray(measured[0]["widths"], np.int64),

@@ -32,15 +32,10 @@ estimator `E.saturated` [R, 4, L] (bool, in the order of `MI_KEYS`: the value wi
 `outcome.SATURATION_BITS` of its ceiling, log2 N for I(X;T) and H(Y) for I(T;Y), in most measured
 epochs).
 
-Since confidence (optional): with `--bootstrap`, each estimator E's standard errors
-`E.i_xt_train_se`, `E.i_ty_train_se`, `E.i_xt_test_se`, `E.i_ty_test_se` [S, E, L]; with
-`--null_permutations`, I(T;Y) under shuffled labels, `E.i_ty_train_null_mean`,
-`E.i_ty_train_null_p95` (and `_test`) [S, E, L], and `E.i_ty_train_not_above_null` (and `_test`)
-[S, E, L] bool (the estimate at or below the null's 95th percentile, within
-`NULL_TOLERANCE_BITS`); with `--convergence`
-("final" by default), `E.i_xt_train_by_n` (and each of `MI_KEYS`) [S, E, L, 4], the values on
-nested subsets of `convergence_n_train` [4] (N / 8, N / 4, N / 2, N) samples (`convergence_n_test`
-for the test split), NaN at the epochs not checked.
+Since confidence (optional; `build_results`' `confidence` and `convergence`): per estimator E the
+bootstrap standard errors `E.<key>_se`, the permutation null `E.i_ty_<split>_null_mean`,
+`_null_p95` and `_not_above_null`, and the values on nested subsets `E.<key>_by_n` [S, E, L, 4]
+with `convergence_n_train`, `convergence_n_test` [4] (docs/outputs.md).
 
 Since decodable information (optional): each estimator E with diagnostics writes `E.X_train`,
 `E.X_test` [S, E, L] for each of them (the probe: `probe.accuracy_*`, the held-out probes'
@@ -359,22 +354,6 @@ CONFIDENCE_SUFFIXES = ("_se", "_null_mean", "_null_p95", "_not_above_null", "_by
 def confidence_keys(res: Mapping[str, np.ndarray], name: str) -> list[str]:
     """The confidence keys estimator `name` has in `res`, unprefixed ("i_xt_train_se", ...)."""
     return [f"{k}{suffix}" for k in MI_KEYS for suffix in CONFIDENCE_SUFFIXES if f"{name}.{k}{suffix}" in res]
-
-
-def peak_and_end(res: Mapping[str, np.ndarray], estimator: str, split: str, layer: int) -> dict[str, float]:
-    """I(X;T) of one layer: its peak over the measured epochs and its value at the last one,
-    per seed, then mean and standard deviation over seeds; and the epoch of the seed-mean
-    curve's peak. The test of "compression": the end well below the peak."""
-    i_xt = estimator_view(res, estimator)[f"i_xt_{split}"][:, :, layer]  # [S, E]
-    peak, end = i_xt.max(axis=1), i_xt[:, -1]
-    return {
-        "peak_mean": float(peak.mean()),
-        "peak_std": float(peak.std()),
-        "end_mean": float(end.mean()),
-        "end_std": float(end.std()),
-        "peak_epoch": int(res["mi_epochs"][int(np.argmax(i_xt.mean(axis=0)))]),
-        "seeds": int(i_xt.shape[0]),
-    }
 
 
 _PER_ROW = (

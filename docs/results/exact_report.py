@@ -17,7 +17,7 @@ from matplotlib import colors
 from matplotlib.figure import Figure
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2]))  # the repository, for ib_jax
-from ib_jax import plotting, results  # noqa: E402
+from ib_jax import outcome, plotting, results  # noqa: E402
 
 COLUMNS = (
     ("q8", "exact", "8 bits, exact"),
@@ -56,7 +56,7 @@ def main(runs_dir: str, figure: str) -> None:
             res = loaded[kind, act]
             accuracy = f"{res['final_train_accuracy'].mean():.3f} / {res['final_test_accuracy'].mean():.3f}"
             for layer in range(len(res["layer_widths"])):
-                r = results.peak_and_end(res, estimator, SPLIT, layer)
+                r = outcome.peak_and_end(res, estimator, SPLIT, layer)
                 print(
                     f"| {act} | {title} | {plotting.layer_label(res, layer)} | {r['peak_mean']:.2f} ± "
                     f"{r['peak_std']:.2f} | {r['end_mean']:.2f} ± {r['end_std']:.2f} | {r['peak_epoch']} | "
@@ -76,8 +76,8 @@ def memorization(runs_dir: str) -> None:
         res = results.load_results(runs / f"mnist_q8_{labels}")
         fit = int(results.epochs_to_fit(res["train_accuracy"], res["final_train_accuracy"], 0.99)[0])
         for layer in range(len(res["layer_widths"])):
-            e = results.peak_and_end(res, "exact", "train", layer)
-            b = results.peak_and_end(res, "binned", "train", layer)
+            e = outcome.peak_and_end(res, "exact", "train", layer)
+            b = outcome.peak_and_end(res, "binned", "train", layer)
             print(
                 f"| {labels} | {plotting.layer_label(res, layer)} | {e['peak_mean']:.2f} | {e['end_mean']:.2f} | "
                 f"{e['peak_epoch']} | {b['peak_mean']:.2f} | {b['end_mean']:.2f} | {fit} |"

@@ -38,7 +38,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ib_jax.estimators import binned, common
+from ib_jax.estimators import binned, common, plugin
 
 STRATEGIES = ("entropy", "range")
 _CHUNK_ELEMENTS = 1 << 23  # activations binned at once (the sort's temporaries)
@@ -49,7 +49,7 @@ HOST_SORT_MIN = 1 << 17
 
 
 @dataclasses.dataclass(frozen=True)
-class AdaptiveBinning(binned.PlugIn, common.Estimator):
+class AdaptiveBinning(plugin.PlugIn, common.Estimator):
     """`AdaptiveBinning(num_bins=30, strategy="entropy" | "range", bias_correction="none")`
     (`corrections.CORRECTIONS`; NSB's alphabet: num_bins ** D cells)."""
 

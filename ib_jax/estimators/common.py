@@ -14,13 +14,24 @@ Members hold only their mathematics: everything else lives here.
 """
 
 import abc
-import dataclasses
 import functools
 from collections.abc import Callable, Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from ib_jax.estimators.confidence import (  # noqa: F401  (names the estimators and the mains read from here)
+    CONFIDENCE_KEYS,
+    CONVERGENCE_FRACTIONS,
+    CONVERGENCE_KEYS,
+    NO_CONFIDENCE,
+    Confidence,
+    by_resampling,
+    convergence_order,
+    convergence_sizes,
+    summarize_confidence,
+)
 
 
 class Estimator(abc.ABC):
@@ -62,7 +73,7 @@ class Estimator(abc.ABC):
         drawn with replacement), I(X;T) and I(T;Y) [R, B] each, and I(T;Y) under P permutations
         of the labels [P, B] (`Confidence`). This default measures each resampled copy and each
         permuted labelling with `layer_information`, one at a time; the plug-in estimators count
-        the resamples as weights instead (`binned.PlugIn`)."""
+        the resamples as weights instead (`plugin.PlugIn`)."""
         return by_resampling(self, acts_BxNxD, labels, num_classes, exact, resamples_RxN, permutations_PxN, **kw)
 
     def layer_subsets(self, acts_BxNxD, labels, num_classes: int, exact: bool, order_N, sizes, **kw):
@@ -125,84 +136,6 @@ def finite_items(acts_BxNxD: jax.Array) -> jax.Array:
     return jnp.isfinite(jnp.sum(acts_BxNxD * 0.0, axis=(1, 2)))
 
 
-@dataclasses.dataclass(frozen=True)
-class Confidence:
-    """How sure a measured value is: its standard error over `bootstrap` resamples of the measured
-    samples (drawn with replacement), and, for I(T;Y), the estimate under `null_permutations`
-    shuffles of the labels (the value when T knows nothing about Y: its mean and 95th
-    percentile). The draws depend on `seed` and N only: every layer, epoch and row of a split
-    sees the same resamples and the same shuffles."""
-
-    bootstrap: int = 0
-    null_permutations: int = 0
-    seed: int = 0x0C0FFEE
-
-    def __post_init__(self):
-        for name in ("bootstrap", "null_permutations"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or int(value) != value or value < 0 or value == 1:
-                raise ValueError(f"{name} must be 0 (off) or an integer >= 2, got {value}")
-            object.__setattr__(self, name, int(value))
-
-    @property
-    def active(self) -> bool:
-        return bool(self.bootstrap or self.null_permutations)
-
-    def draws(self, n: int) -> tuple[jax.Array, jax.Array]:
-        """The resamples [B, N] and the permutations [P, N] (int32) of N samples. A permutation
-        is the order of N random 32-bit words, sorted with the positions packed below them in
-        one uint64 key (a single-operand sort, several times faster on CPU than an argsort or
-        `jax.random.permutation`; equal words keep their positions' order)."""
-        with jax.enable_x64(True):
-            key = jax.random.fold_in(jax.random.key(jnp.uint32(self.seed)), jnp.uint32(n))
-            boot_key, perm_key = jax.random.split(key)
-            resamples = jax.random.randint(boot_key, (self.bootstrap, n), 0, n, dtype=jnp.int32)
-            words = jax.random.bits(perm_key, (self.null_permutations, n), jnp.uint32).astype(jnp.uint64)
-            packed = jnp.sort((words << 32) | jnp.arange(n, dtype=jnp.uint64), axis=1)
-            return resamples, (packed & jnp.uint64(0xFFFFFFFF)).astype(jnp.int32)
-
-
-# The per-item values `Confidence` adds to a measurement, in bits.
-CONFIDENCE_KEYS = ("i_xt_se", "i_ty_se", "i_ty_null_mean", "i_ty_null_p95")
-
-
-def by_resampling(estimator, acts_BxNxD, labels, num_classes, exact, resamples_RxN, permutations_PxN, inputs=None):
-    """`Estimator.layer_confidence` by measuring copies: each resample's samples gathered (the
-    activations, labels and inputs X), each permutation's labels, one at a time (`lax.map`)."""
-    b = acts_BxNxD.shape[0]
-
-    def run(acts, y, x):
-        out = estimator.layer_information(acts, y, num_classes, exact, **({} if x is None else {"inputs": x}))
-        return out[0], out[1]
-
-    def resampled(index):
-        x = None if inputs is None else jnp.take(inputs, index, axis=-2)
-        return run(jnp.take(acts_BxNxD, index, axis=1), jnp.take(labels, index, axis=-1), x)
-
-    empty = jnp.zeros((0, b), jnp.float32)
-    boot_xt, boot_ty = jax.lax.map(resampled, resamples_RxN) if resamples_RxN.shape[0] else (empty, empty)
-    null_ty = (
-        jax.lax.map(lambda p: run(acts_BxNxD, jnp.take(labels, p, axis=-1), inputs)[1], permutations_PxN)
-        if permutations_PxN.shape[0]
-        else empty
-    )
-    return boot_xt, boot_ty, null_ty
-
-
-def summarize_confidence(boot_xt_RxB, boot_ty_RxB, null_ty_PxB, measures_xt: bool = True) -> dict[str, jax.Array]:
-    """{`CONFIDENCE_KEYS`: float32 [B]}: the bootstrap standard errors (ddof 1) and the null's
-    mean and 95th percentile (linear interpolation); NaN where not drawn."""
-    nan = jnp.full(boot_xt_RxB.shape[1:], jnp.nan, jnp.float32)
-    se = lambda v: jnp.std(v.astype(jnp.float64), axis=0, ddof=1).astype(jnp.float32) if v.shape[0] else nan  # noqa: E731
-    null = null_ty_PxB.astype(jnp.float64)
-    return {
-        "i_xt_se": se(boot_xt_RxB) if measures_xt else nan,
-        "i_ty_se": se(boot_ty_RxB),
-        "i_ty_null_mean": jnp.mean(null, axis=0).astype(jnp.float32) if null.shape[0] else nan,
-        "i_ty_null_p95": jnp.quantile(null, 0.95, axis=0).astype(jnp.float32) if null.shape[0] else nan,
-    }
-
-
 def in_chunks(fn: Callable, acts_BxNxD: jax.Array, items_per_chunk: int, *per_item):
     """`fn(acts_KxNxD, *per_item_K)` over chunks of `items_per_chunk` items (at least one),
     stitched into outputs with a leading [B] axis; `per_item` arrays have a leading [B] axis too.
@@ -236,7 +169,7 @@ def _plane(
     estimator: Estimator,
     num_classes: int,
     exact: bool,
-    confidence: Confidence = Confidence(),
+    confidence: Confidence = NO_CONFIDENCE,
     convergence: bool = False,
 ):
     """(I(X;T) [..., L], I(T;Y) [..., L], {extra: [..., L]}); with `confidence` active the
@@ -335,7 +268,7 @@ def measure(
     method: str = "hash",
     inputs: jax.Array | None = None,
     with_extras: bool = False,
-    confidence: Confidence = Confidence(),
+    confidence: Confidence = NO_CONFIDENCE,
     convergence: bool = False,
 ):
     """Checks the arguments (ValueError, before tracing), then measures every layer of
@@ -376,133 +309,3 @@ def one_layer(acts: jax.Array, labels: jax.Array, estimator: Estimator, **kwargs
     """`measure` of one layer's activations [..., N, D]: float32 [...] each."""
     i_xt, i_ty = measure((acts,), labels, estimator, **kwargs)
     return i_xt[..., 0], i_ty[..., 0]
-
-
-CONFIDENCE_CHANNELS = ("se", "null_mean", "null_p95")
-CONVERGENCE_FRACTIONS = (8, 4, 2)  # N / 8, N / 4, N / 2 (then N itself, the value)
-CONVERGENCE_KEYS = tuple(f"n{f}_{q}" for f in CONVERGENCE_FRACTIONS for q in ("xt", "ty"))
-_CONVERGENCE_SEED = 0x5AB5E7
-
-
-def extra_channels(estimators: Sequence[Estimator], confidence: bool = False, convergence: bool = False) -> list[str]:
-    """The channels `measure_splits` stacks after the estimators' values, in order: each
-    estimator's diagnostics, "<estimator>.<extra>"; with `confidence`, "<estimator>.se",
-    ".null_mean", ".null_p95" of each; with `convergence`, "<estimator>.n8", ".n4", ".n2" of each
-    (its values on nested subsets of N / 8, N / 4, N / 2 samples)."""
-    names = [f"{e.name}.{x}" for e in estimators for x in e.extras]
-    if confidence:
-        names += [f"{e.name}.{c}" for e in estimators for c in CONFIDENCE_CHANNELS]
-    if convergence:
-        names += [f"{e.name}.n{f}" for e in estimators for f in CONVERGENCE_FRACTIONS]
-    return names
-
-
-def unpack_channels(
-    information, estimators: Sequence[Estimator], plane_x: str = "", confidence: bool = False, convergence: bool = False
-):
-    """What `results.build_results` takes from stacked `measure_splits` output, [M + X, 4, ...]
-    (any trailing axes): {"information": the M estimators' [M, 4, ...], "extras": {channel:
-    [2, ...] (train, test)} of the diagnostics, "confidence": {"<estimator>.<channel>": [4, ...]}
-    of the `CONFIDENCE_CHANNELS` (when measured), "convergence": {"<estimator>": [4, ..., 4]}
-    (the values on N / 8, N / 4, N / 2 and N samples on a last axis, when measured), "plane_x":
-    the estimator whose I(X;T) an I(T;Y)-only estimator's planes take (`plane_x`, else the first
-    that measures I(X;T), "" for none), None where every estimator measures I(X;T)}.
-    `confidence` and `convergence` say which channels `measure_splits` stacked."""
-    m = len(estimators)
-    x = sum(len(e.extras) for e in estimators)
-    if information.shape[0] != m + len(extra_channels(estimators, confidence, convergence)):
-        raise ValueError(f"{information.shape[0]} channels do not fit {m} estimators and their diagnostics")
-    names = extra_channels(estimators)
-    out = {
-        "information": information[:m],
-        "extras": dict(zip(names, information[m : m + x, 1::2])),
-        "confidence": {},
-        "convergence": {},
-        "plane_x": None,
-    }
-    at = m + x
-    if confidence:
-        for e in estimators:
-            for c in CONFIDENCE_CHANNELS:
-                out["confidence"][f"{e.name}.{c}"] = information[at]
-                at += 1
-    if convergence:
-        for k, e in enumerate(estimators):
-            sub = information[at : at + len(CONVERGENCE_FRACTIONS)]
-            at += len(CONVERGENCE_FRACTIONS)
-            out["convergence"][e.name] = np.moveaxis(np.concatenate([sub, information[k : k + 1]]), 0, -1)
-    if not all(e.measures_xt for e in estimators):
-        out["plane_x"] = plane_x or next((e.name for e in estimators if e.measures_xt), "")
-    return out
-
-
-def convergence_sizes(n: int) -> tuple[int, ...]:
-    """The nested subset sizes of a convergence check of N samples: N / 8, N / 4, N / 2, N."""
-    return (*(n // f for f in CONVERGENCE_FRACTIONS), n)
-
-
-def convergence_order(n: int) -> np.ndarray:
-    """The fixed order [N] whose first N / 8, N / 4 and N / 2 samples are the nested subsets."""
-    return np.random.default_rng([_CONVERGENCE_SEED, n]).permutation(n).astype(np.int32)
-
-
-def measure_splits(
-    estimators: Sequence[Estimator],
-    splits,
-    num_classes: int,
-    means=None,
-    confidence: Confidence = Confidence(),
-    convergence: str | None = None,
-) -> jax.Array:
-    """Every estimator on every layer of both splits, (acts_seq, labels, inputs or None) each:
-    float32 [..., M + C, 4, L], I(X;T) and I(T;Y) of the first split, then of the second, for
-    each of the M estimators; then the channels of `extra_channels`: each diagnostic as
-    (NaN, the first split's, NaN, the second's); with an active `confidence`, each estimator's
-    standard errors (in the order of the values) and its null's mean and 95th percentile (NaN,
-    train, NaN, test); with `convergence` ("measure"; "skip": the channels, all NaN; None: no
-    channels), each estimator's values on nested subsets of N / 8, N / 4 and N / 2 samples
-    (`convergence_order`; NaN where the estimator refuses so few). A network with noise of its
-    own passes `means`, the noiseless activations of both splits (acts_seq each), which the
-    estimators that integrate the noise (`takes_means`) measure instead. Pure and jittable (the
-    arguments are checked by `measure`, before tracing where the caller is not itself traced)."""
-
-    def plane(estimator):
-        if estimator.takes_means and means is None:
-            raise ValueError(f"the {estimator.name} estimator needs a network with noise of its own (--layer_noise)")
-        per_split = [
-            measure(
-                means[s] if estimator.takes_means else acts,
-                labels,
-                estimator,
-                num_classes=num_classes,
-                inputs=inputs,
-                with_extras=True,
-                confidence=confidence,
-                convergence=convergence == "measure",
-            )
-            for s, (acts, labels, inputs) in enumerate(splits)
-        ]
-        values = jnp.stack([v for i_xt, i_ty, _ in per_split for v in (i_xt, i_ty)], axis=-2)
-        return values, [extra for _, _, extra in per_split]
-
-    def interleaved(extras, name):  # (NaN, first split's, NaN, second's)
-        nan = jnp.full_like(extras[0][name], jnp.nan)
-        return jnp.stack([nan, extras[0][name], nan, extras[1][name]], axis=-2)
-
-    def both(extras, name):  # (first split's I(X;T), I(T;Y), second's)
-        return jnp.stack([extras[s][f"{name}_{q}"] for s in (0, 1) for q in ("xt", "ty")], axis=-2)
-
-    planes, diagnostics, confidences, converged = [], [], [], []
-    for estimator in estimators:
-        values, extras = plane(estimator)
-        planes.append(values)
-        diagnostics += [interleaved(extras, name) for name in estimator.extras]
-        if confidence.active:
-            se = [extras[s][f"i_{q}_se"] for s in (0, 1) for q in ("xt", "ty")]
-            confidences.append(jnp.stack(se, axis=-2))
-            confidences += [interleaved(extras, f"i_ty_{c}") for c in ("null_mean", "null_p95")]
-        if convergence == "measure":
-            converged += [both(extras, f"n{f}") for f in CONVERGENCE_FRACTIONS]
-        elif convergence is not None:
-            converged += [jnp.full_like(values, jnp.nan)] * len(CONVERGENCE_FRACTIONS)
-    return jnp.stack(planes + diagnostics + confidences + converged, axis=-3)

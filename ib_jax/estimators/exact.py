@@ -21,7 +21,7 @@ import math
 import jax
 import jax.numpy as jnp
 
-from ib_jax.estimators import binned, common
+from ib_jax.estimators import binned, common, plugin
 
 _CHUNK_ELEMENTS = 1 << 23  # activations hashed and compared at once (the gathers' temporaries)
 
@@ -94,7 +94,7 @@ def _ranked(acts_CxNxD: jax.Array, labels, num_classes: int, bias_correction: st
 
 
 @dataclasses.dataclass(frozen=True)
-class Exact(binned.PlugIn, common.Estimator):
+class Exact(plugin.PlugIn, common.Estimator):
     """The exact count of distinct activation rows (see the module docstring); a
     `bias_correction` (`corrections.CORRECTIONS`) corrects the plug-in entropies of the finite
     sample (NSB over an unbounded alphabet)."""
@@ -132,7 +132,7 @@ class Exact(binned.PlugIn, common.Estimator):
         return math.inf
 
     def ids(self, acts_BxNxD, exact: bool):
-        """Row ids for the confidence and the convergence subsets (`binned.PlugIn`): the row hashes
+        """Row ids for the confidence and the convergence subsets (`plugin.PlugIn`): the row hashes
         (`row_hash`; with `exact`, the column-by-column ranks). A collision, about N**2 / 2**65 per
         item, would merge two symbols there only, never in the value itself (checked row by row)."""
         bad = ~common.finite_items(acts_BxNxD)

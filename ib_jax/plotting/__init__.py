@@ -9,11 +9,11 @@ import os
 import pathlib
 
 from ib_jax import outcome, results
+from ib_jax.plotting.confidence import convergence_figure
 from ib_jax.plotting.dynamics import gradient_epochs, gradients_figure, plane_animation, save_animations, snr_crossings
 from ib_jax.plotting.keys import SPLITS, layer_colours, layer_label
 from ib_jax.plotting.plane import (
     compare_figure,
-    convergence_figure,
     decodable_figure,
     draw_plane,
     estimators_grid_figure,

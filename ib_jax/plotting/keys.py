@@ -13,6 +13,9 @@ SPLITS = ("train", "test")
 MARKERS = "osD^vP*Xh<>p"  # a marker per layer, in order
 
 
+DPI = 110  # of every figure written
+
+
 def layer_label(res: Mapping[str, np.ndarray], layer: int) -> str:
     """ "layer 3 (1024)", or the layer's name where the run recorded names ("conv1 (1568)")."""
     name = str(res["layer_names"][layer]) if "layer_names" in res else f"layer {layer + 1}"
@@ -117,3 +120,9 @@ def titled(res, name: str, what: str) -> str:
     """ "name [status] — what", or `what` alone for a run without a name or a status."""
     title = run_title(res, name)
     return f"{title} — {what}" if title else what
+
+
+def curves_key(fig, ax, count: int) -> None:
+    """The legend of an axis's curves below the figure, in up to four columns."""
+    handles, labels = ax.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncols=min(count, 4), fontsize=8, frameon=False)

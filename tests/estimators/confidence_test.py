@@ -8,7 +8,7 @@ import numpy as np
 from absl.testing import absltest
 
 from ib_jax import estimators, validation
-from ib_jax.estimators import common
+from ib_jax.estimators import channels, common
 
 CONFIDENCE = common.Confidence(bootstrap=12, null_permutations=30)
 
@@ -166,8 +166,8 @@ class ConvergenceTest(chex.TestCase):
         self.assertEqual(common.convergence_sizes(160), (20, 40, 80, 160))
         chosen = (estimators.Binning(bin_size=1.0), estimators.KNN(k=15))
         split = ((acts,), labels, acts)
-        out = np.asarray(common.measure_splits(chosen, (split, split), 2, convergence="measure"))
-        names = common.extra_channels(chosen, convergence=True)
+        out = np.asarray(channels.measure_splits(chosen, (split, split), 2, convergence="measure"))
+        names = channels.extra_channels(chosen, convergence=True)
         self.assertEqual(out.shape, (2 + len(names), 4, 1))
         for size, fraction in zip((20, 40, 80), common.CONVERGENCE_FRACTIONS):
             index = order[:size]
@@ -176,7 +176,7 @@ class ConvergenceTest(chex.TestCase):
             np.testing.assert_allclose(got[:, 0], [i_xt[0], i_ty[0], i_xt[0], i_ty[0]], atol=1e-6)
             knn = out[2 + names.index(f"knn.n{fraction}")]
             self.assertEqual(bool(np.isnan(knn).all()), size <= 15, msg=size)  # k = 15 needs more than 15
-        skipped = np.asarray(common.measure_splits(chosen, (split, split), 2, convergence="skip"))
+        skipped = np.asarray(channels.measure_splits(chosen, (split, split), 2, convergence="skip"))
         self.assertTrue(np.isnan(skipped[2:]).all())
         np.testing.assert_array_equal(skipped[:2], out[:2])
 

@@ -101,7 +101,7 @@ class NoiseMcTest(chex.TestCase):
         with self.assertRaises(ValueError):
             estimators.NoiseMC("additive:-1")
         with self.assertRaisesRegex(ValueError, "noise of its own"):
-            estimators.common.measure_splits([est], [(acts, y, None), (acts, y, None)], 2)
+            estimators.channels.measure_splits([est], [(acts, y, None), (acts, y, None)], 2)
 
     def test_items_and_jit(self):
         rng = np.random.default_rng(5)
