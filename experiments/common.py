@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from absl import app, flags, logging
 
-from ib_jax import data, errors, experiment, outcome, results, workdir
+from ib_jax import data, errors, experiment, models, outcome, results, workdir
 
 
 def _plotting():
@@ -40,6 +40,12 @@ def _import_plotting_soon() -> None:
 
 
 FLAGS = flags.FLAGS
+
+
+def with_model(title: str, vals) -> str:
+    """A run's title with its network where it is not the default MLP: "MNIST, CNN"."""
+    model = models.info(vals["model"]).title
+    return f"{title}, {model}" if model else title
 
 
 def dataset_from_flag(value: str) -> tuple[str, str]:

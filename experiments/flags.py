@@ -16,7 +16,7 @@ from typing import Any
 
 from absl import flags
 
-from ib_jax import data, errors, estimators, experiment, noise, train
+from ib_jax import data, errors, estimators, experiment, models, noise, train
 
 MAINS = ("mnist", "tishby", "memorization", "compare")
 TRAINING = ("mnist", "tishby", "memorization")  # the mains that train and measure
@@ -40,14 +40,19 @@ class Flag:
     parse: Callable[[Any], Any] | None = None
 
 
-def _hidden(text: str) -> tuple[int, ...]:
-    try:
-        widths = tuple(int(w) for w in text.split(",") if w.strip())
-    except ValueError:
-        raise errors.ConfigError(f"--hidden must be comma-separated positive integers, got {text!r}") from None
-    if not widths or min(widths) < 1:
-        raise errors.ConfigError(f"--hidden must be comma-separated positive integers, got {text!r}")
-    return widths
+def _widths(flag: str) -> Callable[[str], tuple[int, ...]]:
+    """The parser of a list of widths (empty: none; the model decides whether it may be)."""
+
+    def parse(text: str) -> tuple[int, ...]:
+        try:
+            widths = tuple(int(w) for w in text.split(",") if w.strip())
+        except ValueError:
+            raise errors.ConfigError(f"--{flag} must be comma-separated positive integers, got {text!r}") from None
+        if widths and min(widths) < 1:
+            raise errors.ConfigError(f"--{flag} must be comma-separated positive integers, got {text!r}")
+        return widths
+
+    return parse
 
 
 def _names(values: list[str]) -> tuple[str, ...]:
@@ -70,9 +75,16 @@ TABLE: tuple[Flag, ...] = (
     Flag("overwrite", "bool", False, "Replace a finished run in --output_dir."),
     Flag("epochs", "integer", None, "Epochs to train.", field="epochs"),
     # The network and its optimiser.
-    Flag("hidden", "string", None, "Hidden widths, comma-separated (the logits layer is added).",
-         field="train.hidden", parse=_hidden),
-    Flag("activation", "enum", "tanh", "Hidden activation.", choices=tuple(train.model.ACTIVATIONS),
+    Flag("model", "enum", "mlp", "The network: " + "; ".join(f"{k}: {m.description}" for k, m in
+         models.MODELS.items()) + ". Each measured layer is flattened per sample.", choices=tuple(models.MODELS),
+         field="train.model"),
+    Flag("hidden", "string", None, "Dense widths, comma-separated (the logits layer is added); default for cnn: "
+         "128, for resnet: none.", field="train.hidden", parse=_widths("hidden")),
+    Flag("channels", "string", "", "cnn, resnet: convolution widths, one block (cnn) or stage (resnet) each, "
+         "comma-separated; default for cnn: 16,32, for resnet: 16,32,64.", field="train.channels",
+         parse=_widths("channels")),
+    Flag("activation", "enum", "tanh", "Hidden activation (default for cnn and resnet: relu).",
+         choices=tuple(train.model.ACTIVATIONS),
          field="train.activation"),
     Flag("init", "enum", "default", "Initialiser: default (Flax), truncated_normal (IDNNs), pytorch (nn.Linear).",
          choices=train.model.INITS, field="train.init"),
@@ -165,8 +177,8 @@ TABLE: tuple[Flag, ...] = (
     Flag("data_seed", "integer", 0, "Seed of the subsets, the split and the random labels.", field="data_seed"),
     Flag("per_seed_labels", "bool", False, "With --random_labels or --label_corruption: each seed draws its own "
          "random labels (default: one draw shared by all seeds).", field="per_seed_labels"),
-    Flag("seeds_per_device", "integer", 0, "Seeds each device runs at once (0 = all); more run in turns, bounding "
-         "memory."),
+    Flag("seeds_per_device", "integer", 0, "Seeds (rows) each device runs at once (0 = all; for cnn and resnet on a "
+         "CPU, 1: its vmapped convolutions are slower than turns); more run in turns, bounding memory."),
     Flag("coordinator_address", "string", None, "Multi-host: host:port of process 0, for "
          "jax.distributed.initialize (with --num_processes and --process_id)."),
     Flag("num_processes", "integer", None, "Multi-host: number of processes."),
@@ -275,10 +287,15 @@ def define(main: str, flag_values: flags.FlagValues = flags.FLAGS) -> dict[str, 
 
 
 def values(main: str, holders: Mapping[str, flags.FlagHolder]) -> dict[str, Any]:
-    """The flags' values, with the 12-bit main's --preset applied to those not given."""
+    """The flags' values, with the 12-bit main's --preset, then the --model's own defaults
+    (`ib_jax.models.ModelInfo.flag_defaults`), applied to those not given."""
     out = {name: holder.value for name, holder in holders.items()}
     if main == "tishby":
         for name, value in PRESETS[out["preset"]].items():
+            if not holders[name].present:
+                out[name] = value
+    if "model" in out:
+        for name, value in models.info(out["model"]).flag_defaults.items():
             if not holders[name].present:
                 out[name] = value
     return out

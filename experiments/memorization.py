@@ -67,7 +67,8 @@ def main(argv):
         )
     except common.errors.ConfigError as e:
         common.fail(f"error: {e}", 2)
-    common.run_experiment(config, f"{title}, memorization sweep", vals, "memorization", sweep=True)
+    title = f"{common.with_model(title, vals)}, memorization sweep"
+    common.run_experiment(config, title, vals, "memorization", sweep=True)
 
 
 def cli():

@@ -39,7 +39,7 @@ def main(argv):
         labels = f"labels corrupted with p={config.label_corruption}"
     if vals["output_dir"] is None:
         vals["output_dir"] = flag_table.mnist_output_dir(config.random_labels)
-    common.run_experiment(config, f"{title}, {labels}", vals, "mnist")
+    common.run_experiment(config, f"{common.with_model(title, vals)}, {labels}", vals, "mnist")
 
 
 def cli():

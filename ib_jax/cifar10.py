@@ -16,6 +16,7 @@ from ib_jax import errors, mnist
 
 NUM_CLASSES = 10
 FEATURES = 3 * 32 * 32
+IMAGE_SHAPE = (32, 32, 3)  # H, W, C: the order of each row's pixels after `load`
 FOLDER = "cifar-10-batches-py"
 TRAIN_FILES = tuple(f"data_batch_{i}" for i in range(1, 6))
 TEST_FILES = ("test_batch",)
@@ -37,7 +38,8 @@ def _read_batch(path: pathlib.Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 def load(data_dir: str | os.PathLike | None = None, download: bool = True) -> dict[str, np.ndarray]:
-    """CIFAR-10: images float32 [N, 3072] in [0, 1] (flattened, channel planes in order),
+    """CIFAR-10: images float32 [N, 3072] in [0, 1], each row an image's pixels in H, W, C
+    order (the file's red, green and blue planes interleaved, as `IMAGE_SHAPE` reads them),
     labels int32 [N]; 50,000 train and 10,000 test images."""
     data_dir = pathlib.Path(data_dir) if data_dir is not None else mnist.default_data_dir()
     where = data_dir / FOLDER
@@ -48,6 +50,7 @@ def load(data_dir: str | os.PathLike | None = None, download: bool = True) -> di
     out = {}
     for split, names in (("train", TRAIN_FILES), ("test", TEST_FILES)):
         batches = [_read_batch(where / name) for name in names]
-        out[f"x_{split}"] = np.concatenate([b[0] for b in batches]).astype(np.float32) / 255.0
+        planes = np.concatenate([b[0] for b in batches]).reshape(-1, 3, 32, 32)  # the file's C, H, W
+        out[f"x_{split}"] = planes.transpose(0, 2, 3, 1).reshape(-1, FEATURES).astype(np.float32) / 255.0
         out[f"y_{split}"] = np.concatenate([b[1] for b in batches]).astype(np.int32)
     return out

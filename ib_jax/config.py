@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from ib_jax import data, errors, estimators, results
+from ib_jax import data, errors, estimators, models, results
 from ib_jax import train as train_lib
 from ib_jax.estimators.common import Confidence
 from ib_jax.rows import conditions_of, parse_condition
@@ -203,8 +203,10 @@ def check_sample_counts(config: ExperimentConfig, dataset: data.Dataset) -> None
 
 def check_against_data(config: ExperimentConfig, dataset: data.Dataset) -> None:
     """The settings that only the data can refute (ConfigError), checked before any folder is
-    made: the sub-batches of the gradient statistics and a minibatch against the training set
-    (the sample counts: `check_sample_counts`, when the data is loaded)."""
+    made: the model against the data's shape (an image model needs images), the sub-batches of
+    the gradient statistics and a minibatch against the training set (the sample counts:
+    `check_sample_counts`, when the data is loaded)."""
+    models.check_data(config.train.model, dataset.image_shape, data.dataset_title(config.dataset), config.train)
     n = len(dataset.y_train)
     if config.gradient_stats and not config.train.batch_size and sub_batches(config, n) > n:
         raise errors.ConfigError(

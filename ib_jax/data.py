@@ -17,7 +17,9 @@ from ib_jax import cifar10, errors, mnist, tishby
 
 @dataclasses.dataclass(frozen=True)
 class Dataset:
-    """A classification task: inputs float32 [N, F], labels int32 [N]."""
+    """A classification task: inputs float32 [N, F], labels int32 [N]. `image_shape` (H, W, C),
+    where the inputs are images: each row holds an image's pixels in H, W, C order, which the
+    image models (`ib_jax.models`) read back as [H, W, C]; None for inputs without one."""
 
     name: str
     x_train: np.ndarray
@@ -26,6 +28,7 @@ class Dataset:
     y_test: np.ndarray
     num_classes: int
     test_name: str = "test"  # "all" when the second split is every sample (IDNNs' convention)
+    image_shape: tuple[int, ...] | None = None
 
     def replace(self, **changes) -> "Dataset":
         return dataclasses.replace(self, **changes)
@@ -34,12 +37,20 @@ class Dataset:
 def load_mnist(data_dir: str | os.PathLike | None = None, download: bool = True, dataset: str = "mnist") -> Dataset:
     """MNIST (or `dataset="fashion_mnist"`), 60,000 train and 10,000 test images, pixels in
     [0, 1] flattened to 784."""
-    return Dataset(name=dataset, num_classes=mnist.NUM_CLASSES, **mnist.load(data_dir, download, dataset))
+    return Dataset(
+        name=dataset, num_classes=mnist.NUM_CLASSES, image_shape=(28, 28, 1), **mnist.load(data_dir, download, dataset)
+    )
 
 
 def load_cifar10(data_dir: str | os.PathLike | None = None, download: bool = True) -> Dataset:
-    """CIFAR-10, 50,000 train and 10,000 test images, pixels in [0, 1] flattened to 3,072."""
-    return Dataset(name="cifar10", num_classes=cifar10.NUM_CLASSES, **cifar10.load(data_dir, download))
+    """CIFAR-10, 50,000 train and 10,000 test images, pixels in [0, 1] flattened to 3,072 in
+    H, W, C order."""
+    return Dataset(
+        name="cifar10",
+        num_classes=cifar10.NUM_CLASSES,
+        image_shape=cifar10.IMAGE_SHAPE,
+        **cifar10.load(data_dir, download),
+    )
 
 
 def load_tishby(test_fraction: float = 0.2, seed: int = 0, evaluate_on_all: bool = False) -> Dataset:
@@ -71,7 +82,8 @@ NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
 def load_npz(path: str | os.PathLike) -> Dataset:
     """One's own data: a `.npz` with `x_train`, `y_train`, `x_test`, `y_test`. Inputs of any
     numeric dtype and item shape (the same for both splits) are flattened to float32 [N, F] as
-    they are (no scaling); labels are integer classes 0..K-1 (integer dtype, or floats holding
+    they are (no scaling); items of shape H x W or H x W x C are images (`image_shape`
+    (H, W, 1) or (H, W, C)) for the image models; labels are integer classes 0..K-1 (integer dtype, or floats holding
     whole numbers), and K is the largest label of either split plus one.
 
     Raises:
@@ -124,7 +136,9 @@ def load_npz(path: str | os.PathLike) -> Dataset:
             f"{path}: x_train and x_test items differ ({arrays['x_train'].shape[1:]} and {arrays['x_test'].shape[1:]})"
         )
     num_classes = int(max(out["y_train"].max(), out["y_test"].max())) + 1
-    return Dataset(name=f"{NPZ_PREFIX}{path}", num_classes=num_classes, **out)
+    item = tuple(int(d) for d in arrays["x_train"].shape[1:])
+    image_shape = {2: (*item, 1), 3: item}.get(len(item))
+    return Dataset(name=f"{NPZ_PREFIX}{path}", num_classes=num_classes, image_shape=image_shape, **out)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -146,7 +160,9 @@ DATASETS: dict[str, DatasetInfo] = {
         "Fashion-MNIST",
     ),
     "cifar10": DatasetInfo(
-        "CIFAR-10", lambda data_dir, **_: load_cifar10(data_dir), "CIFAR-10, flattened to 3,072 inputs"
+        "CIFAR-10",
+        lambda data_dir, **_: load_cifar10(data_dir),
+        "CIFAR-10, 32 x 32 x 3 (flattened to 3,072 inputs for the MLP)",
     ),
     "tishby": DatasetInfo(
         "12-bit task",

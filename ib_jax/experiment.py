@@ -1,4 +1,4 @@
-"""An information-plane experiment: train the rows (conditions x seeds) of an MLP as one
+"""An information-plane experiment: train the rows (conditions x seeds) of a network as one
 program and measure the information plane of every layer on both splits at scheduled epochs;
 resumable.
 
@@ -28,7 +28,7 @@ import jax
 import numpy as np
 from absl import logging
 
-from ib_jax import checkpoint, data, errors, program, progress, results, rows, sharding
+from ib_jax import checkpoint, data, errors, models, program, progress, results, rows, sharding
 from ib_jax import estimators as estimators_lib
 from ib_jax.checkpoint import Record, can_continue, check_continuation, prepare_run_dir
 from ib_jax.config import (
@@ -84,7 +84,8 @@ class _Run:
         self.paces: dict[str, float] = {}
         self._calls = {"train": 0, "measure": 0}
         num_rows = len(conditions_of(config)) * config.num_seeds
-        self.layout = sharding.layout(num_rows, seeds_per_device)
+        rows_at_once = seeds_per_device or models.rows_at_once(config.train.model, jax.default_backend())
+        self.layout = sharding.layout(num_rows, rows_at_once)
         self.rows = rows.build(config, dataset, self.layout.order)
         for split, labels, subset in (
             ("training", dataset.y_train, self.rows.train_subset),
@@ -167,6 +168,7 @@ class _Run:
             estimators=self.config.estimators,
             metrics=record.metric_curves(r),
             layer_widths=self.program.widths,
+            layer_names=self.program.layer_names,
             seeds=self.rows.seed,
             h_y_train_rows=self.rows.h_y_train_rows,
             h_y_test=rows.entropy_bits(self._measured(self.dataset.y_test, self.rows.test_subset)),

@@ -83,7 +83,9 @@ class Program:
     ):
         self.config = config
         self.num_classes = dataset.num_classes
-        self.widths = tuple(train_lib.layer_widths(config.train, self.num_classes))
+        self.image_shape = dataset.image_shape
+        self.widths = tuple(train_lib.layer_widths(config.train, self.num_classes, self.image_shape))
+        self.layer_names = train_lib.layer_names(config.train)
         self.estimators = chosen
         self.confidence = config.confidence
         self.noise = config.train.noise
@@ -145,7 +147,13 @@ class Program:
         def init(row):  # a quantized network calibrates its ranges on the row's training inputs
             x = self._inputs(row, bank)[0] if self.config.train.quantize_bits else None
             return train_lib.create_state(
-                self._keys(row["seed"])[0], self.config.train, self.input_units, self.num_classes, x, self.num_train
+                self._keys(row["seed"])[0],
+                self.config.train,
+                self.input_units,
+                self.num_classes,
+                x,
+                self.num_train,
+                self.image_shape,
             )
 
         return jax.vmap(init)(rows)
@@ -239,7 +247,7 @@ class Program:
 
         metrics, (acts, test_acts) = jax.vmap(one)(states, rows)
         # No epoch is trained from the final network: gradient statistics are NaN, |W|_F is its own.
-        weights = jax.vmap(lambda st: train_lib.weight_norms(st.params))(states)
+        weights = jax.vmap(lambda st: train_lib.weight_norms(st.params, self.config.train))(states)
         nan = jnp.full_like(weights, jnp.nan)
         plane = self._plane(acts, rows, test_acts, bank, self.config.epochs, final=True)  # a measured epoch's draws
         return metrics, plane, jnp.stack([nan, nan, weights], axis=1)

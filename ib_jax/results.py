@@ -154,7 +154,8 @@ def build_results(
       conditions: each row's (condition, corruption); with `fit_threshold`, also
         `epochs_to_fit`.
       gradients: [3, R, E, L] the gradient statistics (`GRADIENT_KEYS`), if measured.
-      layer_names: a name per layer, for runs of one's own model.
+      layer_names: a name per layer (the model's: "layer 1", ... of the MLP, "conv1", ... of the
+        CNN; one's own model's).
       epochs: the epochs the run was asked for (the mains), for a partial run's "E of N".
       num_classes: the number of classes (chance accuracy in the figures).
       diverged_epoch: [R] each row's first epoch with a non-finite training loss, -1 for none

@@ -6,6 +6,7 @@ determined by its seed and the same functions vmap over seeds.
 """
 
 import dataclasses
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -14,7 +15,7 @@ import jax.numpy as jnp
 import optax
 from flax.training import train_state
 
-from ib_jax import errors, model, noise, quantization
+from ib_jax import errors, model, models, noise, quantization
 
 OPTIMIZERS = ("adam", "sgd")
 _NOISE_TAG = 0x6E6F6973  # folded into an epoch's key for its noise draws (the batch order uses the key itself)
@@ -37,7 +38,9 @@ class TrainConfig:
     every training step from the step's key. `lr_decay_epochs` E > 0 decays the learning rate
     along a cosine from its value to 0 over E epochs (Loshchilov & Hutter's schedule without
     restarts; 0 after E), counted in optimiser steps (`steps_per_epoch` of `create_state`); 0:
-    constant.
+    constant. `model` names the network (`ib_jax.models.MODELS`: "mlp", "cnn", "resnet"); the
+    image models take `channels`, the convolution widths of their blocks or stages, and use
+    `hidden` as their dense layers after them (empty: none).
     """
 
     hidden: tuple[int, ...] = (784, 1024, 1024, 20, 20, 20, 10)
@@ -52,12 +55,22 @@ class TrainConfig:
     layer_noise: str = "none"
     noisy_layers: tuple[int, ...] = ()
     lr_decay_epochs: int = 0
+    model: str = "mlp"
+    channels: tuple[int, ...] = ()
 
     def __post_init__(self):
         object.__setattr__(self, "hidden", tuple(int(w) for w in self.hidden))
+        object.__setattr__(self, "channels", tuple(int(c) for c in self.channels))
         object.__setattr__(self, "noisy_layers", tuple(int(i) for i in self.noisy_layers))
-        if not self.hidden or min(self.hidden) < 1:
+        info = models.info(self.model)
+        if min(self.hidden, default=1) < 1:
             raise errors.ConfigError(f"hidden widths must be positive integers, got {self.hidden}")
+        if not self.hidden and not info.images:
+            raise errors.ConfigError(f"--hidden: the {self.model} needs at least one hidden width")
+        if info.images and (not self.channels or min(self.channels) < 1):
+            raise errors.ConfigError(f"--model {self.model} needs --channels, positive integers, got {self.channels}")
+        if not info.images and self.channels:
+            raise errors.ConfigError(f"--channels applies to the image models (cnn, resnet), not --model {self.model}")
         model.check_names(self.activation, self.init)
         if self.optimizer not in OPTIMIZERS:
             raise errors.ConfigError(f"unknown optimizer {self.optimizer!r}; choose from {', '.join(OPTIMIZERS)}")
@@ -78,7 +91,7 @@ class TrainConfig:
         if self.lr_decay_epochs < 0:
             raise errors.ConfigError(f"lr_decay_epochs must be >= 0 (0 = a constant rate), got {self.lr_decay_epochs}")
         layer_noise = self.noise  # ConfigError for a bad value (and for noisy_layers without a noise)
-        layer_noise.check(len(self.hidden))
+        layer_noise.check(info.num_hidden(self))
         if layer_noise.active and self.quantize_bits:
             raise errors.ConfigError(
                 "--layer_noise and --quantize_bits do not go together: a quantized network is exact"
@@ -90,15 +103,10 @@ class TrainConfig:
         return noise.LayerNoise.parse(self.layer_noise, self.noisy_layers)
 
 
-def make_model(config: TrainConfig, num_classes: int) -> model.MLP:
-    return model.MLP(
-        hidden=config.hidden,
-        num_classes=num_classes,
-        activation=config.activation,
-        kernel_init=config.init,
-        quantize_bits=config.quantize_bits,
-        layer_noise=config.noise,
-    )
+def make_model(config: TrainConfig, num_classes: int, image_shape: tuple[int, ...] | None = None):
+    """The Linen module of `config.model` (`ib_jax.models`); an image model needs the data's
+    `image_shape` (H, W, C)."""
+    return models.info(config.model).build(config, num_classes, image_shape)
 
 
 class TrainState(train_state.TrainState):
@@ -143,11 +151,13 @@ def create_state(
     num_classes: int,
     x_calibrate: jax.Array | None = None,
     num_train: int = 0,
+    image_shape: tuple[int, ...] | None = None,
 ) -> TrainState:
     """Initialises parameters from `key` and the optimiser state. A quantized network calibrates
     its ranges on `x_calibrate` (the training inputs; required then). A decaying learning rate
-    counts its epochs in the steps of `num_train` samples (required then)."""
-    net = make_model(config, num_classes)
+    counts its epochs in the steps of `num_train` samples (required then). An image model reads
+    its flat inputs (`input_dim` = H x W x C) as `image_shape`."""
+    net = make_model(config, num_classes, image_shape)
     if config.lr_decay_epochs and num_train < 1:
         raise ValueError("a decaying learning rate needs num_train, the training samples an epoch steps through")
     tx = make_optimizer(config, steps_per_epoch(config, num_train))
@@ -220,7 +230,7 @@ def _parts_square_norm(h_IxB: jax.Array, d_OxB: jax.Array, parts: int, size: int
 
 
 def _full_batch_statistics(
-    state: TrainState, batch: Batch, reduction: str, parts: int, noise_key: jax.Array | None = None
+    state: TrainState, batch: Batch, reduction: str, parts: int, noise_key: jax.Array | None = None, config=None
 ):
     """The full-batch gradient with its forward pass's logits, losses and activations (as
     `_loss_and_grads`), and, per layer [L], the Frobenius norms of the mean and of the
@@ -260,6 +270,44 @@ def _full_batch_statistics(
     return grads, norms, aux
 
 
+def _parts_statistics(
+    state: TrainState, batch: Batch, reduction: str, parts: int, noise_key: jax.Array | None, config: TrainConfig
+):
+    """`_full_batch_statistics` of any model (`config.model`): the full-batch gradient and its
+    forward pass, then each of the `parts` parts' own gradient (the loss reduced over the part as
+    over the batch) from a second pass over the parts, the norms per measured layer's
+    kernels. A network with noise of its own draws part p's noise from `noise_key` folded with
+    p + 1 (the MLP's statistics reuse the step's own draw). The parts cost one more forward and
+    backward pass over the batch, at measured epochs only."""
+    x_BxF, labels_B = batch
+    n = x_BxF.shape[0]
+    if parts < 1 or n // parts == 0:
+        raise errors.ConfigError(f"gradient sub-batches must be in [1, {n}], got {parts}")
+    size = n // parts
+    grads, aux = jax.grad(_batch_loss(state, batch, reduction, noise_key), has_aux=True)(state.params)
+
+    def part_kernels(x_part, labels_part, p):
+        key = None if noise_key is None else jax.random.fold_in(noise_key, p + 1)
+        g, _ = jax.grad(_batch_loss(state, (x_part, labels_part), reduction, key), has_aux=True)(state.params)
+        return kernels(g, config)
+
+    split = lambda a: a[: parts * size].reshape(parts, size, *a.shape[1:])  # noqa: E731
+    # One part at a time (`lax.map`): a part's activations at most, and no convolution batched
+    # twice (over the vmapped rows and the parts), which JAX's batching of its gradient refuses.
+    per_part = jax.lax.map(lambda a: part_kernels(*a), (split(x_BxF), split(labels_B), jnp.arange(parts)))
+    mean = [jnp.mean(g, axis=0) for g in per_part]
+    square = [jnp.mean(jnp.sum(jnp.square(g), axis=tuple(range(1, g.ndim))), axis=0) for g in per_part]
+    sizes = [len(g) for g in kernel_groups(state.params, config)]
+    mean_sq, part_sq, start = [], [], 0
+    for count in sizes:
+        mean_sq.append(sum(jnp.sum(jnp.square(m)) for m in mean[start : start + count]))
+        part_sq.append(sum(square[start : start + count]))
+        start += count
+    mean_sq, part_sq = jnp.stack(mean_sq), jnp.stack(part_sq)
+    norms = {"grad_mean_norm": jnp.sqrt(mean_sq), "grad_std_norm": jnp.sqrt(jnp.maximum(part_sq - mean_sq, 0.0))}
+    return grads, norms, aux
+
+
 def train_step(
     state: TrainState, batch: Batch, reduction: str = "mean", noise_key: jax.Array | None = None
 ) -> tuple[TrainState, Metrics, tuple[jax.Array, ...]]:
@@ -278,22 +326,43 @@ def _with_ranges(state: TrainState, largest) -> TrainState:
     return state.replace(quantization=quantization.updated_ranges(state.quantization, largest))
 
 
-def kernels(params) -> tuple[jax.Array, ...]:
-    """Each layer's weight matrix, input layer first (the MLP's "Dense_i" kernels)."""
-    return tuple(params[f"Dense_{i}"]["kernel"] for i in range(len(params)))
+def kernel_groups(params, config: TrainConfig | None = None) -> tuple[tuple[jax.Array, ...], ...]:
+    """Per measured layer, the kernels that produce it (`ib_jax.models`; None: an MLP's
+    "Dense_i", one each)."""
+    if config is None or config.model == "mlp":
+        return tuple((params[f"Dense_{i}"]["kernel"],) for i in range(len(params)))
+    return models.kernel_groups(params, models.info(config.model).layer_modules(config))
+
+
+def kernels(params, config: TrainConfig | None = None) -> tuple[jax.Array, ...]:
+    """Every kernel of the measured layers' groups in order: for the MLP, each layer's weight
+    matrix, input layer first (its "Dense_i" kernels)."""
+    return tuple(k for group in kernel_groups(params, config) for k in group)
 
 
 def _frobenius(x: jax.Array) -> jax.Array:
     return jnp.sqrt(jnp.sum(jnp.square(x)))
 
 
-def weight_norms(params) -> jax.Array:
-    """|W|_F of each layer's kernel [L]."""
-    return jnp.stack([_frobenius(w) for w in kernels(params)])
+def _group_norms(arrays, params, config: TrainConfig | None) -> jax.Array:
+    """[L] the Frobenius norm of each measured layer's kernels together, from `arrays` given in
+    the order of `kernels(params, config)`."""
+    sizes = [len(g) for g in kernel_groups(params, config)]
+    out, start = [], 0
+    for size in sizes:
+        group = arrays[start : start + size]
+        start += size
+        out.append(_frobenius(group[0]) if size == 1 else jnp.sqrt(sum(jnp.sum(jnp.square(a)) for a in group)))
+    return jnp.stack(out)
 
 
-def _welford_init(params):
-    zeros = [jnp.zeros_like(k) for k in kernels(params)]
+def weight_norms(params, config: TrainConfig | None = None) -> jax.Array:
+    """|W|_F of each measured layer's kernels [L]."""
+    return _group_norms(kernels(params, config), params, config)
+
+
+def _welford_init(params, config: TrainConfig | None = None):
+    zeros = [jnp.zeros_like(k) for k in kernels(params, config)]
     return jnp.float32(0.0), zeros, zeros
 
 
@@ -307,12 +376,13 @@ def _welford(stats, grads_K):
     return count, mean, m2
 
 
-def gradient_norms(mean_K, var_K, params) -> dict[str, jax.Array]:
-    """Per layer [L]: |mean gradient|_F, |element-wise std|_F, |W|_F (W from `params`)."""
+def gradient_norms(mean_K, var_K, params, config: TrainConfig | None = None) -> dict[str, jax.Array]:
+    """Per layer [L]: |mean gradient|_F, |element-wise std|_F, |W|_F (W from `params`; the
+    kernels in the order of `kernels(params, config)`)."""
     return {
-        "grad_mean_norm": jnp.stack([_frobenius(m) for m in mean_K]),
-        "grad_std_norm": jnp.stack([_frobenius(jnp.sqrt(jnp.maximum(v, 0.0))) for v in var_K]),
-        "weight_norm": weight_norms(params),
+        "grad_mean_norm": _group_norms(mean_K, params, config),
+        "grad_std_norm": _group_norms([jnp.sqrt(jnp.maximum(v, 0.0)) for v in var_K], params, config),
+        "weight_norm": weight_norms(params, config),
     }
 
 
@@ -344,11 +414,12 @@ def train_epoch(
     if config.batch_size == 0 or config.batch_size >= n:
         if not gradient_stats:
             return train_step(state, (x_NxF, labels_N), config.loss_reduction, noise_key)
-        grads, norms, (logits, losses, acts, largest) = _full_batch_statistics(
-            state, (x_NxF, labels_N), config.loss_reduction, sub_batches, noise_key
+        statistics = _full_batch_statistics if config.model == "mlp" else _parts_statistics
+        grads, norms, (logits, losses, acts, largest) = statistics(
+            state, (x_NxF, labels_N), config.loss_reduction, sub_batches, noise_key, config
         )
         new_state = _with_ranges(state.apply_gradients(grads=grads), largest)
-        norms["weight_norm"] = weight_norms(new_state.params)
+        norms["weight_norm"] = weight_norms(new_state.params, config)
         return new_state, _metrics(logits, labels_N, losses) | norms, acts
     num_batches = n // config.batch_size
     perm = jax.random.permutation(key, n)[: num_batches * config.batch_size]
@@ -363,16 +434,16 @@ def train_epoch(
             state, state.params, batch, config.loss_reduction, step_key
         )
         if gradient_stats:
-            stats = _welford(stats, kernels(grads))
+            stats = _welford(stats, kernels(grads, config))
         return (state.apply_gradients(grads=grads), stats), (_metrics(logits, batch[1], losses), largest)
 
-    stats = _welford_init(state.params) if gradient_stats else None
+    stats = _welford_init(state.params, config) if gradient_stats else None
     (state, stats), (metrics, largest) = jax.lax.scan(body, (state, stats), (jnp.arange(num_batches), perm_BxS))
     metrics = jax.tree.map(jnp.mean, metrics)
     state = _with_ranges(state, jax.tree.map(lambda m: jnp.max(m, axis=0), largest))
     if gradient_stats:
         count, mean, m2 = stats
-        metrics |= gradient_norms(mean, [v / count for v in m2], state.params)
+        metrics |= gradient_norms(mean, [v / count for v in m2], state.params, config)
     return state, metrics, None
 
 
@@ -385,9 +456,22 @@ def evaluate(
     return _metrics(logits, labels_N, cross_entropy(logits, labels_N)), acts
 
 
-def layer_widths(config: TrainConfig, num_classes: int) -> Sequence[int]:
-    """The widths of the information plane's layers: the hidden layers, then the logits."""
-    return (*config.hidden, num_classes)
+def layer_widths(config: TrainConfig, num_classes: int, image_shape: tuple[int, ...] | None = None) -> Sequence[int]:
+    """The widths of the information plane's layers, the logits last: the MLP's hidden layers;
+    an image model's measured layers flattened (units = H x W x C of a convolutional one), from
+    the shapes of a forward pass on `image_shape` (none computed)."""
+    if config.model == "mlp":
+        return (*config.hidden, num_classes)
+    net = make_model(config, num_classes, image_shape)
+    x = jax.ShapeDtypeStruct((1, math.prod(image_shape)), jnp.float32)
+    shapes = jax.eval_shape(lambda x: net.apply(net.init(jax.random.key(0), x), x), x)
+    return tuple(int(a.shape[-1]) for a in shapes[1])
+
+
+def layer_names(config: TrainConfig) -> tuple[str, ...]:
+    """The names of the information plane's layers ("layer 1", ... for the MLP; "conv1", ...,
+    "logits" for the CNN)."""
+    return models.info(config.model).layer_names(config)
 
 
 jit_train_step = jax.jit(train_step, static_argnames="reduction", donate_argnums=0)

@@ -11,7 +11,8 @@ import chex
 import numpy as np
 from absl.testing import absltest
 
-from ib_jax import cifar10, data, errors
+from ib_jax import cifar10, data, errors, results
+from tests import testing
 
 
 class Cifar10Test(chex.TestCase):
@@ -41,9 +42,25 @@ class Cifar10Test(chex.TestCase):
         ds = data.load_cifar10(self.tmp, download=False)
         chex.assert_shape(ds.x_train, (100, 3072))
         chex.assert_shape(ds.x_test, (20, 3072))
-        np.testing.assert_allclose(ds.x_train[25], batches["data_batch_2"][b"data"][5] / 255.0, rtol=1e-6)
+        # The file's red, green and blue planes, as the rows of an H x W x C image.
+        planes = batches["data_batch_2"][b"data"][5].reshape(3, 32, 32)
+        np.testing.assert_allclose(ds.x_train[25].reshape(32, 32, 3), planes.transpose(1, 2, 0) / 255.0, rtol=1e-6)
+        self.assertEqual(ds.image_shape, (32, 32, 3))
         np.testing.assert_array_equal(ds.y_test, batches["test_batch"][b"labels"])
         self.assertEqual((ds.x_train.dtype, ds.y_train.dtype, ds.num_classes), (np.float32, np.int32, 10))
+
+    def test_a_cnn_trains_on_cifar10_files_in_the_main(self):
+        self._write_cifar()
+        out = pathlib.Path(self.tmp) / "run"
+        args = ["--dataset=cifar10", "--model=cnn", "--channels=2", "--hidden=4", f"--data_dir={self.tmp}"]
+        args += ["--train_size=20", "--test_size=20", "--epochs=2", "--mi_every=1", "--convergence=none"]
+        proc = testing.run_main("experiments.mnist", *args, "--plot=false", f"--output_dir={out}")
+        self.assertEqual(proc.returncode, 0, proc.stderr[-2000:])
+        res = results.load_results(out)
+        self.assertEqual(
+            (list(res["layer_names"]), list(res["layer_widths"])), (["conv1", "dense1", "logits"], [512, 4, 10])
+        )
+        self.assertIn("CIFAR-10", proc.stdout)
 
     def test_cifar10_errors(self):
         with self.assertRaisesRegex(errors.DataError, "CIFAR-10 files missing"):

@@ -131,6 +131,29 @@ class RunTest(chex.TestCase):
         out, cls.full = testing.tiny_run()  # in {cls.tmp}/full
         cls.tmp = str(out.parent)
 
+    def test_the_mlp_is_unchanged_by_the_model_registry(self):
+        # The values this run wrote before `--model` existed (commit 0edd415), to float rounding.
+        golden = {
+            "train_loss": [[0.717909, 0.673313, 0.631581, 0.586776]],
+            "test_accuracy": [[0.464844, 0.53125, 0.617188, 0.640625]],
+            "i_xt_train": [[[8.0, 7.867188, 5.446476], [8.0, 7.879864, 5.253298], [8.0, 7.9375, 5.682468],
+                            [8.0, 7.918926, 6.044808], [8.0, 7.890625, 6.375374]]],
+            "kde_upper.i_ty_test": [[[0.980222, 0.406969, 0.055228], [0.971235, 0.368223, 0.044586],
+                                     [0.978675, 0.426138, 0.096335], [0.975884, 0.471426, 0.145124],
+                                     [0.97619, 0.534716, 0.212864]]],
+            "grad_mean_norm": [[[0.188478, 0.131888, 0.093857], [0.036968, 0.025925, 0.01585],
+                                [0.051799, 0.039865, 0.076466], [0.051293, 0.028888, 0.06891]]],
+            "weight_norm": [[[2.484359, 1.568579, 1.322397], [2.485662, 1.556918, 1.296596],
+                             [2.495488, 1.569468, 1.317], [2.517113, 1.639728, 1.46104],
+                             [2.521808, 1.708912, 1.652362]]],
+        }  # fmt: skip
+        for key, want in golden.items():
+            got = np.asarray(self.full[key])
+            got = got[:, ::10] if key in ("train_loss", "test_accuracy") else got
+            got = got[:, :-1] if key == "grad_mean_norm" else got
+            np.testing.assert_allclose(got, want, rtol=2e-5, atol=2e-6, err_msg=key)
+        self.assertEqual(list(self.full["layer_names"]), ["layer 1", "layer 2", "layer 3"])
+
     def test_outputs_follow_the_contract(self):
         res = results.load_results(f"{self.tmp}/full")
         chex.assert_shape([res[k] for k in ("i_xt_train", "i_ty_train", "i_xt_test", "i_ty_test")], (1, 5, 3))

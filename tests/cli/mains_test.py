@@ -131,7 +131,7 @@ class MainsTest(_MainsBase):
         args = (
             f"--data_dir {testing.DATA_DIR} --train_size 200 --test_size 100 --epochs 6 --mi_every 3 --hidden 32,8 "
             "--label_corruption_levels 0.5,1 --input_corruptions shuffled_pixels,gaussian --num_seeds 2 "
-            "--fit_threshold 0.3 --quantize_bits 4 --estimators binned,exact"
+            "--fit_threshold 0.3 --quantize_bits 4 --estimators binned,exact --convergence none"
         )
         proc = testing.run_main("experiments.memorization", *args.split(), "--output_dir", out)
         self.assertEqual(proc.returncode, 0, proc.stderr[-2000:])
@@ -226,6 +226,7 @@ class MainsTest(_MainsBase):
 
     def test_tishby_killed_and_rerun_equals_uninterrupted(self):
         args = ["--epochs", "3000", "--mi_every", "50", "--hidden", "8,5", "--checkpoint_every_s", "0", "--plot=false"]
+        args += ["--convergence=none"]
         proc = testing.run_main("experiments.tishby", *args, "--output_dir", f"{self.tmp}/whole")
         self.assertEqual(proc.returncode, 0, proc.stderr[-2000:])
         out = f"{self.tmp}/killed"
@@ -328,6 +329,7 @@ class OneLineErrorsTest(_MainsBase):
 
     def test_jax_backend_logs_quiet_unless_verbose(self):
         args = ["--epochs=2", "--mi_every=1", "--plot=false", "--overwrite", f"--output_dir={self.tmp}/quiet"]
+        args += ["--convergence=none"]
         args.append("--mi_subset=5000")  # not below either split's size: measured on all, and said so
         args.append("--estimators=binned,exact")  # exact on a float network: warned, and saturated
         quiet, verbose = testing.run_forked("experiments.tishby", [args, [*args, "--verbosity=1"]])
@@ -375,7 +377,7 @@ class OneLineErrorsTest(_MainsBase):
         """Disk full in the middle of the 5th atomic write (a checkpoint): one error line, exit
         1, the previous results and checkpoint intact, no temporary file; the rerun resumes and
         ends as an uninterrupted run."""
-        args = ["--epochs=300", "--mi_every=50", "--hidden=8,5", "--plot=false"]
+        args = ["--epochs=300", "--mi_every=50", "--hidden=8,5", "--plot=false", "--convergence=none"]
         out = f"{self.tmp}/full_disk"
         # The uninterrupted run, then the failing one (tests/disk_full_main.py): children of one process.
         whole, proc = testing.run_forked(
@@ -401,7 +403,7 @@ class OneLineErrorsTest(_MainsBase):
 
     def test_corrupt_checkpoint_is_one_line_never_a_silent_restart(self):
         out = f"{self.tmp}/corrupt_checkpoint"
-        args = ["--epochs=2", "--mi_every=1", "--plot=false", f"--output_dir={out}"]
+        args = ["--epochs=2", "--mi_every=1", "--plot=false", "--convergence=none", f"--output_dir={out}"]
         self.assertEqual(testing.run_main("experiments.tishby", *args).returncode, 0)
         before = open(f"{out}/results.npz", "rb").read()
         open(f"{out}/{results.CHECKPOINT}", "wb").write(b"\x00garbage")
@@ -463,7 +465,13 @@ class OneLineErrorsTest(_MainsBase):
         """A NaN loss stops the run (exit 3); its rerun is refused in one line (exit 2); --plot_only
         and compare draw what it measured, saying it diverged."""
         out = f"{self.tmp}/diverged"
-        args = ["--epochs=300", "--learning_rate=1e30", "--activation=relu", f"--output_dir={out}"]
+        args = [
+            "--epochs=300",
+            "--learning_rate=1e30",
+            "--activation=relu",
+            "--convergence=none",
+            f"--output_dir={out}",
+        ]
         first, again, drawn, compared = testing.run_forked(
             "experiments.tishby",
             [
@@ -503,6 +511,7 @@ class OneLineErrorsTest(_MainsBase):
 
     _TISHBY_BAD = (
         ("preset", ["--preset=bogus"], "preset"),
+        ("model_without_images", ["--model=cnn"], "needs images"),
         ("quantize_bits_one", ["--quantize_bits=1"], "quantize_bits"),
         ("quantize_bits_high", ["--quantize_bits=17"], "quantize_bits"),
         ("quantize_bits_negative", ["--quantize_bits=-8"], "quantize_bits"),
@@ -576,6 +585,10 @@ class OneLineErrorsTest(_MainsBase):
 
     _MNIST_BAD = (
         ("hidden", ["--hidden=abc"], "--hidden"),
+        ("model", ["--model=vgg"], "model"),
+        ("channels_of_the_mlp", ["--channels=4"], "channels applies to the image models"),
+        ("channels_text", ["--model=cnn", "--channels=a"], "--channels"),
+        ("cnn_too_deep", ["--model=cnn", "--channels=2,2,2,2,2", f"--data_dir={testing.DATA_DIR}"], "halves the image"),
         ("epochs", ["--epochs=0"], "epochs"),
         ("activation", ["--activation=swish"], "activation"),
         ("binning", ["--bin_size=0.5", "--num_bins=10"], "not both"),

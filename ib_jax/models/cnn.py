@@ -1,0 +1,96 @@
+"""A LeNet-style convolutional network: convolution blocks, then dense layers, then the logits.
+
+Block i: a 5x5 convolution of `channels[i]` channels ('SAME' padding), the activation, 2x2 max
+pooling (stride 2). Then the dense layers of widths `hidden` with the activation, and the linear
+logits. The measured layers are each block's output (after pooling), each dense layer and the
+logits, named "conv1", ..., "dense1", ..., "logits"; each returned flattened per sample.
+"""
+
+from collections.abc import Sequence
+
+import flax.linen as nn
+import jax
+
+from ib_jax import errors, noise
+from ib_jax.model import ACTIVATIONS
+from ib_jax.models import layers
+from ib_jax.models.base import ModelInfo
+
+KERNEL = (5, 5)
+
+
+class CNN(nn.Module):
+    """`__call__(x_BxF)` -> (logits [B, C], acts): the flat inputs are reshaped to
+    `image_shape` (H, W, C); `acts` holds each measured layer flattened, [B, D], logits last.
+    `quantize_bits` and `layer_noise` act on every measured layer as the MLP's do on its
+    layers (`layers.measured`)."""
+
+    channels: Sequence[int]
+    hidden: Sequence[int]
+    num_classes: int
+    image_shape: tuple[int, int, int]
+    activation: str = "relu"
+    kernel_init: str = "default"
+    quantize_bits: int = 0
+    layer_noise: noise.LayerNoise = noise.LayerNoise()
+
+    @nn.compact
+    def __call__(self, x_BxF: jax.Array) -> tuple[jax.Array, tuple[jax.Array, ...]]:
+        act = ACTIVATIONS[self.activation]
+        inits = layers.fan_in_inits(self.kernel_init)
+        num_hidden = len(self.channels) + len(self.hidden)
+        out = dict(activation=self.activation, num_hidden=num_hidden, layer_noise=self.layer_noise)
+        out["quantize_bits"] = self.quantize_bits
+        h = layers.images(x_BxF, self.image_shape)
+        acts = []
+        for i, c in enumerate(self.channels):
+            h = layers.max_pool2(act(layers.Conv(c, KERNEL, name=f"conv{i + 1}", **inits)(h)))
+            h = layers.measured(self, len(acts), h, **out)
+            acts.append(layers.flat(h))
+        h = layers.flat(h)
+        for j, width in enumerate(self.hidden):
+            h = layers.measured(self, len(acts), act(nn.Dense(width, name=f"dense{j + 1}", **inits)(h)), **out)
+            acts.append(h)
+        logits = nn.Dense(self.num_classes, name="logits", **inits)(h)
+        logits = layers.measured(self, len(acts), logits, **(out | {"activation": None}))
+        return logits, (*acts, logits)
+
+
+def layer_names(channels: Sequence[int], hidden: Sequence[int]) -> tuple[str, ...]:
+    """The measured layers' names, which are also their parameters' modules."""
+    return (*(f"conv{i + 1}" for i in range(len(channels))), *(f"dense{j + 1}" for j in range(len(hidden))), "logits")
+
+
+def check_image(image_shape: tuple[int, ...], channels: Sequence[int]) -> None:
+    """ConfigError when the blocks' poolings would leave no pixel of an H x W image."""
+    h, w = image_shape[:2]
+    if min(h, w) < 2 ** len(channels):
+        raise errors.ConfigError(
+            f"--model cnn halves the image in each of its {len(channels)} blocks: a {h}x{w} image holds at most "
+            f"{max(min(h, w).bit_length() - 1, 0)} (give fewer --channels)"
+        )
+
+
+def _build(config, num_classes: int, image_shape: tuple[int, int, int]) -> CNN:
+    return CNN(
+        channels=config.channels,
+        hidden=config.hidden,
+        num_classes=num_classes,
+        image_shape=tuple(image_shape),
+        activation=config.activation,
+        kernel_init=config.init,
+        quantize_bits=config.quantize_bits,
+        layer_noise=config.noise,
+    )
+
+
+MODEL = ModelInfo(
+    description="LeNet-style: a 5x5 conv + 2x2 max-pool block per --channels, then dense --hidden, then the logits",
+    build=_build,
+    layer_names=lambda config: layer_names(config.channels, config.hidden),
+    layer_modules=lambda config: tuple((name,) for name in layer_names(config.channels, config.hidden)),
+    images=True,
+    title="CNN",
+    flag_defaults={"channels": "16,32", "hidden": "128", "activation": "relu"},
+    check=lambda config, image_shape: check_image(image_shape, config.channels),
+)
