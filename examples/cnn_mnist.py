@@ -124,12 +124,16 @@ def _check_flags() -> None:
         raise errors.ConfigError(f"--learning_rate must be positive, got {_LEARNING_RATE.value}")
 
 
-def main(argv):
+def setup(argv, title: str, folder: str):
+    """The flags checked, the data and the `Recorder` of a run titled `title` ("CNN"), written to
+    --output_dir or runs/<folder>_true (_random): (recorder, images, labels, test images, test
+    labels, the data set); a bad input is one line and exit 2. The NNX example
+    (examples/cnn_mnist_nnx.py) shares it."""
     logging.getLogger("jax._src.xla_bridge").setLevel(logging.WARNING)  # JAX's backend probing, at INFO
     if len(argv) > 1:
         _fail(f"error: unexpected arguments {argv[1:]}", 2)
     kind = "random" if _RANDOM_LABELS.value else "true"
-    output_dir = _OUTPUT_DIR.value or f"runs/cnn_{kind}"
+    output_dir = _OUTPUT_DIR.value or f"runs/{folder}_{kind}"
     try:
         _check_flags()
         ds = data.prepare(
@@ -148,15 +152,50 @@ def main(argv):
             estimators=_ESTIMATORS.value,
             binning=estimators.Binning(bin_size=_BIN_SIZE.value),
             kde_noise_variance=_KDE_NOISE_VARIANCE.value,
-            name=f"CNN, MNIST, {kind} labels",
+            name=f"{title}, MNIST, {kind} labels",
             config={k: flags.FLAGS[k].value for k in _OWN_FLAGS},
             overwrite=_OVERWRITE.value,
         )
     except (errors.ConfigError, errors.DataError, ValueError) as e:
         _fail(f"error: {e}", 2)
-
     images = lambda x: jnp.asarray(x.reshape(-1, 28, 28, 1))  # noqa: E731
-    x, y, x_test, y_test = images(ds.x_train), jnp.asarray(ds.y_train), images(ds.x_test), jnp.asarray(ds.y_test)
+    return rec, images(ds.x_train), jnp.asarray(ds.y_train), images(ds.x_test), jnp.asarray(ds.y_test), ds
+
+
+def loop(rec, measure, log, epoch_fn, evaluate_train) -> None:
+    """The run: every epoch logged, the plane measured every --mi_every epochs and of the final
+    network, the figures drawn and the outputs named. `measure(epoch)` and `log(epoch)` record
+    the network entering `epoch`, `epoch_fn(epoch)` trains one epoch, `evaluate_train()` gives
+    the training loss and accuracy of the network now."""
+    start = time.perf_counter()
+    what = f"{', '.join(e.name for e in rec.estimators)} on {len(LAYERS)} layers x 2 splits"
+    absl_logging.info("compiling and running the first measurement (%s) and training epoch ...", what)
+    for epoch in range(_EPOCHS.value):
+        log(epoch)
+        if epoch % _MI_EVERY.value == 0:
+            measure(epoch)
+        epoch_fn(epoch)
+        if epoch % _MI_EVERY.value == 0 or epoch == _EPOCHS.value - 1:
+            loss, accuracy = evaluate_train()  # waits for the device: progress
+            absl_logging.info(
+                "epoch %d/%d: the network after %d epochs: train loss %.4f, accuracy %.4f (%.0f s)",
+                *(epoch + 1, _EPOCHS.value, epoch + 1, float(loss), float(accuracy), time.perf_counter() - start),
+            )
+    log(_EPOCHS.value)  # the final network
+    absl_logging.info("measuring the final network (%s)", what)
+    measure(_EPOCHS.value)
+    paths = rec.save(complete=True, figures=True)
+    res = rec.results()
+    print(
+        f"{rec.name}: {_EPOCHS.value} epochs in {time.perf_counter() - start:.0f} s: final train accuracy "
+        f"{res['final_train_accuracy'][0]:.4f}, test accuracy {res['final_test_accuracy'][0]:.4f}"
+    )
+    for path in paths:  # the mains' wording: "results: ...", "figure: ..."
+        print(f"{ {'.npz': 'results', '.json': 'config'}.get(path.suffix, 'figure') }: {path}")
+
+
+def main(argv):
+    rec, x, y, x_test, y_test, ds = setup(argv, "CNN", "cnn")
     x_flat, x_test_flat = jnp.asarray(ds.x_train), jnp.asarray(ds.x_test)  # [N, 784]
     model = CNN()
     init_key, shuffle_key = jax.random.split(jax.random.key(_SEED.value))
@@ -180,31 +219,11 @@ def main(argv):
             test_accuracy=test_accuracy,
         )
 
-    start = time.perf_counter()
-    what = f"{', '.join(e.name for e in rec.estimators)} on {len(LAYERS)} layers x 2 splits"
-    absl_logging.info("compiling and running the first measurement (%s) and training epoch ...", what)
-    for epoch in range(_EPOCHS.value):
-        log(epoch)
-        if epoch % _MI_EVERY.value == 0:
-            measure(epoch)
+    def epoch_fn(epoch):
+        nonlocal state
         state = train_epoch(state, jax.random.fold_in(shuffle_key, epoch), x, y)
-        if epoch % _MI_EVERY.value == 0 or epoch == _EPOCHS.value - 1:
-            loss, accuracy = evaluate(state.params, state.apply_fn, x, y)  # waits for the device: progress
-            absl_logging.info(
-                "epoch %d/%d: the network after %d epochs: train loss %.4f, accuracy %.4f (%.0f s)",
-                *(epoch + 1, _EPOCHS.value, epoch + 1, float(loss), float(accuracy), time.perf_counter() - start),
-            )
-    log(_EPOCHS.value)  # the final network
-    absl_logging.info("measuring the final network (%s)", what)
-    measure(_EPOCHS.value)
-    paths = rec.save(complete=True, figures=True)
-    res = rec.results()
-    print(
-        f"{rec.name}: {_EPOCHS.value} epochs in {time.perf_counter() - start:.0f} s: final train accuracy "
-        f"{res['final_train_accuracy'][0]:.4f}, test accuracy {res['final_test_accuracy'][0]:.4f}"
-    )
-    for path in paths:  # the mains' wording: "results: ...", "figure: ..."
-        print(f"{ {'.npz': 'results', '.json': 'config'}.get(path.suffix, 'figure') }: {path}")
+
+    loop(rec, measure, log, epoch_fn, lambda: evaluate(state.params, state.apply_fn, x, y))
 
 
 def _fail(message: str, code: int) -> None:

@@ -6,6 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from absl.testing import absltest
+from flax import nnx
 
 from ib_jax import capture, estimators
 
@@ -124,6 +125,61 @@ class MeasureInJitTest(chex.TestCase):
         inside = jax.jit(plane)(variables, x, y)
         chex.assert_trees_all_close(inside, outside, atol=1e-5)
         self.assertGreater(float(outside[0][0][0]), 0.0)
+
+
+class _NNXCNN(nnx.Module):
+    """`_CNN` in Flax NNX: a sown value, a nested module and a list of them, a named one."""
+
+    def __init__(self, rngs: nnx.Rngs):
+        self.conv_layer = nnx.Conv(1, 3, (3, 3), strides=2, rngs=rngs)
+        self.block = nnx.List([nnx.Linear(48, 5, rngs=rngs), nnx.Linear(48, 5, use_bias=False, rngs=rngs)])
+        self.logits = nnx.Linear(5, 4, rngs=rngs)
+
+    def __call__(self, x):
+        x = jax.nn.relu(self.conv_layer(x))
+        self.sow(nnx.Intermediate, "conv", x)
+        h = x.reshape(x.shape[0], -1)
+        h = jnp.tanh(self.block[0](h) + self.block[1](h))
+        self.sow(nnx.Intermediate, "hidden", h)
+        return self.logits(h)
+
+
+class NNXCaptureTest(chex.TestCase):
+    def setUp(self):
+        super().setUp()
+        self.model = _NNXCNN(nnx.Rngs(1))
+        self.x = jax.random.normal(jax.random.key(0), (32, 8, 8, 1))
+
+    def _manual(self):
+        """The forward pass by hand, from the module's arrays."""
+        m, x = self.model, self.x
+        conv = jax.lax.conv_general_dilated(x, m.conv_layer.kernel[...], (2, 2), "SAME",
+                                            dimension_numbers=("NHWC", "HWIO", "NHWC"))  # fmt: skip
+        conv = jax.nn.relu(conv + m.conv_layer.bias[...]).reshape(32, -1)
+        first = conv @ m.block[0].kernel[...] + m.block[0].bias[...]
+        hidden = jnp.tanh(first + conv @ m.block[1].kernel[...])
+        logits = hidden @ m.logits.kernel[...] + m.logits.bias[...]
+        return {"conv": conv, "hidden": hidden, "logits": logits, "output": logits, "block/0": first}
+
+    def test_captured_activations_equal_a_manual_forward_pass(self):
+        names = (*LAYERS, "block/0")
+        out, acts = capture.apply(self.model, self.x, layers=names)
+        want = self._manual()
+        np.testing.assert_allclose(out, want["output"], rtol=1e-4, atol=1e-5)
+        for name, act in zip(names, acts):
+            np.testing.assert_allclose(act, want[name], rtol=1e-4, atol=1e-5, err_msg=name)
+            self.assertEqual(act.dtype, jnp.float32)
+
+    def test_layer_names_errors_and_nnx_jit(self):
+        names = capture.layer_names(self.model, self.x)
+        self.assertEqual(set(names), {"output", "conv_layer", "block/0", "block/1", "logits", "conv", "hidden"})
+        with self.assertRaisesRegex(ValueError, "no layer 'conv1' in _NNXCNN; it has: .*block/0"):
+            capture.apply(self.model, self.x, layers=["conv1"])
+        with self.assertRaisesRegex(ValueError, "NNX module is called as it is"):
+            capture.apply(self.model, self.x, layers=["conv"], mutable=True)
+        jitted = nnx.jit(lambda m, x: capture.apply(m, x, layers=LAYERS))(self.model, self.x)
+        chex.assert_trees_all_close(jitted, capture.apply(self.model, self.x, layers=LAYERS), atol=1e-5)
+        self.assertFalse(hasattr(self.model, "conv"))  # nothing sown stays on the module
 
 
 if __name__ == "__main__":

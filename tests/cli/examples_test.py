@@ -39,14 +39,22 @@ class ExamplesTest(chex.TestCase):
         ]
         # The example, `compare` on what it wrote, and a bad input: children of one process (fork_main).
         compare = [f"{self.tmp}/cnn", f"{self.tmp}/cnn", "--layout", "headline", "--output", f"{self.tmp}/headline.png"]
-        proc, compared, refused = testing.run_forked(
+        nnx_args = [*args[:-2], "--estimators", "binned,kde_upper", "--output_dir", f"{self.tmp}/nnx"]
+        proc, compared, refused, nnx_proc = testing.run_forked(
             "examples.cnn_mnist",
             [
                 [*args, "--random_labels", "--output_dir", f"{self.tmp}/cnn"],
                 {"module": "experiments.compare", "args": compare},
                 [*args, "--epochs", "0", "--output_dir", f"{self.tmp}/never"],
+                {"module": "examples.cnn_mnist_nnx", "args": nnx_args},  # the same network in Flax NNX
             ],
         )
+        self.assertEqual(nnx_proc.returncode, 0, nnx_proc.stderr[-2000:])
+        nnx_res = results.load_results(f"{self.tmp}/nnx")
+        np.testing.assert_array_equal(nnx_res["layer_widths"], [8 * 14 * 14, 16 * 7 * 7, 64, 10])
+        self.assertEqual(list(nnx_res["layer_names"]), ["conv1", "conv2", "dense", "logits"])
+        self.assertTrue(np.isfinite(nnx_res["kde_upper.i_xt_test"]).all() and bool(nnx_res["complete"]))
+        self.assertIn("CNN (Flax NNX), MNIST, true labels: 2 epochs", nnx_proc.stdout)
         self.assertEqual(proc.returncode, 0, proc.stderr[-2000:])
         res = results.load_results(f"{self.tmp}/cnn")
         np.testing.assert_array_equal(res["mi_epochs"], [0, 1, 2])
