@@ -127,16 +127,6 @@ class MLP(nn.Module):
         return h_FxB
 
     def _quantized(self, i: int, h_FxB: jax.Array) -> jax.Array:
-        """Layer i's output on its grid; a tracked range is calibrated at init and its largest |a|
-        is sown for the training step."""
+        """Layer i's output on its grid (`quantization.quantized_output`)."""
         activation = self.activation if i < len(self.hidden) else None
-        r = None
-        if quantization.tracks_range(activation):
-            largest = jnp.max(jnp.abs(h_FxB))
-            r = self.variable(
-                quantization.COLLECTION, f"range_{i}", lambda: jnp.maximum(largest, quantization.MIN_RANGE)
-            ).value
-            if not self.is_initializing():  # `init` returns parameters and ranges, no statistics
-                self.sow(quantization.STATS, f"range_{i}", largest, reduce_fn=lambda _, x: x, init_fn=lambda: 0.0)
-        lo, hi = quantization.layer_bounds(activation, r)
-        return quantization.quantize(h_FxB, lo, hi, self.quantize_bits)
+        return quantization.quantized_output(self, i, h_FxB, activation, self.quantize_bits)

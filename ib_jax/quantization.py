@@ -78,3 +78,17 @@ def updated_ranges(ranges, epoch_max):
     return jax.tree.map(
         lambda r, m: jnp.maximum(RANGE_MOMENTUM * r + (1.0 - RANGE_MOMENTUM) * m, MIN_RANGE), ranges, epoch_max
     )
+
+
+def quantized_output(module, index: int, h: jax.Array, activation: str | None, bits: int) -> jax.Array:
+    """Layer `index`'s output `h` on its grid, inside a Flax Linen `module`'s call: a tracked range
+    r lives in the module's `COLLECTION` as "range_<index>", calibrated at `init` on its inputs,
+    and the layer's largest |a| is sown in `STATS` for the training step (`updated_ranges`)."""
+    r = None
+    if tracks_range(activation):
+        largest = jnp.max(jnp.abs(h))
+        r = module.variable(COLLECTION, f"range_{index}", lambda: jnp.maximum(largest, MIN_RANGE)).value
+        if not module.is_initializing():  # `init` returns parameters and ranges, no statistics
+            module.sow(STATS, f"range_{index}", largest, reduce_fn=lambda _, x: x, init_fn=lambda: 0.0)
+    lo, hi = layer_bounds(activation, r)
+    return quantize(h, lo, hi, bits)

@@ -31,6 +31,9 @@ RESNET = dataclasses.replace(
     train=train.TrainConfig(model="resnet", channels=(2, 4), hidden=(), activation="relu", batch_size=20,
                             quantize_bits=4, loss_reduction="mean"),
     estimators=("exact", "binned"),
+    train_size=0,
+    test_size=0,
+    dataset="npz:own.npz",  # 8 x 8 x 3 images of one's own, written in setUpClass
 )  # fmt: skip
 KEYS = ("train_loss", "test_accuracy", "i_xt_train", "i_ty_test", "grad_std_norm", "weight_norm")
 
@@ -42,8 +45,16 @@ class _ModelRun(chex.TestCase):
     def setUpClass(cls):
         super().setUpClass()
         testing.require_data()
-        cls.dataset = experiment.load_dataset(cls.config, testing.DATA_DIR)
         cls.tmp = tempfile.mkdtemp()
+        if cls.config.dataset.startswith("npz:"):  # images of one's own: 60 + 30 of 8 x 8 x 3, three classes
+            rng = np.random.default_rng(0)
+            images = rng.uniform(size=(90, 8, 8, 3)).astype(np.float32)
+            labels = np.arange(90) % 3
+            images[..., 0] += labels[:, None, None] * 0.5  # a class signal in the red plane
+            path = testing.write_npz(f"{cls.tmp}/own.npz", x_train=images[:60], y_train=labels[:60],
+                                     x_test=images[60:], y_test=labels[60:])  # fmt: skip
+            cls.config = dataclasses.replace(cls.config, dataset=f"npz:{path}")
+        cls.dataset = experiment.load_dataset(cls.config, testing.DATA_DIR)
         cls.full = experiment.run(cls.config, cls.dataset, experiment.prepare_output_dir(f"{cls.tmp}/full", False))
 
     def _check_layers(self, names, widths, draw=plotting.save_run_figures):
@@ -81,7 +92,7 @@ class QuantizedResNetRunTest(_ModelRun):
     config = RESNET
 
     def test_layers_exact_and_figures(self):
-        res = self._check_layers(("stage1", "stage2", "logits"), (28 * 28 * 2, 14 * 14 * 4, 10))
+        res = self._check_layers(("stage1", "stage2", "logits"), (8 * 8 * 2, 4 * 4 * 4, 3))
         self.assertTrue(np.all(res["exact.i_xt_train"] <= np.log2(60) + 1e-5))
 
     def test_resumes_to_the_same_numbers(self):

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import flax.linen as nn
 import jax
 
-from ib_jax import errors, noise
+from ib_jax import errors
 from ib_jax.model import ACTIVATIONS
 from ib_jax.models import layers
 from ib_jax.models.base import ModelInfo
@@ -19,46 +19,28 @@ from ib_jax.models.base import ModelInfo
 KERNEL = (5, 5)
 
 
-class CNN(nn.Module):
+class CNN(layers.ImageModel):
     """`__call__(x_BxF)` -> (logits [B, C], acts): the flat inputs are reshaped to
     `image_shape` (H, W, C); `acts` holds each measured layer flattened, [B, D], logits last.
     `quantize_bits` and `layer_noise` act on every measured layer as the MLP's do on its
-    layers (`layers.measured`)."""
-
-    channels: Sequence[int]
-    hidden: Sequence[int]
-    num_classes: int
-    image_shape: tuple[int, int, int]
-    activation: str = "relu"
-    kernel_init: str = "default"
-    quantize_bits: int = 0
-    layer_noise: noise.LayerNoise = noise.LayerNoise()
+    layers (`layers.ImageModel.measured`)."""
 
     @nn.compact
     def __call__(self, x_BxF: jax.Array) -> tuple[jax.Array, tuple[jax.Array, ...]]:
         act = ACTIVATIONS[self.activation]
         inits = layers.fan_in_inits(self.kernel_init)
-        num_hidden = len(self.channels) + len(self.hidden)
-        out = dict(activation=self.activation, num_hidden=num_hidden, layer_noise=self.layer_noise)
-        out["quantize_bits"] = self.quantize_bits
         h = layers.images(x_BxF, self.image_shape)
         acts = []
         for i, c in enumerate(self.channels):
             h = layers.max_pool2(act(layers.Conv(c, KERNEL, name=f"conv{i + 1}", **inits)(h)))
-            h = layers.measured(self, len(acts), h, **out)
+            h = self.measured(len(acts), h, self.activation)
             acts.append(layers.flat(h))
-        h = layers.flat(h)
-        for j, width in enumerate(self.hidden):
-            h = layers.measured(self, len(acts), act(nn.Dense(width, name=f"dense{j + 1}", **inits)(h)), **out)
-            acts.append(h)
-        logits = nn.Dense(self.num_classes, name="logits", **inits)(h)
-        logits = layers.measured(self, len(acts), logits, **(out | {"activation": None}))
-        return logits, (*acts, logits)
+        return self.head(layers.flat(h), acts, inits)
 
 
 def layer_names(channels: Sequence[int], hidden: Sequence[int]) -> tuple[str, ...]:
     """The measured layers' names, which are also their parameters' modules."""
-    return (*(f"conv{i + 1}" for i in range(len(channels))), *(f"dense{j + 1}" for j in range(len(hidden))), "logits")
+    return layers.layer_names("conv", channels, hidden)
 
 
 def check_image(image_shape: tuple[int, ...], channels: Sequence[int]) -> None:
@@ -71,22 +53,9 @@ def check_image(image_shape: tuple[int, ...], channels: Sequence[int]) -> None:
         )
 
 
-def _build(config, num_classes: int, image_shape: tuple[int, int, int]) -> CNN:
-    return CNN(
-        channels=config.channels,
-        hidden=config.hidden,
-        num_classes=num_classes,
-        image_shape=tuple(image_shape),
-        activation=config.activation,
-        kernel_init=config.init,
-        quantize_bits=config.quantize_bits,
-        layer_noise=config.noise,
-    )
-
-
 MODEL = ModelInfo(
     description="LeNet-style: a 5x5 conv + 2x2 max-pool block per --channels, then dense --hidden, then the logits",
-    build=_build,
+    build=layers.builder(CNN),
     layer_names=lambda config: layer_names(config.channels, config.hidden),
     layer_modules=lambda config: tuple((name,) for name in layer_names(config.channels, config.hidden)),
     images=True,

@@ -5,13 +5,14 @@ The MLP (`ib_jax.model`) keeps its own code for the same steps, unchanged bit fo
 """
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
 from ib_jax import errors, quantization
+from ib_jax.model import ACTIVATIONS
 from ib_jax.noise import STREAM, LayerNoise
 
 
@@ -44,35 +45,67 @@ def fan_in_inits(init: str) -> dict[str, Callable]:
     raise errors.ConfigError(f"unknown init {init!r}")
 
 
-def measured(
-    module: nn.Module,
-    index: int,
-    h: jax.Array,
-    *,
-    activation: str | None,
-    num_hidden: int,
-    layer_noise: LayerNoise,
-    quantize_bits: int,
-) -> jax.Array:
-    """Layer `index`'s output as the next layer and the information plane see it: with the
-    network's own noise when the layer is a noisy hidden one (drawn from the "noise" stream, when
-    `apply` is given one), then on the quantization grid (`quantize_bits` > 0) of its
-    `activation` (None: a signed, unbounded layer, the logits or a residual sum), whose tracked
-    range lives in the "quantization" collection as "range_<index>"."""
-    if layer_noise.noisy(index, num_hidden) and module.has_rng(STREAM):
-        h = layer_noise.sample(module.make_rng(STREAM), h)
-    if not quantize_bits:
-        return h
-    r = None
-    if quantization.tracks_range(activation):
-        largest = jnp.max(jnp.abs(h))
-        r = module.variable(
-            quantization.COLLECTION, f"range_{index}", lambda: jnp.maximum(largest, quantization.MIN_RANGE)
-        ).value
-        if not module.is_initializing():
-            module.sow(quantization.STATS, f"range_{index}", largest, reduce_fn=lambda _, x: x, init_fn=lambda: 0.0)
-    lo, hi = quantization.layer_bounds(activation, r)
-    return quantization.quantize(h, lo, hi, quantize_bits)
+class ImageModel(nn.Module):
+    """The fields every image model takes (`cnn.CNN`, `resnet.ResNet`): conv widths `channels`,
+    dense widths `hidden`, `num_classes`, the data's `image_shape` (H, W, C), the `activation`,
+    `kernel_init` (`fan_in_inits`), `quantize_bits` and `layer_noise` of every measured layer
+    (`measured`). A subclass writes `__call__(x_BxF) -> (logits, acts)`."""
+
+    channels: Sequence[int]
+    hidden: Sequence[int]
+    num_classes: int
+    image_shape: tuple[int, int, int]
+    activation: str = "relu"
+    kernel_init: str = "default"
+    quantize_bits: int = 0
+    layer_noise: LayerNoise = LayerNoise()
+
+    def measured(self, index: int, h: jax.Array, activation: str | None) -> jax.Array:
+        """Measured layer `index`'s output as the next layer and the information plane see it:
+        with the network's own noise when it is a noisy hidden layer (drawn from the "noise"
+        stream, when `apply` is given one), then on the quantization grid (`quantize_bits` > 0)
+        of its `activation` (None: a signed, unbounded layer, the logits or a residual sum)."""
+        if self.layer_noise.noisy(index, len(self.channels) + len(self.hidden)) and self.has_rng(STREAM):
+            h = self.layer_noise.sample(self.make_rng(STREAM), h)
+        if not self.quantize_bits:
+            return h
+        return quantization.quantized_output(self, index, h, activation, self.quantize_bits)
+
+    def head(self, h_BxD: jax.Array, acts: list, inits: dict) -> tuple[jax.Array, tuple[jax.Array, ...]]:
+        """The dense layers ("dense1", ...) of widths `hidden` and the logits ("logits") on the
+        flat features `h_BxD`, each measured and appended to `acts`: (logits, every measured
+        layer, logits last)."""
+        act = ACTIVATIONS[self.activation]
+        for j, width in enumerate(self.hidden):
+            h_BxD = self.measured(
+                len(acts), act(nn.Dense(width, name=f"dense{j + 1}", **inits)(h_BxD)), self.activation
+            )
+            acts.append(h_BxD)
+        logits = self.measured(len(acts), nn.Dense(self.num_classes, name="logits", **inits)(h_BxD), None)
+        return logits, (*acts, logits)
+
+
+def layer_names(unit: str, channels: Sequence[int], hidden: Sequence[int]) -> tuple[str, ...]:
+    """The measured layers' names: "<unit>1", ... per conv width, "dense1", ..., "logits"."""
+    return (*(f"{unit}{i + 1}" for i in range(len(channels))), *(f"dense{j + 1}" for j in range(len(hidden))), "logits")
+
+
+def builder(model: type[ImageModel]) -> Callable:
+    """The registry's `build(config, num_classes, image_shape)` of an `ImageModel` class."""
+
+    def build(config, num_classes: int, image_shape: tuple[int, ...]) -> ImageModel:
+        return model(
+            channels=config.channels,
+            hidden=config.hidden,
+            num_classes=num_classes,
+            image_shape=tuple(image_shape),
+            activation=config.activation,
+            kernel_init=config.init,
+            quantize_bits=config.quantize_bits,
+            layer_noise=config.noise,
+        )
+
+    return build
 
 
 def flat(h: jax.Array) -> jax.Array:

@@ -25,7 +25,6 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from ib_jax import noise
 from ib_jax.model import ACTIVATIONS
 from ib_jax.models import layers
 from ib_jax.models.base import ModelInfo
@@ -57,25 +56,14 @@ class Block(nn.Module):
         return shortcut + y
 
 
-class ResNet(nn.Module):
+class ResNet(layers.ImageModel):
     """`__call__(x_BxF)` -> (logits [B, C], acts), as `cnn.CNN`: the flat inputs reshaped to
     `image_shape` (H, W, C); each measured layer flattened [B, D], logits last."""
-
-    channels: Sequence[int]
-    hidden: Sequence[int]
-    num_classes: int
-    image_shape: tuple[int, int, int]
-    activation: str = "relu"
-    kernel_init: str = "default"
-    quantize_bits: int = 0
-    layer_noise: noise.LayerNoise = noise.LayerNoise()
 
     @nn.compact
     def __call__(self, x_BxF: jax.Array) -> tuple[jax.Array, tuple[jax.Array, ...]]:
         act = ACTIVATIONS[self.activation]
         inits = layers.fan_in_inits(self.kernel_init)
-        num_hidden = len(self.channels) + len(self.hidden)
-        out = dict(num_hidden=num_hidden, layer_noise=self.layer_noise, quantize_bits=self.quantize_bits)
         h = layers.images(x_BxF, self.image_shape)
         h = layers.Conv(self.channels[0], (3, 3), name="stem", **inits)(h)
         acts = []
@@ -83,21 +71,15 @@ class ResNet(nn.Module):
             for b in range(BLOCKS):
                 stride = 2 if s > 0 and b == 0 else 1
                 h = Block(c, stride, act, inits, name=f"stage{s + 1}_block{b + 1}")(h)
-            h = layers.measured(self, len(acts), h, activation=None, **out)
+            h = self.measured(len(acts), h, None)
             acts.append(layers.flat(h))
         h = jnp.mean(act(_norm(self.channels[-1], name="final_norm")(h)), axis=(1, 2))
-        for j, width in enumerate(self.hidden):
-            dense = nn.Dense(width, name=f"dense{j + 1}", **inits)(h)
-            h = layers.measured(self, len(acts), act(dense), activation=self.activation, **out)
-            acts.append(h)
-        logits = nn.Dense(self.num_classes, name="logits", **inits)(h)
-        logits = layers.measured(self, len(acts), logits, activation=None, **out)
-        return logits, (*acts, logits)
+        return self.head(h, acts, inits)
 
 
 def layer_names(channels: Sequence[int], hidden: Sequence[int]) -> tuple[str, ...]:
     """The measured layers' names."""
-    return (*(f"stage{s + 1}" for s in range(len(channels))), *(f"dense{j + 1}" for j in range(len(hidden))), "logits")
+    return layers.layer_names("stage", channels, hidden)
 
 
 def layer_modules(channels: Sequence[int], hidden: Sequence[int]) -> tuple[tuple[str, ...], ...]:
@@ -110,23 +92,10 @@ def layer_modules(channels: Sequence[int], hidden: Sequence[int]) -> tuple[tuple
     return (*stages, *((f"dense{j + 1}",) for j in range(len(hidden))), ("logits",))
 
 
-def _build(config, num_classes: int, image_shape: tuple[int, int, int]) -> ResNet:
-    return ResNet(
-        channels=config.channels,
-        hidden=config.hidden,
-        num_classes=num_classes,
-        image_shape=tuple(image_shape),
-        activation=config.activation,
-        kernel_init=config.init,
-        quantize_bits=config.quantize_bits,
-        layer_noise=config.noise,
-    )
-
-
 MODEL = ModelInfo(
     description="pre-activation ResNet with GroupNorm: a stage of residual blocks per --channels (16,32,64: "
     "ResNet-8), global average pooling, dense --hidden (none by default), the logits",
-    build=_build,
+    build=layers.builder(ResNet),
     layer_names=lambda config: layer_names(config.channels, config.hidden),
     layer_modules=lambda config: layer_modules(config.channels, config.hidden),
     images=True,
