@@ -116,7 +116,7 @@ def sweep_report(run: str) -> None:
     epoch = int(res["mi_epochs"][-1])
     for split, what in (("train", "each row's own training labels"), ("test", "the true test labels")):
         print(f"\n### probe I(T;Y) (bits) at epoch {epoch}, {split} split ({what})\n")
-        print("| condition | " + " | ".join(f"{i + 1} ({w})" for i, w in enumerate(widths)) + " |")
+        print("| condition | " + " | ".join(plotting.layer_label(res, i) for i in range(len(widths))) + " |")
         print("|" + " --- |" * (len(widths) + 1))
         for c, p in results.conditions(res):
             view = results.estimator_view(outcome.select_condition(res, outcome.condition_name(c, p)), "probe")
