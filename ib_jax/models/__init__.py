@@ -29,8 +29,8 @@ def check_data(name: str, image_shape: tuple[int, ...] | None, dataset_name: str
     model = info(name)
     if model.images and image_shape is None:
         raise errors.ConfigError(
-            f"--model {name} needs images, and {dataset_name}'s inputs have no image shape (use --model mlp, or an "
-            "npz whose x_train items are H x W or H x W x C)"
+            f"--model {name} needs images, and the inputs of {dataset_name} have no image shape (use --model mlp, or "
+            "an npz whose x_train items are H x W or H x W x C)"
         )
     if image_shape is not None:
         model.check(config, image_shape)
